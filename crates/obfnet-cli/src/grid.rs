@@ -30,11 +30,11 @@ pub fn write_grid_png(
     scale: usize,
     gap: usize,
 ) -> Result<()> {
-    let (width, height) = grid_size(rows, h, w, scale, gap)?;
-    let pixels = render(rows, h, w, scale, gap, width, height)?;
+    let layout = Layout::new(rows, h, w, scale, gap)?;
+    let pixels = layout.render(rows)?;
     let (png_w, png_h) = (
-        u32::try_from(width).context("grid too wide for PNG")?,
-        u32::try_from(height).context("grid too tall for PNG")?,
+        u32::try_from(layout.width).context("grid too wide for PNG")?,
+        u32::try_from(layout.height).context("grid too tall for PNG")?,
     );
 
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -42,90 +42,104 @@ pub fn write_grid_png(
     }
     let tmp = tmp_path(path);
     let written = encode_png(&tmp, png_w, png_h, &pixels)
-        .and_then(|()| {
-            fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))
-        });
+        .and_then(|()| fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display())));
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     written.with_context(|| format!("writing PNG grid {}", path.display()))
 }
 
-/// Checks the shape of `rows` and returns the picture's (width, height) in pixels.
-fn grid_size(
-    rows: &[Vec<Vec<f32>>],
+/// Cell geometry and picture size of a checked grid.
+#[derive(Debug)]
+struct Layout {
     h: usize,
     w: usize,
     scale: usize,
     gap: usize,
-) -> Result<(usize, usize)> {
-    ensure!(
-        h > 0 && w > 0 && scale > 0,
-        "grid cells need h, w and scale > 0 (got h={h}, w={w}, scale={scale})"
-    );
-    let Some(first) = rows.first() else {
-        bail!("grid has no rows");
-    };
-    let ncols = first.len();
-    ensure!(ncols > 0, "grid row 0 has no images");
-    let cell_len = h.checked_mul(w).context("grid cell size overflows")?;
-    for (r, row) in rows.iter().enumerate() {
-        ensure!(
-            row.len() == ncols,
-            "ragged grid: row {r} has {} images, row 0 has {ncols}",
-            row.len()
-        );
-        for (c, cell) in row.iter().enumerate() {
-            ensure!(
-                cell.len() == cell_len,
-                "grid cell ({r}, {c}) has {} values, expected h*w = {h}*{w} = {cell_len}",
-                cell.len()
-            );
-        }
-    }
-    let side = |n: usize, cell: usize| -> Option<usize> {
-        // n cells of `cell*scale` px and n+1 gaps
-        n.checked_mul(cell.checked_mul(scale)?)?
-            .checked_add(n.checked_add(1)?.checked_mul(gap)?)
-    };
-    let (width, height) = side(ncols, w)
-        .zip(side(rows.len(), h))
-        .context("grid size overflows")?;
-    ensure!(
-        width.checked_mul(height).is_some_and(|p| p <= MAX_PIXELS),
-        "grid of {width}x{height} px is over the limit of {MAX_PIXELS} px"
-    );
-    Ok((width, height))
+    /// Picture width in pixels.
+    width: usize,
+    /// Picture height in pixels.
+    height: usize,
 }
 
-/// Draws the (already checked) grid into a `width x height` buffer.
-fn render(
-    rows: &[Vec<Vec<f32>>],
-    h: usize,
-    w: usize,
-    scale: usize,
-    gap: usize,
-    width: usize,
-    height: usize,
-) -> Result<Vec<u8>> {
-    let mut pixels = vec![GAP_GRAY; width * height];
-    for (r, row) in rows.iter().enumerate() {
-        let top = gap + r * (h * scale + gap);
-        for (c, cell) in row.iter().enumerate() {
-            let left = gap + c * (w * scale + gap);
-            for (y, line) in cell.chunks_exact(w).enumerate() {
-                for (x, &v) in line.iter().enumerate() {
-                    ensure!(!v.is_nan(), "grid cell ({r}, {c}) has NaN at ({y}, {x})");
-                    let gray = v.clamp(0.0, 255.0).round() as u8;
-                    for dy in 0..scale {
-                        let start = (top + y * scale + dy) * width + left + x * scale;
-                        pixels[start..start + scale].fill(gray);
+impl Layout {
+    /// Checks the shape of `rows` and computes the picture's size.
+    fn new(rows: &[Vec<Vec<f32>>], h: usize, w: usize, scale: usize, gap: usize) -> Result<Self> {
+        ensure!(
+            h > 0 && w > 0 && scale > 0,
+            "grid cells need h, w and scale > 0 (got h={h}, w={w}, scale={scale})"
+        );
+        let Some(first) = rows.first() else {
+            bail!("grid has no rows");
+        };
+        let ncols = first.len();
+        ensure!(ncols > 0, "grid row 0 has no images");
+        let cell_len = h.checked_mul(w).context("grid cell size overflows")?;
+        for (r, row) in rows.iter().enumerate() {
+            ensure!(
+                row.len() == ncols,
+                "ragged grid: row {r} has {} images, row 0 has {ncols}",
+                row.len()
+            );
+            for (c, cell) in row.iter().enumerate() {
+                ensure!(
+                    cell.len() == cell_len,
+                    "grid cell ({r}, {c}) has {} values, expected h*w = {h}*{w} = {cell_len}",
+                    cell.len()
+                );
+            }
+        }
+        let side = |n: usize, cell: usize| -> Option<usize> {
+            // n cells of `cell*scale` px and n+1 gaps
+            n.checked_mul(cell.checked_mul(scale)?)?
+                .checked_add(n.checked_add(1)?.checked_mul(gap)?)
+        };
+        let (width, height) = side(ncols, w)
+            .zip(side(rows.len(), h))
+            .context("grid size overflows")?;
+        ensure!(
+            width.checked_mul(height).is_some_and(|p| p <= MAX_PIXELS),
+            "grid of {width}x{height} px is over the limit of {MAX_PIXELS} px"
+        );
+        Ok(Self {
+            h,
+            w,
+            scale,
+            gap,
+            width,
+            height,
+        })
+    }
+
+    /// Draws `rows` (the ones checked by [`Layout::new`]) into a `width x height` buffer.
+    fn render(&self, rows: &[Vec<Vec<f32>>]) -> Result<Vec<u8>> {
+        let Self {
+            h,
+            w,
+            scale,
+            gap,
+            width,
+            height,
+        } = *self;
+        let mut pixels = vec![GAP_GRAY; width * height];
+        for (r, row) in rows.iter().enumerate() {
+            let top = gap + r * (h * scale + gap);
+            for (c, cell) in row.iter().enumerate() {
+                let left = gap + c * (w * scale + gap);
+                for (y, line) in cell.chunks_exact(w).enumerate() {
+                    for (x, &v) in line.iter().enumerate() {
+                        ensure!(!v.is_nan(), "grid cell ({r}, {c}) has NaN at ({y}, {x})");
+                        let gray = v.clamp(0.0, 255.0).round() as u8;
+                        for dy in 0..scale {
+                            let start = (top + y * scale + dy) * width + left + x * scale;
+                            pixels[start..start + scale].fill(gray);
+                        }
                     }
                 }
             }
         }
+        Ok(pixels)
     }
-    Ok(pixels)
 }
 
 fn encode_png(path: &Path, width: u32, height: u32, pixels: &[u8]) -> Result<()> {
@@ -134,9 +148,7 @@ fn encode_png(path: &Path, width: u32, height: u32, pixels: &[u8]) -> Result<()>
     encoder.set_color(png::ColorType::Grayscale);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().context("writing PNG header")?;
-    writer
-        .write_image_data(pixels)
-        .context("writing PNG data")?;
+    writer.write_image_data(pixels).context("writing PNG data")?;
     writer.finish().context("finishing PNG")?;
     Ok(())
 }
@@ -201,7 +213,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.png");
         let ok = vec![vec![0.0f32; 4]];
-        let cases: Vec<(&str, Vec<Vec<Vec<f32>>>, usize)> = vec![
+        type Grid = Vec<Vec<Vec<f32>>>;
+        let cases: Vec<(&str, Grid, usize)> = vec![
             ("no rows", vec![], 1),
             ("no images", vec![vec![]], 1),
             ("ragged", vec![ok.clone(), vec![vec![0.0; 4], vec![0.0; 4]]], 1),
@@ -215,8 +228,7 @@ mod tests {
             assert!(!format!("{err:#}").is_empty());
             assert!(!path.exists() && !tmp_path(&path).exists(), "{what}");
         }
-        let err = write_grid_png(&path, &[vec![vec![0.0; 4]]], 2, 2, 1, usize::MAX)
-            .expect_err("overflow");
+        let err = write_grid_png(&path, &[vec![vec![0.0; 4]]], 2, 2, 1, usize::MAX).expect_err("overflow");
         assert!(format!("{err:#}").contains("overflows"), "{err:#}");
     }
 }

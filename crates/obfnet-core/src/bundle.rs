@@ -9,8 +9,7 @@ use core::fmt;
 use sha2::Digest as _;
 
 use crate::{
-    DType, Error, FORMAT_VERSION, MAGIC, MAX_MANIFEST_LEN, Manifest, Result, Tensor, TensorData,
-    safetensors,
+    DType, Error, FORMAT_VERSION, MAGIC, MAX_MANIFEST_LEN, Manifest, Result, Tensor, TensorData, safetensors,
 };
 
 /// Length of the fixed part before the manifest: magic, version, manifest length.
@@ -162,7 +161,9 @@ fn check_tensors(manifest: &Manifest, tensors: &BTreeMap<String, Tensor>) -> Res
         }
     }
     if let Some(extra) = tensors.keys().find(|k| !expected_names.contains(*k)) {
-        return Err(Error::UnexpectedTensor { tensor: extra.clone() });
+        return Err(Error::UnexpectedTensor {
+            tensor: extra.clone(),
+        });
     }
     for (i, net) in manifest.nets.iter().enumerate() {
         if net_digest(tensors, i, net.layers.len()) != Some(net.sha256) {
@@ -176,12 +177,19 @@ fn check_tensors(manifest: &Manifest, tensors: &BTreeMap<String, Tensor>) -> Res
 fn check_elements(name: &str, t: &Tensor) -> Result<()> {
     let expected = crate::numel_saturating(&t.shape);
     if t.numel() != expected {
-        return Err(Error::ElementCount { tensor: name.into(), expected, found: t.numel() });
+        return Err(Error::ElementCount {
+            tensor: name.into(),
+            expected,
+            found: t.numel(),
+        });
     }
-    if let TensorData::F32(v) = &t.data {
-        if let Some(index) = v.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFinite { tensor: name.into(), index });
-        }
+    if let TensorData::F32(v) = &t.data
+        && let Some(index) = v.iter().position(|x| !x.is_finite())
+    {
+        return Err(Error::NonFinite {
+            tensor: name.into(),
+            index,
+        });
     }
     Ok(())
 }
@@ -192,7 +200,10 @@ fn read_u32(bytes: &[u8], at: usize) -> Result<u32> {
         .get(at..at + 4)
         .and_then(|s| s.try_into().ok())
         .map(u32::from_le_bytes)
-        .ok_or(Error::Truncated { needed: at + 4, available: bytes.len() })
+        .ok_or(Error::Truncated {
+            needed: at + 4,
+            available: bytes.len(),
+        })
 }
 
 fn read_u64(bytes: &[u8], at: usize) -> Result<u64> {
@@ -200,7 +211,10 @@ fn read_u64(bytes: &[u8], at: usize) -> Result<u64> {
         .get(at..at + 8)
         .and_then(|s| s.try_into().ok())
         .map(u64::from_le_bytes)
-        .ok_or(Error::Truncated { needed: at.saturating_add(8), available: bytes.len() })
+        .ok_or(Error::Truncated {
+            needed: at.saturating_add(8),
+            available: bytes.len(),
+        })
 }
 
 impl Bundle {
@@ -218,7 +232,10 @@ impl Bundle {
     pub fn new(mut manifest: Manifest, weights: Vec<Vec<LayerWeights>>) -> Result<Bundle> {
         manifest.validate()?;
         if weights.len() != manifest.nets.len() {
-            return Err(Error::NetCount { expected: manifest.nets.len(), found: weights.len() });
+            return Err(Error::NetCount {
+                expected: manifest.nets.len(),
+                found: weights.len(),
+            });
         }
         let mut tensors = BTreeMap::new();
         for (i, (net, layers)) in manifest.nets.iter().zip(weights).enumerate() {
@@ -235,7 +252,10 @@ impl Bundle {
                     (bias_tensor_name(i, j), spec.bias_shape(), lw.bias),
                 ];
                 for (name, shape, data) in parts {
-                    let t = Tensor { shape, data: TensorData::F32(data) };
+                    let t = Tensor {
+                        shape,
+                        data: TensorData::F32(data),
+                    };
                     check_elements(&name, &t)?;
                     tensors.insert(name, t);
                 }
@@ -266,8 +286,7 @@ impl Bundle {
                 limit: MAX_MANIFEST_LEN as u64,
             });
         }
-        let weights =
-            safetensors::encode_refs(self.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect())?;
+        let weights = safetensors::encode_refs(self.tensors.iter().map(|(n, t)| (n.as_str(), t)).collect())?;
 
         let mut out = Vec::with_capacity(PREFIX_LEN + text.len() + 8 + weights.len() + TRAILER_LEN);
         out.extend_from_slice(&MAGIC);
@@ -304,7 +323,10 @@ impl Bundle {
         }
         let version = read_u32(bytes, 8)?;
         if version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: FORMAT_VERSION,
+            });
         }
         let manifest_len = read_u32(bytes, 12)? as usize;
         if manifest_len > MAX_MANIFEST_LEN {
@@ -325,10 +347,16 @@ impl Bundle {
                 limit: (usize::MAX - weights_at - TRAILER_LEN) as u64,
             })?;
         if bytes.len() < total {
-            return Err(Error::Truncated { needed: total, available: bytes.len() });
+            return Err(Error::Truncated {
+                needed: total,
+                available: bytes.len(),
+            });
         }
         if bytes.len() > total {
-            return Err(Error::TrailingBytes { expected: total, found: bytes.len() });
+            return Err(Error::TrailingBytes {
+                expected: total,
+                found: bytes.len(),
+            });
         }
         let (body, trailer) = bytes.split_at(total - TRAILER_LEN);
         let found = crate::sha256(body);
@@ -337,9 +365,12 @@ impl Bundle {
             return Err(Error::IntegrityMismatch { expected, found });
         }
 
-        let manifest_bytes = body.get(PREFIX_LEN..PREFIX_LEN + manifest_len).unwrap_or_default();
-        let text = core::str::from_utf8(manifest_bytes)
-            .map_err(|e| Error::ManifestNotUtf8 { valid_up_to: e.valid_up_to() })?;
+        let manifest_bytes = body
+            .get(PREFIX_LEN..PREFIX_LEN + manifest_len)
+            .unwrap_or_default();
+        let text = core::str::from_utf8(manifest_bytes).map_err(|e| Error::ManifestNotUtf8 {
+            valid_up_to: e.valid_up_to(),
+        })?;
         let manifest = Manifest::parse(text)?;
 
         let weights = body.get(weights_at..).unwrap_or_default();
@@ -398,19 +429,32 @@ mod tests {
             format_version: 1,
             created_by: "test".into(),
             dataset: "toy".into(),
-            input: TensorSpec { shape: vec![1, 2, 2], dtype: DType::F32 },
+            input: TensorSpec {
+                shape: vec![1, 2, 2],
+                dtype: DType::F32,
+            },
             normalisation: Normalisation::MNIST,
-            output: TensorSpec { shape: vec![4], dtype: DType::F32 },
+            output: TensorSpec {
+                shape: vec![4],
+                dtype: DType::F32,
+            },
             server_model_sha256: [9; 32],
             nets: vec![NetSpec {
                 name: "n".into(),
                 arch: "a".into(),
                 seed: 1,
-                layers: vec![LayerSpec::Dense { inputs: 4, outputs: 4, act: Activation::None }],
+                layers: vec![LayerSpec::Dense {
+                    inputs: 4,
+                    outputs: 4,
+                    act: Activation::None,
+                }],
                 sha256: [0; 32],
             }],
         };
-        let w = vec![vec![LayerWeights { weight: (0..16).map(|i| i as f32).collect(), bias: vec![0.5; 4] }]];
+        let w = vec![vec![LayerWeights {
+            weight: (0..16).map(|i| i as f32).collect(),
+            bias: vec![0.5; 4],
+        }]];
         (manifest, w)
     }
 
@@ -429,24 +473,44 @@ mod tests {
     fn new_checks_structure() {
         let (m, mut w) = tiny();
         w.push(vec![]);
-        assert_eq!(Bundle::new(m, w), Err(Error::NetCount { expected: 1, found: 2 }));
+        assert_eq!(
+            Bundle::new(m, w),
+            Err(Error::NetCount {
+                expected: 1,
+                found: 2
+            })
+        );
 
         let (m, mut w) = tiny();
         w[0].push(LayerWeights::default());
-        assert_eq!(Bundle::new(m, w), Err(Error::LayerCount { net: 0, expected: 1, found: 2 }));
+        assert_eq!(
+            Bundle::new(m, w),
+            Err(Error::LayerCount {
+                net: 0,
+                expected: 1,
+                found: 2
+            })
+        );
 
         let (m, mut w) = tiny();
         w[0][0].bias.pop();
         assert_eq!(
             Bundle::new(m, w),
-            Err(Error::ElementCount { tensor: "net0.layer0.bias".into(), expected: 4, found: 3 })
+            Err(Error::ElementCount {
+                tensor: "net0.layer0.bias".into(),
+                expected: 4,
+                found: 3
+            })
         );
 
         let (m, mut w) = tiny();
         w[0][0].weight[5] = f32::NAN;
         assert_eq!(
             Bundle::new(m, w),
-            Err(Error::NonFinite { tensor: "net0.layer0.weight".into(), index: 5 })
+            Err(Error::NonFinite {
+                tensor: "net0.layer0.weight".into(),
+                index: 5
+            })
         );
     }
 
@@ -471,21 +535,53 @@ mod tests {
 
     #[test]
     fn short_inputs_are_classified() {
-        assert_eq!(Bundle::from_bytes(b""), Err(Error::Truncated { needed: 12, available: 0 }));
-        assert_eq!(Bundle::from_bytes(b"OBF"), Err(Error::Truncated { needed: 12, available: 3 }));
-        assert_eq!(Bundle::from_bytes(b"OBX"), Err(Error::BadMagic { found: b"OBX".to_vec() }));
+        assert_eq!(
+            Bundle::from_bytes(b""),
+            Err(Error::Truncated {
+                needed: 12,
+                available: 0
+            })
+        );
+        assert_eq!(
+            Bundle::from_bytes(b"OBF"),
+            Err(Error::Truncated {
+                needed: 12,
+                available: 3
+            })
+        );
+        assert_eq!(
+            Bundle::from_bytes(b"OBX"),
+            Err(Error::BadMagic {
+                found: b"OBX".to_vec()
+            })
+        );
         let mut v = MAGIC.to_vec();
         v.extend_from_slice(&2u32.to_le_bytes());
-        assert_eq!(Bundle::from_bytes(&v), Err(Error::UnsupportedVersion { found: 2, supported: 1 }));
+        assert_eq!(
+            Bundle::from_bytes(&v),
+            Err(Error::UnsupportedVersion {
+                found: 2,
+                supported: 1
+            })
+        );
         v[8] = 1;
         v.extend_from_slice(&(2u32 << 20).to_le_bytes());
-        assert!(matches!(Bundle::from_bytes(&v), Err(Error::TooLarge { what: "manifest length", .. })));
+        assert!(matches!(
+            Bundle::from_bytes(&v),
+            Err(Error::TooLarge {
+                what: "manifest length",
+                ..
+            })
+        ));
         v.truncate(12);
         v.extend_from_slice(&0u32.to_le_bytes());
         v.extend_from_slice(&u64::MAX.to_le_bytes());
         assert!(matches!(
             Bundle::from_bytes(&v),
-            Err(Error::TooLarge { what: "weights length", .. } | Error::Truncated { .. })
+            Err(Error::TooLarge {
+                what: "weights length",
+                ..
+            } | Error::Truncated { .. })
         ));
     }
 }

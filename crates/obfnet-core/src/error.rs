@@ -319,7 +319,10 @@ mod tests {
 
     #[test]
     fn messages_name_the_problem() {
-        let e = Error::UnsupportedVersion { found: 7, supported: 1 };
+        let e = Error::UnsupportedVersion {
+            found: 7,
+            supported: 1,
+        };
         assert_eq!(
             e.to_string(),
             "unsupported bundle format version 7; this reader supports version 1"
@@ -330,7 +333,10 @@ mod tests {
             found: alloc::vec![3, 2],
         };
         assert!(e.to_string().contains("[3, 2]"));
-        let e = Error::ServerModelMismatch { expected: [0; 32], found: [0xab; 32] };
+        let e = Error::ServerModelMismatch {
+            expected: [0; 32],
+            found: [0xab; 32],
+        };
         assert!(e.to_string().contains("abababab"));
     }
 }

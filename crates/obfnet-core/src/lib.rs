@@ -363,13 +363,19 @@ mod tests {
 
     #[test]
     fn le_chunks_cover_all_bytes() {
-        let t = Tensor { shape: vec![700], data: TensorData::F32((0..700).map(|i| i as f32).collect()) };
+        let t = Tensor {
+            shape: vec![700],
+            data: TensorData::F32((0..700).map(|i| i as f32).collect()),
+        };
         let mut bytes = Vec::new();
         t.for_each_le_chunk(|c| bytes.extend_from_slice(c));
         let expect: Vec<u8> = (0..700).flat_map(|i| (i as f32).to_le_bytes()).collect();
         assert_eq!(bytes, expect);
 
-        let t = Tensor { shape: vec![2000], data: TensorData::I8((0..2000).map(|i| (i % 256) as u8 as i8).collect()) };
+        let t = Tensor {
+            shape: vec![2000],
+            data: TensorData::I8((0..2000).map(|i| (i % 256) as u8 as i8).collect()),
+        };
         let mut bytes = Vec::new();
         t.for_each_le_chunk(|c| bytes.extend_from_slice(c));
         assert_eq!(bytes, (0..2000).map(|i| (i % 256) as u8).collect::<Vec<u8>>());

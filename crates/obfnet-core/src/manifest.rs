@@ -10,8 +10,8 @@ use alloc::vec::Vec;
 use core::fmt::Write as _;
 
 use crate::{
-    DType, Error, FORMAT_VERSION, MAX_DIM, MAX_ELEMENTS, MAX_LAYERS, MAX_NETS, MAX_RANK,
-    MAX_TOKEN_LEN, Result, TensorSpec, hex, numel_saturating, parse_hex32,
+    DType, Error, FORMAT_VERSION, MAX_DIM, MAX_ELEMENTS, MAX_LAYERS, MAX_NETS, MAX_RANK, MAX_TOKEN_LEN,
+    Result, TensorSpec, hex, numel_saturating, parse_hex32,
 };
 
 /// How raw sensor bytes become model input: `x = (raw * scale - mean) / std`.
@@ -36,7 +36,11 @@ pub struct Normalisation {
 
 impl Normalisation {
     /// The usual MNIST normalisation: `scale = 1/255`, `mean = 0.1307`, `std = 0.3081`.
-    pub const MNIST: Normalisation = Normalisation { scale: 1.0 / 255.0, mean: 0.1307, std: 0.3081 };
+    pub const MNIST: Normalisation = Normalisation {
+        scale: 1.0 / 255.0,
+        mean: 0.1307,
+        std: 0.3081,
+    };
 
     /// Maps one raw byte to model input.
     pub fn apply(&self, raw: u8) -> f32 {
@@ -165,9 +169,12 @@ impl LayerSpec {
     pub fn input_len(&self) -> usize {
         match *self {
             LayerSpec::Dense { inputs, .. } => inputs,
-            LayerSpec::Conv2d { in_channels, in_height, in_width, .. } => {
-                numel_saturating(&[in_channels, in_height, in_width])
-            }
+            LayerSpec::Conv2d {
+                in_channels,
+                in_height,
+                in_width,
+                ..
+            } => numel_saturating(&[in_channels, in_height, in_width]),
         }
     }
 
@@ -175,7 +182,15 @@ impl LayerSpec {
     pub fn output_shape(&self) -> Vec<usize> {
         match *self {
             LayerSpec::Dense { outputs, .. } => alloc::vec![outputs],
-            LayerSpec::Conv2d { out_channels, kernel, stride, padding, in_height, in_width, .. } => {
+            LayerSpec::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                in_height,
+                in_width,
+                ..
+            } => {
                 alloc::vec![
                     out_channels,
                     conv_out(in_height, kernel, stride, padding),
@@ -194,7 +209,12 @@ impl LayerSpec {
     pub fn weight_shape(&self) -> Vec<usize> {
         match *self {
             LayerSpec::Dense { inputs, outputs, .. } => alloc::vec![outputs, inputs],
-            LayerSpec::Conv2d { in_channels, out_channels, kernel, .. } => {
+            LayerSpec::Conv2d {
+                in_channels,
+                out_channels,
+                kernel,
+                ..
+            } => {
                 alloc::vec![out_channels, in_channels, kernel, kernel]
             }
         }
@@ -219,7 +239,9 @@ impl LayerSpec {
     pub fn macs(&self) -> u64 {
         match *self {
             LayerSpec::Dense { inputs, outputs, .. } => mul_u64(&[inputs, outputs]),
-            LayerSpec::Conv2d { in_channels, kernel, .. } => {
+            LayerSpec::Conv2d {
+                in_channels, kernel, ..
+            } => {
                 let out = self.output_shape();
                 mul_u64(&out).saturating_mul(mul_u64(&[in_channels, kernel, kernel]))
             }
@@ -244,7 +266,14 @@ impl LayerSpec {
                 in_height,
                 in_width,
                 ..
-            } => &[*in_channels, *out_channels, *kernel, *stride, *in_height, *in_width],
+            } => &[
+                *in_channels,
+                *out_channels,
+                *kernel,
+                *stride,
+                *in_height,
+                *in_width,
+            ],
         };
         if dims.contains(&0) {
             return bad("sizes, kernel and stride must be at least 1");
@@ -256,7 +285,14 @@ impl LayerSpec {
         if too_big {
             return bad("a dimension exceeds the limit of 1<<20");
         }
-        if let LayerSpec::Conv2d { kernel, padding, in_height, in_width, .. } = *self {
+        if let LayerSpec::Conv2d {
+            kernel,
+            padding,
+            in_height,
+            in_width,
+            ..
+        } = *self
+        {
             let pad2 = padding.saturating_mul(2);
             if kernel > in_height.saturating_add(pad2) || kernel > in_width.saturating_add(pad2) {
                 return bad("kernel is larger than the padded input");
@@ -307,7 +343,9 @@ pub struct NetSpec {
 impl NetSpec {
     /// Multiply-adds per sample over all layers (saturating).
     pub fn macs(&self) -> u64 {
-        self.layers.iter().fold(0u64, |acc, l| acc.saturating_add(l.macs()))
+        self.layers
+            .iter()
+            .fold(0u64, |acc, l| acc.saturating_add(l.macs()))
     }
 
     /// Number of parameters (weights and biases) over all layers (saturating).
@@ -316,7 +354,9 @@ impl NetSpec {
     }
 
     fn param_count_u64(&self) -> u64 {
-        self.layers.iter().fold(0u64, |acc, l| acc.saturating_add(l.param_count_u64()))
+        self.layers
+            .iter()
+            .fold(0u64, |acc, l| acc.saturating_add(l.param_count_u64()))
     }
 }
 
@@ -374,7 +414,10 @@ fn token_problem(value: &str) -> Option<&'static str> {
 
 fn check_token(field: impl FnOnce() -> String, value: &str) -> Result<()> {
     match token_problem(value) {
-        Some(reason) => Err(Error::InvalidField { field: field(), reason }),
+        Some(reason) => Err(Error::InvalidField {
+            field: field(),
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -389,7 +432,10 @@ fn check_tensor_spec(field: &'static str, spec: &TensorSpec) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidField { field: field.to_string(), reason })
+    Err(Error::InvalidField {
+        field: field.to_string(),
+        reason,
+    })
 }
 
 impl Manifest {
@@ -447,7 +493,11 @@ impl Manifest {
                 incoming = layer.output_len();
             }
             if incoming != output_len {
-                return Err(Error::NetOutput { net: i, expected: output_len, found: incoming });
+                return Err(Error::NetOutput {
+                    net: i,
+                    expected: output_len,
+                    found: incoming,
+                });
             }
             total_params = total_params.saturating_add(net.param_count_u64());
         }
@@ -571,7 +621,10 @@ impl Manifest {
 
         let rec = r.record("input")?;
         let f = rec.fields(&["shape", "dtype"])?;
-        let input = TensorSpec { shape: rec.shape(f.get("shape")?)?, dtype: rec.dtype(f.get("dtype")?)? };
+        let input = TensorSpec {
+            shape: rec.shape(f.get("shape")?)?,
+            dtype: rec.dtype(f.get("dtype")?)?,
+        };
 
         let rec = r.record("normalise")?;
         let f = rec.fields(&["scale", "mean", "std"])?;
@@ -583,7 +636,10 @@ impl Manifest {
 
         let rec = r.record("output")?;
         let f = rec.fields(&["shape", "dtype"])?;
-        let output = TensorSpec { shape: rec.shape(f.get("shape")?)?, dtype: rec.dtype(f.get("dtype")?)? };
+        let output = TensorSpec {
+            shape: rec.shape(f.get("shape")?)?,
+            dtype: rec.dtype(f.get("dtype")?)?,
+        };
 
         let rec = r.record("server-model")?;
         let f = rec.fields(&["sha256"])?;
@@ -615,7 +671,13 @@ impl Manifest {
             for j in 0..layer_count {
                 layers.push(parse_layer(&r.record("layer")?, i, j)?);
             }
-            nets.push(NetSpec { name, arch, seed, layers, sha256 });
+            nets.push(NetSpec {
+                name,
+                arch,
+                seed,
+                layers,
+                sha256,
+            });
         }
 
         let rec = r.record("end")?;
@@ -669,7 +731,11 @@ fn parse_layer(rec: &Record<'_>, net: usize, index: usize) -> Result<LayerSpec> 
         other => return Err(rec.err(format!("unknown activation `{other}` (expected relu or none)"))),
     };
     Ok(if kind == "dense" {
-        LayerSpec::Dense { inputs: rec.dim(f.get("in")?)?, outputs: rec.dim(f.get("out")?)?, act }
+        LayerSpec::Dense {
+            inputs: rec.dim(f.get("in")?)?,
+            outputs: rec.dim(f.get("out")?)?,
+            act,
+        }
     } else {
         let padding: usize = rec.uint(f.get("pad")?)?;
         if padding > MAX_DIM {
@@ -724,9 +790,15 @@ impl<'a> Reader<'a> {
     fn new(text: &'a str) -> Result<Self> {
         let Some(body) = text.strip_suffix('\n') else {
             let line = text.split('\n').count();
-            return Err(Error::Manifest { line, reason: "the last line must end with \\n".into() });
+            return Err(Error::Manifest {
+                line,
+                reason: "the last line must end with \\n".into(),
+            });
         };
-        Ok(Reader { lines: body.split('\n'), line: 0 })
+        Ok(Reader {
+            lines: body.split('\n'),
+            line: 0,
+        })
     }
 
     /// Reads the next line, which must be a record of kind `kind`.
@@ -747,7 +819,9 @@ impl<'a> Reader<'a> {
         let found = parts.next().unwrap_or_default();
         let tokens: Vec<&'a str> = parts.collect();
         if found.is_empty() || tokens.iter().any(|t| t.is_empty()) {
-            return Err(err("empty line or empty token (tokens are separated by exactly one space)".into()));
+            return Err(err(
+                "empty line or empty token (tokens are separated by exactly one space)".into(),
+            ));
         }
         if found != kind {
             return Err(err(if RECORD_KINDS.contains(&found) {
@@ -790,13 +864,19 @@ impl<'a> Fields<'_, 'a> {
             .iter()
             .find(|(k, _)| *k == key)
             .map(|&(_, v)| v)
-            .ok_or_else(|| self.rec.err(format!("missing key `{key}` in `{}` record", self.rec.kind)))
+            .ok_or_else(|| {
+                self.rec
+                    .err(format!("missing key `{key}` in `{}` record", self.rec.kind))
+            })
     }
 }
 
 impl<'a> Record<'a> {
     fn err(&self, reason: impl Into<String>) -> Error {
-        Error::Manifest { line: self.line, reason: reason.into() }
+        Error::Manifest {
+            line: self.line,
+            reason: reason.into(),
+        }
     }
 
     /// The only token of a positional record such as `nets 2`.
@@ -829,9 +909,8 @@ impl<'a> Record<'a> {
 
     /// A canonical unsigned decimal: digits only, no sign, no leading zeros.
     fn uint<T: TryFrom<u64>>(&self, v: &str) -> Result<T> {
-        let canonical = !v.is_empty()
-            && v.bytes().all(|b| b.is_ascii_digit())
-            && (v == "0" || !v.starts_with('0'));
+        let canonical =
+            !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && (v == "0" || !v.starts_with('0'));
         v.parse::<u64>()
             .ok()
             .filter(|_| canonical)
@@ -897,9 +976,19 @@ mod tests {
             format_version: 1,
             created_by: "obfnet-0.1.0".into(),
             dataset: "mnist".into(),
-            input: TensorSpec { shape: vec![1, 28, 28], dtype: DType::F32 },
-            normalisation: Normalisation { scale: 0.003921569, mean: 0.1307, std: 0.3081 },
-            output: TensorSpec { shape: vec![1, 28, 28], dtype: DType::F32 },
+            input: TensorSpec {
+                shape: vec![1, 28, 28],
+                dtype: DType::F32,
+            },
+            normalisation: Normalisation {
+                scale: 0.003921569,
+                mean: 0.1307,
+                std: 0.3081,
+            },
+            output: TensorSpec {
+                shape: vec![1, 28, 28],
+                dtype: DType::F32,
+            },
             server_model_sha256: [0x11; 32],
             nets: vec![
                 NetSpec {
@@ -907,8 +996,16 @@ mod tests {
                     arch: "obfnet2".into(),
                     seed: 1000,
                     layers: vec![
-                        LayerSpec::Dense { inputs: 784, outputs: 1000, act: Activation::Relu },
-                        LayerSpec::Dense { inputs: 1000, outputs: 784, act: Activation::Relu },
+                        LayerSpec::Dense {
+                            inputs: 784,
+                            outputs: 1000,
+                            act: Activation::Relu,
+                        },
+                        LayerSpec::Dense {
+                            inputs: 1000,
+                            outputs: 784,
+                            act: Activation::Relu,
+                        },
                     ],
                     sha256: [0x22; 32],
                 },
@@ -927,7 +1024,11 @@ mod tests {
                             in_width: 28,
                             act: Activation::Relu,
                         },
-                        LayerSpec::Dense { inputs: 784, outputs: 784, act: Activation::Relu },
+                        LayerSpec::Dense {
+                            inputs: 784,
+                            outputs: 784,
+                            act: Activation::Relu,
+                        },
                     ],
                     sha256: [0x33; 32],
                 },
@@ -987,8 +1088,13 @@ end
             ("dataset mnist\n", "dataset mnist\r\n", 3, "not allowed"),
             ("dataset mnist\n", "datasets mnist\n", 3, "unknown record kind"),
             ("dataset mnist\n", "dataset mnist extra\n", 3, "exactly one value"),
-            ("dataset mnist\n", "", 3, "expected a `dataset` record, found `input`"),
-            ("nets 2\n", "nets 3\n", 15, "unexpected end"),
+            (
+                "dataset mnist\n",
+                "",
+                3,
+                "expected a `dataset` record, found `input`",
+            ),
+            ("nets 2\n", "nets 3\n", 15, "expected a `net` record, found `end`"),
             ("nets 2\n", "nets 0\n", 8, "between 1 and 1024"),
             ("nets 2\n", "nets 02\n", 8, "not a valid unsigned integer"),
             ("nets 2\n", "nets +2\n", 8, "not a valid unsigned integer"),
@@ -999,18 +1105,48 @@ end
             ("seed=1000", "seed", 9, "key=value"),
             ("seed=1000", "seed=", 9, "empty value"),
             ("net index=1", "net index=0", 12, "expected net index 1"),
-            ("layer net=0 index=1", "layer net=0 index=0", 11, "expected layer index 1"),
-            ("layer net=1 index=0", "layer net=0 index=0", 13, "expected a layer of net 1"),
+            (
+                "layer net=0 index=1",
+                "layer net=0 index=0",
+                11,
+                "expected layer index 1",
+            ),
+            (
+                "layer net=1 index=0",
+                "layer net=0 index=0",
+                13,
+                "expected a layer of net 1",
+            ),
             ("kind=conv2d", "kind=conv3d", 13, "unknown layer kind"),
-            ("in=784 out=1000 act=relu", "in=784 out=1000 act=tanh", 10, "unknown activation"),
+            (
+                "in=784 out=1000 act=relu",
+                "in=784 out=1000 act=tanh",
+                10,
+                "unknown activation",
+            ),
             ("in=784 out=1000", "in=784 out=1048577", 10, "between 1 and 1<<20"),
             ("in=784 out=1000", "in=784 out=0", 10, "between 1 and 1<<20"),
-            ("in=784 out=1000", "in=784 out=1000.0", 10, "not a valid unsigned integer"),
+            (
+                "in=784 out=1000",
+                "in=784 out=1000.0",
+                10,
+                "not a valid unsigned integer",
+            ),
             ("std=0.3081", "std=nan", 5, "not a finite number"),
             ("std=0.3081", "std=inf", 5, "not a finite number"),
             ("std=0.3081", "std=0.3o81", 5, "not a finite number"),
-            ("input shape=1,28,28", "input shape=1,,28", 4, "not a valid unsigned integer"),
-            ("input shape=1,28,28", "input shape=1,1,1,1,1,1,1,1,784", 4, "at most 8"),
+            (
+                "input shape=1,28,28",
+                "input shape=1,,28",
+                4,
+                "not a valid unsigned integer",
+            ),
+            (
+                "input shape=1,28,28",
+                "input shape=1,1,1,1,1,1,1,1,784",
+                4,
+                "at most 8",
+            ),
             ("dtype=f32\nnormalise", "dtype=f16\nnormalise", 4, "unknown dtype"),
             ("sha256=1111", "sha256=x111", 7, "64 hexadecimal digits"),
             ("name=obfnet2-0", "name=obfnet2\u{e9}", 9, "not allowed"),
@@ -1031,46 +1167,84 @@ end
     }
 
     #[test]
+    fn early_end_of_text_is_reported() {
+        let cut = EXAMPLE_TEXT.find("layer net=1 index=1").unwrap();
+        let (line, reason) = line_error(&EXAMPLE_TEXT[..cut]);
+        assert_eq!(line, 14);
+        assert!(reason.contains("unexpected end of manifest"), "{reason}");
+        let (line, _) = line_error("");
+        assert_eq!(line, 1);
+    }
+
+    #[test]
     fn version_mismatch_is_typed() {
         let text = EXAMPLE_TEXT.replacen("obfnet-bundle 1", "obfnet-bundle 2", 1);
         assert_eq!(
             Manifest::parse(&text),
-            Err(Error::UnsupportedVersion { found: 2, supported: 1 })
+            Err(Error::UnsupportedVersion {
+                found: 2,
+                supported: 1
+            })
         );
     }
 
     #[test]
     fn semantic_errors_are_typed() {
         let text = EXAMPLE_TEXT.replacen("std=0.3081", "std=0", 1);
-        assert!(matches!(Manifest::parse(&text), Err(Error::InvalidNormalisation { .. })));
+        assert!(matches!(
+            Manifest::parse(&text),
+            Err(Error::InvalidNormalisation { .. })
+        ));
 
         let text = EXAMPLE_TEXT.replacen("in=1000 out=784", "in=999 out=784", 1);
         assert_eq!(
             Manifest::parse(&text),
-            Err(Error::LayerChain { net: 0, layer: 1, expected: 1000, found: 999 })
+            Err(Error::LayerChain {
+                net: 0,
+                layer: 1,
+                expected: 1000,
+                found: 999
+            })
         );
 
         let text = EXAMPLE_TEXT.replacen("in=1000 out=784", "in=1000 out=783", 1);
         assert_eq!(
             Manifest::parse(&text),
-            Err(Error::NetOutput { net: 0, expected: 784, found: 783 })
+            Err(Error::NetOutput {
+                net: 0,
+                expected: 784,
+                found: 783
+            })
         );
 
         // conv output is 4*14*14 = 784; with stride 1 it would be 4*28*28.
         let text = EXAMPLE_TEXT.replacen("stride=2", "stride=1", 1);
         assert_eq!(
             Manifest::parse(&text),
-            Err(Error::LayerChain { net: 1, layer: 1, expected: 3136, found: 784 })
+            Err(Error::LayerChain {
+                net: 1,
+                layer: 1,
+                expected: 3136,
+                found: 784
+            })
         );
 
         let text = EXAMPLE_TEXT.replacen("in_ch=1 ", "in_ch=2 ", 1);
         assert_eq!(
             Manifest::parse(&text),
-            Err(Error::LayerChain { net: 1, layer: 0, expected: 784, found: 1568 })
+            Err(Error::LayerChain {
+                net: 1,
+                layer: 0,
+                expected: 784,
+                found: 1568
+            })
         );
 
         let text = EXAMPLE_TEXT.replacen("kernel=5 stride=2 pad=2", "kernel=40 stride=2 pad=2", 1);
-        assert!(matches!(Manifest::parse(&text), Err(Error::InvalidLayer { net: 1, layer: 0, .. })));
+        assert!(matches!(
+            Manifest::parse(&text),
+            Err(Error::InvalidLayer { net: 1, layer: 0, .. })
+        ));
     }
 
     #[test]
@@ -1080,9 +1254,16 @@ end
         m.input.shape = vec![1 << 20];
         m.output.shape = vec![1 << 20];
         m.nets.truncate(1);
-        m.nets[0].layers = vec![LayerSpec::Dense { inputs: 1 << 20, outputs: 1 << 20, act: Activation::None }];
+        m.nets[0].layers = vec![LayerSpec::Dense {
+            inputs: 1 << 20,
+            outputs: 1 << 20,
+            act: Activation::None,
+        }];
         assert!(matches!(m.validate(), Err(Error::InvalidLayer { .. })));
-        assert!(matches!(Manifest::parse(&m.to_text()), Err(Error::InvalidLayer { .. })));
+        assert!(matches!(
+            Manifest::parse(&m.to_text()),
+            Err(Error::InvalidLayer { .. })
+        ));
 
         // Many nets whose total exceeds the limit although each is fine.
         let mut m = example();
@@ -1092,11 +1273,21 @@ end
             name: "big".into(),
             arch: "dense".into(),
             seed: 0,
-            layers: vec![LayerSpec::Dense { inputs: 4096, outputs: 4096, act: Activation::None }],
+            layers: vec![LayerSpec::Dense {
+                inputs: 4096,
+                outputs: 4096,
+                act: Activation::None,
+            }],
             sha256: [0; 32],
         };
         m.nets = vec![net; 17];
-        assert!(matches!(m.validate(), Err(Error::TooLarge { what: "total parameter count", .. })));
+        assert!(matches!(
+            m.validate(),
+            Err(Error::TooLarge {
+                what: "total parameter count",
+                ..
+            })
+        ));
 
         let mut m = example();
         m.input.shape = vec![1 << 20, 1 << 20];
@@ -1122,7 +1313,13 @@ end
         assert!(matches!(m.validate(), Err(Error::InvalidField { .. })));
         let mut m = example();
         m.format_version = 2;
-        assert!(matches!(m.validate(), Err(Error::UnsupportedVersion { found: 2, supported: 1 })));
+        assert!(matches!(
+            m.validate(),
+            Err(Error::UnsupportedVersion {
+                found: 2,
+                supported: 1
+            })
+        ));
     }
 
     #[test]
@@ -1137,9 +1334,19 @@ end
             in_width: 0,
             act: Activation::None,
         };
-        let _ = (l.input_len(), l.output_len(), l.macs(), l.weight_shape(), l.param_count_u64());
+        let _ = (
+            l.input_len(),
+            l.output_len(),
+            l.macs(),
+            l.weight_shape(),
+            l.param_count_u64(),
+        );
         assert!(l.validate(0, 0).is_err());
-        let l = LayerSpec::Dense { inputs: usize::MAX, outputs: usize::MAX, act: Activation::None };
+        let l = LayerSpec::Dense {
+            inputs: usize::MAX,
+            outputs: usize::MAX,
+            act: Activation::None,
+        };
         assert_eq!(l.macs(), u64::MAX);
     }
 

@@ -75,14 +75,23 @@ pub(crate) fn encode_refs(mut tensors: Vec<(&str, &Tensor)>) -> Result<Vec<u8>> 
             limit: usize::MAX as u64,
         })?;
         if expected != t.numel() {
-            return Err(Error::ElementCount { tensor: (*name).into(), expected, found: t.numel() });
+            return Err(Error::ElementCount {
+                tensor: (*name).into(),
+                expected,
+                found: t.numel(),
+            });
         }
     }
     tensors.sort_by(|(ln, lt), (rn, rt)| {
-        rt.dtype().size_bytes().cmp(&lt.dtype().size_bytes()).then_with(|| ln.cmp(rn))
+        rt.dtype()
+            .size_bytes()
+            .cmp(&lt.dtype().size_bytes())
+            .then_with(|| ln.cmp(rn))
     });
     if let Some(w) = tensors.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(Error::DuplicateTensor { tensor: w[0].0.into() });
+        return Err(Error::DuplicateTensor {
+            tensor: w[0].0.into(),
+        });
     }
 
     let mut header = String::from("{");
@@ -92,7 +101,11 @@ pub(crate) fn encode_refs(mut tensors: Vec<(&str, &Tensor)>) -> Result<Vec<u8>> 
             header.push(',');
         }
         write_json_string(&mut header, name);
-        let _ = write!(header, ":{{\"dtype\":\"{}\",\"shape\":[", t.dtype().safetensors_name());
+        let _ = write!(
+            header,
+            ":{{\"dtype\":\"{}\",\"shape\":[",
+            t.dtype().safetensors_name()
+        );
         for (k, d) in t.shape.iter().enumerate() {
             if k > 0 {
                 header.push(',');
@@ -104,7 +117,7 @@ pub(crate) fn encode_refs(mut tensors: Vec<(&str, &Tensor)>) -> Result<Vec<u8>> 
         offset += len;
     }
     header.push('}');
-    while header.len() % 8 != 0 {
+    while !header.len().is_multiple_of(8) {
         header.push(' ');
     }
 
@@ -148,7 +161,10 @@ fn write_json_string(out: &mut String, s: &str) {
 /// [`Error::UncoveredData`].
 pub fn decode(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
     let Some((len_bytes, rest)) = bytes.split_first_chunk::<8>() else {
-        return Err(Error::Truncated { needed: 8, available: bytes.len() });
+        return Err(Error::Truncated {
+            needed: 8,
+            available: bytes.len(),
+        });
     };
     let n = u64::from_le_bytes(*len_bytes);
     if n > MAX_HEADER_LEN as u64 {
@@ -161,7 +177,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<(String, Tensor)>> {
     // n <= 16 MiB, so this fits a usize on every supported target.
     let n = n as usize;
     let (Some(header), Some(data)) = (rest.get(..n), rest.get(n..)) else {
-        return Err(Error::Truncated { needed: 8 + n, available: bytes.len() });
+        return Err(Error::Truncated {
+            needed: 8 + n,
+            available: bytes.len(),
+        });
     };
     let entries = parse_header(header)?;
     build_tensors(entries, data)
@@ -178,7 +197,12 @@ struct Entry {
 
 fn build_tensors(mut entries: Vec<Entry>, data: &[u8]) -> Result<Vec<(String, Tensor)>> {
     for e in &entries {
-        let bad = |reason| Err(Error::SafetensorsEntry { tensor: e.name.clone(), reason });
+        let bad = |reason| {
+            Err(Error::SafetensorsEntry {
+                tensor: e.name.clone(),
+                reason,
+            })
+        };
         if e.end < e.start {
             return bad("data_offsets end before they start");
         }
@@ -209,7 +233,10 @@ fn build_tensors(mut entries: Vec<Entry>, data: &[u8]) -> Result<Vec<(String, Te
         cursor = e.end;
     }
     if cursor != data.len() {
-        return Err(Error::UncoveredData { covered: cursor, len: data.len() });
+        return Err(Error::UncoveredData {
+            covered: cursor,
+            len: data.len(),
+        });
     }
 
     let mut out = Vec::with_capacity(entries.len());
@@ -281,7 +308,10 @@ struct Json<'a> {
 
 impl Json<'_> {
     fn err(&self, reason: &'static str) -> Error {
-        Error::SafetensorsHeader { offset: self.pos, reason }
+        Error::SafetensorsHeader {
+            offset: self.pos,
+            reason,
+        }
     }
 
     fn ws(&mut self) {
@@ -310,7 +340,11 @@ impl Json<'_> {
     }
 
     fn expect(&mut self, b: u8, reason: &'static str) -> Result<()> {
-        if self.eat(b) { Ok(()) } else { Err(self.err(reason)) }
+        if self.eat(b) {
+            Ok(())
+        } else {
+            Err(self.err(reason))
+        }
     }
 
     fn hex4(&mut self) -> Result<u32> {
@@ -435,7 +469,10 @@ impl Json<'_> {
 
     /// One tensor entry: `{"dtype":..,"shape":[..],"data_offsets":[a,b]}` in any key order.
     fn entry(&mut self, name: String) -> Result<Entry> {
-        let entry_err = |name: &String, reason| Error::SafetensorsEntry { tensor: name.clone(), reason };
+        let entry_err = |name: &String, reason| Error::SafetensorsEntry {
+            tensor: name.clone(),
+            reason,
+        };
         self.expect(b'{', "expected a tensor entry object")?;
         let mut dtype = None;
         let mut shape = None;
@@ -450,7 +487,12 @@ impl Json<'_> {
                         dtype = Some(match s.as_str() {
                             "F32" => DType::F32,
                             "I8" => DType::I8,
-                            _ => return Err(Error::UnsupportedDType { tensor: name, dtype: s }),
+                            _ => {
+                                return Err(Error::UnsupportedDType {
+                                    tensor: name,
+                                    dtype: s,
+                                });
+                            }
                         });
                     }
                     "shape" if shape.is_none() => shape = Some(self.uint_array()?),
@@ -477,9 +519,18 @@ impl Json<'_> {
             }
         }
         let (Some(dtype), Some(shape), Some((start, end))) = (dtype, shape, offsets) else {
-            return Err(entry_err(&name, "entry needs `dtype`, `shape` and `data_offsets`"));
+            return Err(entry_err(
+                &name,
+                "entry needs `dtype`, `shape` and `data_offsets`",
+            ));
         };
-        Ok(Entry { name, dtype, shape, start, end })
+        Ok(Entry {
+            name,
+            dtype,
+            shape,
+            start,
+            end,
+        })
     }
 }
 
@@ -491,7 +542,10 @@ mod tests {
     use alloc::vec;
 
     fn f32t(shape: &[usize], data: &[f32]) -> Tensor {
-        Tensor { shape: shape.to_vec(), data: TensorData::F32(data.to_vec()) }
+        Tensor {
+            shape: shape.to_vec(),
+            data: TensorData::F32(data.to_vec()),
+        }
     }
 
     /// Builds a file from a raw header string and data bytes.
@@ -511,7 +565,7 @@ mod tests {
         let bytes = encode(&tensors).unwrap();
         let header = r#"{"a":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#;
         let mut padded = header.to_string();
-        while padded.len() % 8 != 0 {
+        while !padded.len().is_multiple_of(8) {
             padded.push(' ');
         }
         let mut data = 3.0f32.to_le_bytes().to_vec();
@@ -523,8 +577,17 @@ mod tests {
     #[test]
     fn round_trip_is_byte_identical() {
         let tensors = vec![
-            ("z".to_string(), Tensor { shape: vec![3], data: TensorData::I8(vec![-128, 0, 127]) }),
-            ("weird \"name\"\n\\/\u{1}é😀".to_string(), f32t(&[2, 1], &[-0.0, f32::MAX])),
+            (
+                "z".to_string(),
+                Tensor {
+                    shape: vec![3],
+                    data: TensorData::I8(vec![-128, 0, 127]),
+                },
+            ),
+            (
+                "weird \"name\"\n\\/\u{1}é😀".to_string(),
+                f32t(&[2, 1], &[-0.0, f32::MAX]),
+            ),
             ("empty".to_string(), f32t(&[0, 4], &[])),
             ("scalar".to_string(), f32t(&[], &[42.0])),
         ];
@@ -541,72 +604,167 @@ mod tests {
 
     #[test]
     fn reads_foreign_json_styles() {
-        let data: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|x| x.to_le_bytes()).chain([7u8]).collect();
+        let data: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .chain([7u8])
+            .collect();
         let header = "\n { \"__metadata__\" : {\"format\":\"pt\", \"k\\u00e9\":\"v\"},\r\n\
             \"q\":{\"data_offsets\":[ 8 , 9 ],\"dtype\":\"I8\",\"shape\":[1]} ,\t\
             \"\\u0077\\/x\\ud83d\\ude00\" : { \"shape\" : [ 2 ] , \"dtype\" : \"F32\", \"data_offsets\":[0,8]}}   ";
         let back = decode(&raw(header, &data)).unwrap();
         assert_eq!(back[0], ("w/x😀".to_string(), f32t(&[2], &[1.5, -2.0])));
-        assert_eq!(back[1], ("q".to_string(), Tensor { shape: vec![1], data: TensorData::I8(vec![7]) }));
+        assert_eq!(
+            back[1],
+            (
+                "q".to_string(),
+                Tensor {
+                    shape: vec![1],
+                    data: TensorData::I8(vec![7])
+                }
+            )
+        );
     }
 
     #[test]
     fn rejections_are_typed() {
         let four = [0u8; 4];
         let entry = |body: &str| alloc::format!("{{\"t\":{{{body}}}}}");
-        let cases: Vec<(Vec<u8>, fn(&Error) -> bool)> = vec![
-            (vec![1, 2, 3], |e| matches!(e, Error::Truncated { needed: 8, available: 3 })),
-            (raw("{}", &[]).get(..9).unwrap().to_vec(), |e| matches!(e, Error::Truncated { .. })),
-            ((u64::MAX).to_le_bytes().to_vec(), |e| matches!(e, Error::TooLarge { .. })),
-            (raw("{} x", &[]), |e| matches!(e, Error::SafetensorsHeader { offset: 3, .. })),
-            (raw("[]", &[]), |e| matches!(e, Error::SafetensorsHeader { offset: 0, .. })),
-            (raw("{\"t\":1}", &[]), |e| matches!(e, Error::SafetensorsHeader { .. })),
-            (raw("{\"t\\x\":{}}", &[]), |e| matches!(e, Error::SafetensorsHeader { .. })),
-            (raw("{\"\\ud800\":{}}", &[]), |e| matches!(e, Error::SafetensorsHeader { .. })),
-            (raw("{\"a\u{1}\":{}}", &[]), |e| matches!(e, Error::SafetensorsHeader { .. })),
-            (raw(&entry(r#""dtype":"F16","shape":[2],"data_offsets":[0,4]"#), &four), |e| {
-                matches!(e, Error::UnsupportedDType { .. })
+        type Check = fn(&Error) -> bool;
+        let cases: Vec<(Vec<u8>, Check)> = vec![
+            (vec![1, 2, 3], |e| {
+                matches!(
+                    e,
+                    Error::Truncated {
+                        needed: 8,
+                        available: 3
+                    }
+                )
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[2],"data_offsets":[0,4]"#), &four), |e| {
-                matches!(e, Error::TensorByteLength { expected: 8, found: 4, .. })
+            (raw("{}", &[]).get(..9).unwrap().to_vec(), |e| {
+                matches!(e, Error::Truncated { .. })
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[1],"data_offsets":[0,4]"#), &[0; 5]), |e| {
-                matches!(e, Error::UncoveredData { covered: 4, len: 5 })
+            ((u64::MAX).to_le_bytes().to_vec(), |e| {
+                matches!(e, Error::TooLarge { .. })
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[1],"data_offsets":[4,8]"#), &[0; 8]), |e| {
-                matches!(e, Error::SafetensorsEntry { .. })
+            (raw("{} x", &[]), |e| {
+                matches!(e, Error::SafetensorsHeader { offset: 3, .. })
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[1],"data_offsets":[0,4]"#), &[0; 3]), |e| {
-                matches!(e, Error::SafetensorsEntry { .. })
+            (raw("[]", &[]), |e| {
+                matches!(e, Error::SafetensorsHeader { offset: 0, .. })
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[1],"data_offsets":[4,0]"#), &four), |e| {
-                matches!(e, Error::SafetensorsEntry { .. })
-            }),
-            (raw(&entry(r#""dtype":"F32","shape":[1],"data_offsets":[0]"#), &four), |e| {
-                matches!(e, Error::SafetensorsEntry { .. })
-            }),
-            (raw(&entry(r#""dtype":"F32","shape":[1.0],"data_offsets":[0,4]"#), &four), |e| {
+            (raw("{\"t\":1}", &[]), |e| {
                 matches!(e, Error::SafetensorsHeader { .. })
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[-1],"data_offsets":[0,4]"#), &four), |e| {
+            (raw("{\"t\\x\":{}}", &[]), |e| {
                 matches!(e, Error::SafetensorsHeader { .. })
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[01],"data_offsets":[0,4]"#), &four), |e| {
+            (raw("{\"\\ud800\":{}}", &[]), |e| {
                 matches!(e, Error::SafetensorsHeader { .. })
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[99999999999999999999999],"data_offsets":[0,4]"#), &four), |e| {
+            (raw("{\"a\u{1}\":{}}", &[]), |e| {
                 matches!(e, Error::SafetensorsHeader { .. })
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]"#), &four), |e| {
+            (
+                raw(&entry(r#""dtype":"F16","shape":[2],"data_offsets":[0,4]"#), &four),
+                |e| matches!(e, Error::UnsupportedDType { .. }),
+            ),
+            (
+                raw(&entry(r#""dtype":"F32","shape":[2],"data_offsets":[0,4]"#), &four),
+                |e| {
+                    matches!(
+                        e,
+                        Error::TensorByteLength {
+                            expected: 8,
+                            found: 4,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                raw(
+                    &entry(r#""dtype":"F32","shape":[1],"data_offsets":[0,4]"#),
+                    &[0; 5],
+                ),
+                |e| matches!(e, Error::UncoveredData { covered: 4, len: 5 }),
+            ),
+            (
+                raw(
+                    &entry(r#""dtype":"F32","shape":[1],"data_offsets":[4,8]"#),
+                    &[0; 8],
+                ),
+                |e| matches!(e, Error::SafetensorsEntry { .. }),
+            ),
+            (
+                raw(
+                    &entry(r#""dtype":"F32","shape":[1],"data_offsets":[0,4]"#),
+                    &[0; 3],
+                ),
+                |e| matches!(e, Error::SafetensorsEntry { .. }),
+            ),
+            (
+                raw(&entry(r#""dtype":"F32","shape":[1],"data_offsets":[4,0]"#), &four),
+                |e| matches!(e, Error::SafetensorsEntry { .. }),
+            ),
+            (
+                raw(&entry(r#""dtype":"F32","shape":[1],"data_offsets":[0]"#), &four),
+                |e| matches!(e, Error::SafetensorsEntry { .. }),
+            ),
+            (
+                raw(
+                    &entry(r#""dtype":"F32","shape":[1.0],"data_offsets":[0,4]"#),
+                    &four,
+                ),
+                |e| matches!(e, Error::SafetensorsHeader { .. }),
+            ),
+            (
+                raw(
+                    &entry(r#""dtype":"F32","shape":[-1],"data_offsets":[0,4]"#),
+                    &four,
+                ),
+                |e| matches!(e, Error::SafetensorsHeader { .. }),
+            ),
+            (
+                raw(
+                    &entry(r#""dtype":"F32","shape":[01],"data_offsets":[0,4]"#),
+                    &four,
+                ),
+                |e| matches!(e, Error::SafetensorsHeader { .. }),
+            ),
+            (
+                raw(
+                    &entry(r#""dtype":"F32","shape":[99999999999999999999999],"data_offsets":[0,4]"#),
+                    &four,
+                ),
+                |e| matches!(e, Error::SafetensorsHeader { .. }),
+            ),
+            (
+                raw(
+                    &entry(
+                        r#""dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]"#,
+                    ),
+                    &four,
+                ),
+                |e| matches!(e, Error::SafetensorsEntry { .. }),
+            ),
+            (raw(&entry(r#""dtype":"F32","shape":[1]"#), &four), |e| {
                 matches!(e, Error::SafetensorsEntry { .. })
             }),
-            (raw(&entry(r#""dtype":"F32","shape":[1]"#), &four), |e| matches!(e, Error::SafetensorsEntry { .. })),
-            (raw(&entry(r#""dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]"#), &four), |e| {
-                matches!(e, Error::SafetensorsEntry { .. })
-            }),
-            (raw(&entry(r#""dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1"#), &four), |e| {
-                matches!(e, Error::SafetensorsEntry { .. })
-            }),
+            (
+                raw(
+                    &entry(r#""dtype":"F32","dtype":"F32","shape":[1],"data_offsets":[0,4]"#),
+                    &four,
+                ),
+                |e| matches!(e, Error::SafetensorsEntry { .. }),
+            ),
+            (
+                raw(
+                    &entry(r#""dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1"#),
+                    &four,
+                ),
+                |e| matches!(e, Error::SafetensorsEntry { .. }),
+            ),
             (
                 raw(
                     r#"{"t":{"dtype":"I8","shape":[1],"data_offsets":[0,1]},"t":{"dtype":"I8","shape":[1],"data_offsets":[1,2]}}"#,
@@ -614,11 +772,15 @@ mod tests {
                 ),
                 |e| matches!(e, Error::DuplicateTensor { .. }),
             ),
-            (raw("{\"__metadata__\":{\"a\":1}}", &[]), |e| matches!(e, Error::SafetensorsHeader { .. })),
+            (raw("{\"__metadata__\":{\"a\":1}}", &[]), |e| {
+                matches!(e, Error::SafetensorsHeader { .. })
+            }),
             (raw("{\"__metadata__\":{},\"__metadata__\":{}}", &[]), |e| {
                 matches!(e, Error::DuplicateTensor { .. })
             }),
-            (raw("{}", &[0]), |e| matches!(e, Error::UncoveredData { covered: 0, len: 1 })),
+            (raw("{}", &[0]), |e| {
+                matches!(e, Error::UncoveredData { covered: 0, len: 1 })
+            }),
             (
                 {
                     let mut v = raw("{}", &[]);
@@ -648,7 +810,11 @@ mod tests {
         let t = f32t(&[2], &[1.0]);
         assert!(matches!(
             encode(&[("t".into(), t)]),
-            Err(Error::ElementCount { expected: 2, found: 1, .. })
+            Err(Error::ElementCount {
+                expected: 2,
+                found: 1,
+                ..
+            })
         ));
         let t = f32t(&[1], &[1.0]);
         assert!(matches!(
@@ -659,7 +825,10 @@ mod tests {
             encode(&[("__metadata__".into(), t.clone())]),
             Err(Error::InvalidTensorName { .. })
         ));
-        assert!(matches!(encode(&[(String::new(), t)]), Err(Error::InvalidTensorName { .. })));
+        assert!(matches!(
+            encode(&[(String::new(), t)]),
+            Err(Error::InvalidTensorName { .. })
+        ));
     }
 
     #[test]
@@ -691,7 +860,13 @@ mod tests {
     fn decode_never_panics() {
         let seed = encode(&[
             ("a".to_string(), f32t(&[2, 2], &[1.0, 2.0, 3.0, 4.0])),
-            ("b".to_string(), Tensor { shape: vec![3], data: TensorData::I8(vec![1, 2, 3]) }),
+            (
+                "b".to_string(),
+                Tensor {
+                    shape: vec![3],
+                    data: TensorData::I8(vec![1, 2, 3]),
+                },
+            ),
         ])
         .unwrap();
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);

@@ -74,9 +74,7 @@ impl LabeledImages {
     /// The first `min(n, self.len())` samples.
     pub fn take(&self, n: usize) -> LabeledImages {
         let m = n.min(self.len());
-        let px = m
-            .saturating_mul(self.pixels_per_image())
-            .min(self.pixels.len());
+        let px = m.saturating_mul(self.pixels_per_image()).min(self.pixels.len());
         LabeledImages {
             rows: self.rows,
             cols: self.cols,
@@ -94,8 +92,7 @@ impl LabeledImages {
 /// # Errors
 /// I/O, format, [`Error::CountMismatch`] or [`Error::LabelOutOfRange`], each naming the file.
 pub fn read_split(images: &Path, labels: &Path) -> Result<LabeledImages> {
-    let (n, rows, cols, pixels) =
-        images_from_bytes(&read_file_capped(images, MAX_FILE_BYTES)?, images)?;
+    let (n, rows, cols, pixels) = images_from_bytes(&read_file_capped(images, MAX_FILE_BYTES)?, images)?;
     let label_values = labels_from_bytes(&read_file_capped(labels, MAX_FILE_BYTES)?, labels)?;
     if label_values.len() != n {
         return Err(Error::CountMismatch {
@@ -154,8 +151,7 @@ impl ImageDataset {
     /// `obfnet fetch`; otherwise as [`read_split`].
     pub fn load_mnist_dir(name: &str, dir: &Path) -> Result<ImageDataset> {
         // Locate all four before reading any, so a missing file is reported at once.
-        let [train_x, train_y, test_x, test_y] =
-            MNIST_FILE_NAMES.map(|file| locate(name, dir, file));
+        let [train_x, train_y, test_x, test_y] = MNIST_FILE_NAMES.map(|file| locate(name, dir, file));
         let (train_x, train_y, test_x, test_y) = (train_x?, train_y?, test_x?, test_y?);
         let train = read_split(&train_x, &train_y)?;
         let test = read_split(&test_x, &test_y)?;

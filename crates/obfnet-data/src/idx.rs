@@ -62,10 +62,7 @@ pub fn parse_idx_labels(bytes: &[u8]) -> Result<Vec<u8>> {
 /// count that is not a multiple of `rows * cols`, zero sides) yields a file that
 /// [`parse_idx_images`] rejects, which is handy for negative tests.
 pub fn encode_idx_images(rows: usize, cols: usize, pixels: &[u8]) -> Vec<u8> {
-    let n = pixels
-        .len()
-        .checked_div(rows.saturating_mul(cols))
-        .unwrap_or(0);
+    let n = pixels.len().checked_div(rows.saturating_mul(cols)).unwrap_or(0);
     encode_idx_u8(&[n, rows, cols], pixels)
 }
 
@@ -88,10 +85,7 @@ pub(crate) fn encode_idx_u8(dims: &[usize], data: &[u8]) -> Vec<u8> {
 }
 
 /// Parses images from (already decompressed) bytes; `path` is for errors.
-pub(crate) fn images_from_bytes(
-    bytes: &[u8],
-    path: &Path,
-) -> Result<(usize, usize, usize, Vec<u8>)> {
+pub(crate) fn images_from_bytes(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     let (dims, data) = parse_idx_u8(bytes, path, &[u32::MAX, MAX_SIDE, MAX_SIDE])?;
     let [n, rows, cols] = [dims[0], dims[1], dims[2]].map(|d| d as usize);
     Ok((n, rows, cols, data.to_vec()))
@@ -106,11 +100,7 @@ pub(crate) fn labels_from_bytes(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
 /// Checks an IDX u8 header with `max_dims.len()` dimensions, each non-zero and at most the
 /// matching `max_dims` entry, and returns the dimensions and the data, whose length is checked
 /// to be exactly their product.
-fn parse_idx_u8<'a>(
-    bytes: &'a [u8],
-    path: &Path,
-    max_dims: &[u32],
-) -> Result<(Vec<u32>, &'a [u8])> {
+fn parse_idx_u8<'a>(bytes: &'a [u8], path: &Path, max_dims: &[u32]) -> Result<(Vec<u32>, &'a [u8])> {
     let want_dims = u8::try_from(max_dims.len()).unwrap_or(u8::MAX);
     let Some(&[m0, m1, dtype, ndims]) = bytes.first_chunk::<4>() else {
         return Err(Error::TruncatedHeader {
@@ -462,10 +452,7 @@ mod tests {
         let bomb = gzip(&vec![0u8; 1 << 20]);
         assert!(bomb.len() < 8 * 1024);
         let err = maybe_gunzip(&bomb, Path::new("bomb.gz"), false, 64 * 1024).expect_err("cap");
-        assert!(
-            matches!(err, Error::TooLarge { limit: 65536, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, Error::TooLarge { limit: 65536, .. }), "{err:?}");
         // exactly at the cap is fine
         let ok = maybe_gunzip(&bomb, Path::new("bomb.gz"), false, 1 << 20).expect("at cap");
         assert_eq!(ok.len(), 1 << 20);

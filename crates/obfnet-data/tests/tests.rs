@@ -25,9 +25,7 @@ mod real_data {
         let ds = match ImageDataset::load_mnist_dir("mnist", &dir) {
             Ok(ds) => ds,
             Err(err @ Error::Missing { .. }) if !require_data() => {
-                eprintln!(
-                    "skipping real_mnist: {err} (set OBFNET_REQUIRE_DATA=1 to make this fail)"
-                );
+                eprintln!("skipping real_mnist: {err} (set OBFNET_REQUIRE_DATA=1 to make this fail)");
                 return;
             }
             Err(err) => panic!("loading MNIST from {}: {err}", dir.display()),

@@ -87,6 +87,6 @@ pub(crate) fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int>
 /// Reads a float tensor back to the host.
 pub(crate) fn to_vec(t: Tensor<2>) -> Result<Vec<f32>> {
     t.into_data()
-        .into_vec::<f32>()
+        .try_into_vec_as::<f32>()
         .map_err(|e| Error::Backend(format!("{e:?}")))
 }

@@ -11,8 +11,7 @@ fn argmax_labels(logits: Tensor<2>) -> Result<Vec<i64>> {
     logits
         .argmax(1)
         .into_data()
-        .convert::<i64>()
-        .into_vec::<i64>()
+        .try_into_vec_as::<i64>()
         .map_err(|e| Error::Backend(format!("{e:?}")))
 }
 

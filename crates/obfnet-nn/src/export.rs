@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::store::{ModuleSnapshot, SafetensorsStore};
 use obfnet_core::{Bundle, DType, Manifest, NetSpec, TensorSpec};
 use serde::{Deserialize, Serialize};

@@ -80,13 +80,13 @@ impl LeNet {
             self.fc2.weight.val().reshape([-1]),
             self.fc3.weight.val().reshape([-1]),
         ] {
-            out.extend(t.into_data().into_vec::<f32>().unwrap_or_default());
+            out.extend(t.into_data().try_into_vec_as::<f32>().unwrap_or_default());
         }
         for b in [&self.conv1.bias, &self.conv2.bias, &self.fc1.bias, &self.fc2.bias, &self.fc3.bias]
             .into_iter()
             .flatten()
         {
-            out.extend(b.val().into_data().into_vec::<f32>().unwrap_or_default());
+            out.extend(b.val().into_data().try_into_vec_as::<f32>().unwrap_or_default());
         }
         out
     }

@@ -198,7 +198,7 @@ fn scalar(loss: &Tensor<1>) -> Result<f32> {
     loss.clone()
         .inner()
         .into_data()
-        .into_vec::<f32>()
+        .try_into_vec_as::<f32>()
         .map_err(|e| Error::Backend(format!("{e:?}")))?
         .first()
         .copied()

@@ -1,0 +1,181 @@
+//! Integration tests of the training engine on tiny generated data (and real MNIST when fetched).
+
+use obfnet_data::LabeledImages;
+use obfnet_nn::{
+    Dataset, LeNet, ObfArch, ObfStack, ObfTrainConfig, ServerTrainConfig, SplitMix64, default_device,
+    train_obfuscators, train_server_model,
+};
+
+/// `n` 28×28 images of 10 easy classes: class c is a bright 6×6 square at one of 10 places on a
+/// noisy background.
+fn synthetic(n: usize, seed: u64) -> LabeledImages {
+    let mut rng = SplitMix64::new(seed);
+    let mut pixels = Vec::with_capacity(n * 784);
+    let mut labels = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = (i % 10) as u8;
+        let (r0, c0) = (3 + 12 * usize::from(c / 5), 1 + 5 * usize::from(c % 5));
+        for r in 0..28 {
+            for col in 0..28 {
+                let on = (r0..r0 + 6).contains(&r) && (c0..c0 + 6).contains(&col);
+                let noise = (rng.next_f32() * 60.0) as u8;
+                pixels.push(if on { 255 - noise } else { noise });
+            }
+        }
+        labels.push(c);
+    }
+    LabeledImages { rows: 28, cols: 28, pixels, labels }
+}
+
+fn datasets(n_train: usize, n_test: usize) -> (Dataset, Dataset) {
+    let device = default_device();
+    (
+        Dataset::from_images(&synthetic(n_train, 1), &device).expect("train"),
+        Dataset::from_images(&synthetic(n_test, 2), &device).expect("test"),
+    )
+}
+
+fn tiny_server(train: &Dataset, test: &Dataset) -> LeNet {
+    let cfg = ServerTrainConfig { epochs: 3, batch_size: 32, ..Default::default() };
+    let (model, report) = train_server_model(&cfg, train, test, &mut |_| {}).expect("train LeNet");
+    // Chance is 10%; the classes are easy, so a working trainer gets far above it.
+    assert!(report.test_accuracy > 0.6, "LeNet accuracy {}", report.test_accuracy);
+    assert!(report.epoch_losses.last() < report.epoch_losses.first(), "{:?}", report.epoch_losses);
+    model
+}
+
+#[test]
+fn end_to_end_tiny_run_keeps_the_server_model_frozen() {
+    let (train, test) = datasets(400, 200);
+    let model = tiny_server(&train, &test);
+    let before = model.parameters_flat();
+    for arch in ObfArch::ALL {
+        let cfg = ObfTrainConfig { arch, k: 2, epochs: 3, batch_size: 32, ..Default::default() };
+        let (stack, report) = train_obfuscators(&cfg, &model, &train, &test, &mut |_| {}).expect("train obf");
+        assert_eq!(stack.k(), 2);
+        assert_eq!(report.accuracies.len(), 2);
+        for acc in &report.accuracies {
+            assert!(*acc > 0.3, "{arch}: accuracy behind obfuscator {acc} (chance 0.1)");
+        }
+        assert!(!report.frozen_gradient_found, "{arch}: a frozen parameter got a gradient");
+        assert_eq!(report.frozen_checked_steps, 3 * 400usize.div_ceil(32));
+        let after = model.parameters_flat();
+        assert_eq!(before.len(), after.len());
+        assert!(
+            before.iter().zip(&after).all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{arch}: server weights changed"
+        );
+    }
+}
+
+#[test]
+fn stacked_training_equals_training_each_net_alone() {
+    let (train, test) = datasets(200, 50);
+    let model = tiny_server(&train, &test);
+    let base = ObfTrainConfig { arch: ObfArch::ObfNet1, epochs: 1, batch_size: 32, ..Default::default() };
+    let together = ObfTrainConfig { k: 3, seed: 40, ..base.clone() };
+    let (stack3, _) = train_obfuscators(&together, &model, &train, &test, &mut |_| {}).expect("k=3");
+    let alone = ObfTrainConfig { k: 1, seed: 41, ..base };
+    let (stack1, _) = train_obfuscators(&alone, &model, &train, &test, &mut |_| {}).expect("k=1");
+    let a = stack3.net_weights(1).expect("net 1 of 3");
+    let b = stack1.net_weights(0).expect("net 0 of 1");
+    let mut max_diff = 0.0f32;
+    for (la, lb) in a.iter().zip(&b) {
+        for (x, y) in la.weight.iter().zip(&lb.weight).chain(la.bias.iter().zip(&lb.bias)) {
+            max_diff = max_diff.max((x - y).abs());
+        }
+    }
+    // Same seed → same init and data order; Adam is element-wise, so only float rounding of the
+    // batched products may differ.
+    assert!(max_diff < 1e-4, "net trained in a stack differs from the same net alone by {max_diff}");
+    // And a different seed gives a different net.
+    let c = stack3.net_weights(0).expect("net 0 of 3");
+    assert!(c[0].weight.iter().zip(&b[0].weight).any(|(x, y)| (x - y).abs() > 1e-3));
+}
+
+#[test]
+fn bundle_roundtrip_preserves_every_net_and_rejects_tampering() {
+    let device = default_device();
+    let (_, test) = datasets(10, 20);
+    for arch in ObfArch::ALL {
+        let stack = ObfStack::new(arch, &[7, 8, 9], 28, 28, &device).expect("stack");
+        let sha = obfnet_core::sha256(b"server model");
+        let bundle = obfnet_nn::bundle_from_stack(&stack, "synthetic", sha).expect("bundle");
+        let bytes = bundle.to_bytes().expect("bytes");
+        let loaded = obfnet_core::Bundle::from_bytes(&bytes).expect("valid bundle");
+        loaded.expect_server_model(&sha).expect("same server model");
+        assert!(loaded.expect_server_model(&obfnet_core::sha256(b"another")).is_err());
+        let restored = ObfStack::from_bundle(&loaded, &device).expect("restore");
+        let a = obfnet_nn::obfuscate_samples(&stack, &test, 20).expect("a");
+        let b = obfnet_nn::obfuscate_samples(&restored, &test, 20).expect("b");
+        assert_eq!(a, b, "{arch}: outputs changed through the bundle");
+        assert_eq!(loaded.manifest.nets.len(), 3);
+        assert_eq!(loaded.manifest.nets[2].seed, 9);
+        // Flip one weight byte in the middle: the loader must refuse.
+        let mut bad = bytes.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0x10;
+        assert!(obfnet_core::Bundle::from_bytes(&bad).is_err(), "{arch}: tampered bundle accepted");
+        assert!(obfnet_core::Bundle::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    }
+}
+
+#[test]
+fn server_model_save_load_is_exact() {
+    let (train, test) = datasets(64, 20);
+    let cfg = ServerTrainConfig { epochs: 1, batch_size: 32, ..Default::default() };
+    let (model, report) = train_server_model(&cfg, &train, &test, &mut |_| {}).expect("train");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sha = obfnet_nn::save_server_model(&model, &cfg, &report, dir.path()).expect("save");
+    let (loaded, config, sha2) = obfnet_nn::load_server_model(dir.path()).expect("load");
+    assert_eq!(sha, sha2);
+    assert_eq!(config.training, cfg);
+    let (a, b) = (model.parameters_flat(), loaded.parameters_flat());
+    assert!(!a.is_empty());
+    assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
+    assert_eq!(
+        obfnet_nn::accuracy(&model, &test).expect("acc"),
+        obfnet_nn::accuracy(&loaded, &test).expect("acc")
+    );
+    // A truncated weights file is an error, not a panic.
+    let w = dir.path().join("model.safetensors");
+    let bytes = std::fs::read(&w).expect("read");
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).expect("write");
+    assert!(obfnet_nn::load_server_model(dir.path()).is_err());
+}
+
+#[test]
+fn bad_configs_are_errors() {
+    let (train, test) = datasets(32, 10);
+    let bad = ServerTrainConfig { epochs: 0, ..Default::default() };
+    assert!(train_server_model(&bad, &train, &test, &mut |_| {}).is_err());
+    let bad = ServerTrainConfig { learning_rate: f64::NAN, ..Default::default() };
+    assert!(train_server_model(&bad, &train, &test, &mut |_| {}).is_err());
+    let device = default_device();
+    let model = LeNet::new(&Default::default(), &device);
+    let bad = ObfTrainConfig { k: 0, ..Default::default() };
+    assert!(train_obfuscators(&bad, &model, &train, &test, &mut |_| {}).is_err());
+}
+
+/// Real MNIST: one short LeNet epoch on 10k training images must clear 95% on the real test set.
+#[test]
+fn real_mnist_short_training() {
+    let dir = std::env::var_os("OBFNET_DATA_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"))
+        .join("mnist");
+    let ds = match obfnet_data::ImageDataset::load_mnist_dir("mnist", &dir) {
+        Ok(ds) => ds,
+        Err(e) if std::env::var("OBFNET_REQUIRE_DATA").as_deref() != Ok("1") => {
+            eprintln!("skipping: MNIST not available ({e}); run `obfnet fetch`");
+            return;
+        }
+        Err(e) => panic!("OBFNET_REQUIRE_DATA=1 but MNIST is missing: {e}"),
+    };
+    let device = default_device();
+    let train = Dataset::from_images(&ds.train, &device).expect("train");
+    let test = Dataset::from_images(&ds.test, &device).expect("test");
+    let cfg = ServerTrainConfig { epochs: 1, limit: Some(10_000), ..Default::default() };
+    let (_, report) = train_server_model(&cfg, &train, &test, &mut |_| {}).expect("train");
+    assert!(report.test_accuracy > 0.95, "LeNet after 1 epoch on 10k: {}", report.test_accuracy);
+}
