@@ -157,7 +157,7 @@ fn bad_configs_are_errors() {
     assert!(train_obfuscators(&bad, &model, &train, &test, &mut |_| {}).is_err());
 }
 
-/// Real MNIST: one short LeNet epoch on 10k training images must clear 95% on the real test set.
+/// Real MNIST: one LeNet epoch on the 60k training images must clear 97% on the real test set.
 #[test]
 fn real_mnist_short_training() {
     let dir = std::env::var_os("OBFNET_DATA_DIR")
@@ -175,7 +175,7 @@ fn real_mnist_short_training() {
     let device = default_device();
     let train = Dataset::from_images(&ds.train, &device).expect("train");
     let test = Dataset::from_images(&ds.test, &device).expect("test");
-    let cfg = ServerTrainConfig { epochs: 1, limit: Some(10_000), ..Default::default() };
+    let cfg = ServerTrainConfig { epochs: 1, ..Default::default() };
     let (_, report) = train_server_model(&cfg, &train, &test, &mut |_| {}).expect("train");
-    assert!(report.test_accuracy > 0.95, "LeNet after 1 epoch on 10k: {}", report.test_accuracy);
+    assert!(report.test_accuracy > 0.97, "LeNet after 1 epoch: {}", report.test_accuracy);
 }
