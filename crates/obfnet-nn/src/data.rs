@@ -69,7 +69,10 @@ impl Dataset {
     /// The rows `indices` of `x` and `y`.
     pub fn batch(&self, indices: &[usize]) -> (Tensor<2>, Tensor<1, Int>) {
         let idx = index_tensor(indices, &self.x.device());
-        (self.x.clone().select(0, idx.clone()), self.y.clone().select(0, idx))
+        (
+            self.x.clone().select(0, idx.clone()),
+            self.y.clone().select(0, idx),
+        )
     }
 
     /// Samples `start..start+len` of `x` (clamped to the split).

@@ -1,6 +1,6 @@
 use burn::prelude::*;
 
-use crate::data::{to_vec, Dataset};
+use crate::data::{Dataset, to_vec};
 use crate::lenet::LeNet;
 use crate::obf::ObfStack;
 use crate::{Error, Result};
@@ -50,7 +50,10 @@ pub fn obfuscated_accuracies(model: &LeNet, stack: &ObfStack, data: &Dataset) ->
                 .count();
         }
     }
-    Ok(correct.into_iter().map(|c| c as f64 / data.len() as f64).collect())
+    Ok(correct
+        .into_iter()
+        .map(|c| c as f64 / data.len() as f64)
+        .collect())
 }
 
 /// The obfuscated versions of the first `n` samples of `data` under each net, as host vectors

@@ -23,7 +23,10 @@ pub struct ServerModelFiles {
 impl ServerModelFiles {
     /// The files inside `dir`.
     pub fn in_dir(dir: &Path) -> ServerModelFiles {
-        ServerModelFiles { weights: dir.join("model.safetensors"), config: dir.join("config.json") }
+        ServerModelFiles {
+            weights: dir.join("model.safetensors"),
+            config: dir.join("config.json"),
+        }
     }
 }
 
@@ -52,16 +55,20 @@ pub fn save_server_model(
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let files = ServerModelFiles::in_dir(dir);
     let mut store = SafetensorsStore::from_file(files.weights.clone()).overwrite(true);
-    model
-        .save_into(&mut store)
-        .map_err(|e| Error::Weights { path: files.weights.clone(), reason: format!("{e}") })?;
+    model.save_into(&mut store).map_err(|e| Error::Weights {
+        path: files.weights.clone(),
+        reason: format!("{e}"),
+    })?;
     let config = ServerModelConfig {
         model: LeNetConfig::default(),
         normalisation: [NORMALISATION.scale, NORMALISATION.mean, NORMALISATION.std],
         training: training.clone(),
         report: report.clone(),
     };
-    let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::ConfigFile { path: files.config.clone(), source: e })?;
+    let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::ConfigFile {
+        path: files.config.clone(),
+        source: e,
+    })?;
     write_atomic(&files.config, &json)?;
     server_model_sha256(dir)
 }
@@ -71,22 +78,31 @@ pub fn save_server_model(
 pub fn load_server_model(dir: &Path) -> Result<(LeNet, ServerModelConfig, [u8; 32])> {
     let files = ServerModelFiles::in_dir(dir);
     let text = std::fs::read(&files.config).map_err(|e| Error::io("read", &files.config, e))?;
-    let config: ServerModelConfig =
-        serde_json::from_slice(&text).map_err(|e| Error::ConfigFile { path: files.config.clone(), source: e })?;
+    let config: ServerModelConfig = serde_json::from_slice(&text).map_err(|e| Error::ConfigFile {
+        path: files.config.clone(),
+        source: e,
+    })?;
     if config.model != LeNetConfig::default() {
-        return Err(Error::Shape(format!("unsupported server model architecture {:?}", config.model)));
+        return Err(Error::Shape(format!(
+            "unsupported server model architecture {:?}",
+            config.model
+        )));
     }
     let bytes = std::fs::read(&files.weights).map_err(|e| Error::io("read", &files.weights, e))?;
     let device = crate::default_device();
     let mut model = LeNet::new(&config.model, &device);
     let mut store = SafetensorsStore::from_bytes(Some(bytes.clone()));
-    let applied = model
-        .load_from(&mut store)
-        .map_err(|e| Error::Weights { path: files.weights.clone(), reason: format!("{e}") })?;
+    let applied = model.load_from(&mut store).map_err(|e| Error::Weights {
+        path: files.weights.clone(),
+        reason: format!("{e}"),
+    })?;
     if !applied.missing.is_empty() || !applied.errors.is_empty() {
         return Err(Error::Weights {
             path: files.weights.clone(),
-            reason: format!("missing tensors {:?}, errors {:?}", applied.missing, applied.errors),
+            reason: format!(
+                "missing tensors {:?}, errors {:?}",
+                applied.missing, applied.errors
+            ),
         });
     }
     Ok((model.valid(), config, obfnet_core::sha256(&bytes)))
@@ -120,13 +136,21 @@ pub fn bundle_from_stack(stack: &ObfStack, dataset: &str, server_sha256: [u8; 32
         format_version: obfnet_core::FORMAT_VERSION,
         created_by: format!("obfnet-{}", env!("CARGO_PKG_VERSION")),
         dataset: dataset.to_string(),
-        input: TensorSpec { shape: shape.clone(), dtype: DType::F32 },
+        input: TensorSpec {
+            shape: shape.clone(),
+            dtype: DType::F32,
+        },
         normalisation: NORMALISATION,
-        output: TensorSpec { shape, dtype: DType::F32 },
+        output: TensorSpec {
+            shape,
+            dtype: DType::F32,
+        },
         server_model_sha256: server_sha256,
         nets,
     };
-    let weights = (0..stack.k()).map(|k| stack.net_weights(k)).collect::<Result<Vec<_>>>()?;
+    let weights = (0..stack.k())
+        .map(|k| stack.net_weights(k))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Bundle::new(manifest, weights)?)
 }
 

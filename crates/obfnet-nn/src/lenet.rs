@@ -82,9 +82,15 @@ impl LeNet {
         ] {
             out.extend(t.into_data().try_into_vec_as::<f32>().unwrap_or_default());
         }
-        for b in [&self.conv1.bias, &self.conv2.bias, &self.fc1.bias, &self.fc2.bias, &self.fc3.bias]
-            .into_iter()
-            .flatten()
+        for b in [
+            &self.conv1.bias,
+            &self.conv2.bias,
+            &self.fc1.bias,
+            &self.fc2.bias,
+            &self.fc3.bias,
+        ]
+        .into_iter()
+        .flatten()
         {
             out.extend(b.val().into_data().try_into_vec_as::<f32>().unwrap_or_default());
         }
@@ -95,10 +101,24 @@ impl LeNet {
     /// model gets none).
     pub fn has_any_gradient(&self, grads: &burn::tensor::Gradients) -> bool {
         let convs = [self.conv1.weight.val(), self.conv2.weight.val()];
-        let fcs = [self.fc1.weight.val(), self.fc2.weight.val(), self.fc3.weight.val()];
-        let biases = [&self.conv1.bias, &self.conv2.bias, &self.fc1.bias, &self.fc2.bias, &self.fc3.bias];
+        let fcs = [
+            self.fc1.weight.val(),
+            self.fc2.weight.val(),
+            self.fc3.weight.val(),
+        ];
+        let biases = [
+            &self.conv1.bias,
+            &self.conv2.bias,
+            &self.fc1.bias,
+            &self.fc2.bias,
+            &self.fc3.bias,
+        ];
         convs.iter().any(|w| w.grad(grads).is_some())
             || fcs.iter().any(|w| w.grad(grads).is_some())
-            || biases.iter().copied().flatten().any(|b| b.val().grad(grads).is_some())
+            || biases
+                .iter()
+                .copied()
+                .flatten()
+                .any(|b| b.val().grad(grads).is_some())
     }
 }

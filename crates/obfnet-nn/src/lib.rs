@@ -38,17 +38,17 @@ mod train;
 pub use burn;
 pub use data::{Dataset, NORMALISATION};
 pub use error::{Error, Result};
-pub use eval::{accuracy, obfuscated_accuracies, obfuscate_samples};
+pub use eval::{accuracy, obfuscate_samples, obfuscated_accuracies};
 pub use export::{
-    bundle_from_stack, load_server_model, save_server_model, server_model_sha256, write_atomic,
-    ServerModelConfig, ServerModelFiles,
+    ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model, save_server_model,
+    server_model_sha256, write_atomic,
 };
 pub use lenet::{LeNet, LeNetConfig};
 pub use obf::{ObfArch, ObfStack};
 pub use rng::SplitMix64;
 pub use train::{
-    calibrate, train_obfuscators, train_server_model, Calibration, ObfReport, ObfTrainConfig, ServerReport,
-    ServerTrainConfig, TrainEvent,
+    Calibration, ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent, calibrate,
+    train_obfuscators, train_server_model,
 };
 
 /// The device training runs on: burn's pure-Rust `flex` CPU backend with autodiff.

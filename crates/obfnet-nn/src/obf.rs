@@ -50,7 +50,11 @@ impl ObfArch {
     /// The layers of one net of this architecture for `rows × cols` single-channel images.
     pub fn layers(self, rows: usize, cols: usize) -> Vec<LayerSpec> {
         let d = rows * cols;
-        let dense = |inputs, outputs| LayerSpec::Dense { inputs, outputs, act: Activation::Relu };
+        let dense = |inputs, outputs| LayerSpec::Dense {
+            inputs,
+            outputs,
+            act: Activation::Relu,
+        };
         match self {
             ObfArch::ObfNet1 => vec![dense(d, d)],
             ObfArch::ObfNet2 => vec![dense(d, 1000), dense(1000, d)],
@@ -111,17 +115,29 @@ impl Net {
         for (spec, LayerWeights { weight, bias }) in specs.iter().zip(layers) {
             match *spec {
                 LayerSpec::Dense { inputs, outputs, .. } => {
-                    let w = Tensor::<2>::from_data(TensorData::new(weight, [outputs, inputs]), device).transpose();
+                    let w = Tensor::<2>::from_data(TensorData::new(weight, [outputs, inputs]), device)
+                        .transpose();
                     let b = Tensor::<1>::from_data(TensorData::new(bias, [outputs]), device);
-                    dense.push(Dense { weight: Param::from_tensor(w), bias: Param::from_tensor(b) });
+                    dense.push(Dense {
+                        weight: Param::from_tensor(w),
+                        bias: Param::from_tensor(b),
+                    });
                 }
-                LayerSpec::Conv2d { out_channels, in_channels, kernel, .. } => {
+                LayerSpec::Conv2d {
+                    out_channels,
+                    in_channels,
+                    kernel,
+                    ..
+                } => {
                     let w = Tensor::<4>::from_data(
                         TensorData::new(weight, [out_channels, in_channels, kernel, kernel]),
                         device,
                     );
                     let b = Tensor::<1>::from_data(TensorData::new(bias, [out_channels]), device);
-                    conv = Some(Conv { weight: Param::from_tensor(w), bias: Param::from_tensor(b) });
+                    conv = Some(Conv {
+                        weight: Param::from_tensor(w),
+                        bias: Param::from_tensor(b),
+                    });
                 }
             }
         }
@@ -190,7 +206,10 @@ impl ObfStack {
     /// initialisation: every weight and bias uniform in ±1/√fan_in).
     pub fn new(arch: ObfArch, seeds: &[u64], rows: usize, cols: usize, device: &Device) -> Result<ObfStack> {
         if seeds.is_empty() {
-            return Err(Error::Config { field: "k", reason: "at least one obfuscator is needed".into() });
+            return Err(Error::Config {
+                field: "k",
+                reason: "at least one obfuscator is needed".into(),
+            });
         }
         let specs = arch.layers(rows, cols);
         let nets = seeds
@@ -202,7 +221,9 @@ impl ObfStack {
                     .map(|spec| {
                         let fan_in = match *spec {
                             LayerSpec::Dense { inputs, .. } => inputs,
-                            LayerSpec::Conv2d { in_channels, kernel, .. } => in_channels * kernel * kernel,
+                            LayerSpec::Conv2d {
+                                in_channels, kernel, ..
+                            } => in_channels * kernel * kernel,
                         };
                         let bound = 1.0 / (fan_in as f32).sqrt();
                         let wn: usize = spec.weight_shape().iter().product();
@@ -215,7 +236,13 @@ impl ObfStack {
                 Net::from_layers(&specs, layers, device)
             })
             .collect();
-        Ok(ObfStack { nets, arch, seeds: seeds.to_vec(), rows, cols })
+        Ok(ObfStack {
+            nets,
+            arch,
+            seeds: seeds.to_vec(),
+            rows,
+            cols,
+        })
     }
 
     /// The architecture of every net in the stack.
@@ -258,7 +285,11 @@ impl ObfStack {
     /// # Shapes
     /// `x`: `[B, rows·cols]` → `[K, B, rows·cols]`.
     pub fn forward_all(&self, x: Tensor<2>) -> Tensor<3> {
-        let outs = self.nets.iter().map(|net| net.forward(x.clone(), self.rows, self.cols)).collect();
+        let outs = self
+            .nets
+            .iter()
+            .map(|net| net.forward(x.clone(), self.rows, self.cols))
+            .collect();
         Tensor::stack(outs, 0)
     }
 
@@ -267,7 +298,10 @@ impl ObfStack {
     pub fn net_weights(&self, net: usize) -> Result<Vec<LayerWeights>> {
         self.nets
             .get(net)
-            .ok_or_else(|| Error::Config { field: "net", reason: format!("net {net} of {}", self.k()) })?
+            .ok_or_else(|| Error::Config {
+                field: "net",
+                reason: format!("net {net} of {}", self.k()),
+            })?
             .weights()
     }
 }
@@ -287,14 +321,21 @@ impl ObfStack {
     /// export loses nothing.
     pub fn from_bundle(bundle: &obfnet_core::Bundle, device: &Device) -> Result<ObfStack> {
         let m = &bundle.manifest;
-        let first = m.nets.first().ok_or(Error::Config { field: "bundle", reason: "holds no nets".into() })?;
+        let first = m.nets.first().ok_or(Error::Config {
+            field: "bundle",
+            reason: "holds no nets".into(),
+        })?;
         let arch = ObfArch::from_name(&first.arch).ok_or_else(|| Error::Config {
             field: "arch",
             reason: format!("unknown architecture {:?}", first.arch),
         })?;
         let (rows, cols) = match m.input.shape.as_slice() {
             [1, r, c] => (*r, *c),
-            other => return Err(Error::Shape(format!("bundle input shape {other:?} is not [1, rows, cols]"))),
+            other => {
+                return Err(Error::Shape(format!(
+                    "bundle input shape {other:?} is not [1, rows, cols]"
+                )));
+            }
         };
         let specs = arch.layers(rows, cols);
         let mut nets = Vec::with_capacity(m.nets.len());
@@ -310,12 +351,21 @@ impl ObfStack {
                     let (w, b) = bundle
                         .layer_weights(i, l)
                         .ok_or_else(|| Error::Shape(format!("net {i} layer {l} has no f32 weights")))?;
-                    Ok(LayerWeights { weight: w.to_vec(), bias: b.to_vec() })
+                    Ok(LayerWeights {
+                        weight: w.to_vec(),
+                        bias: b.to_vec(),
+                    })
                 })
                 .collect::<Result<Vec<_>>>()?;
             nets.push(Net::from_layers(&specs, layers, device));
         }
         let seeds = m.nets.iter().map(|n| n.seed).collect();
-        Ok(ObfStack { nets, arch, seeds, rows, cols })
+        Ok(ObfStack {
+            nets,
+            arch,
+            seeds,
+            rows,
+            cols,
+        })
     }
 }

@@ -5,10 +5,10 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::{index_tensor, Dataset};
+use crate::data::{Dataset, index_tensor};
 use crate::eval::{accuracy, obfuscated_accuracies};
 use crate::lenet::{LeNet, LeNetConfig};
-use crate::obf::{order_stream, ObfArch, ObfStack};
+use crate::obf::{ObfArch, ObfStack, order_stream};
 use crate::rng::SplitMix64;
 use crate::{Error, Result};
 
@@ -162,16 +162,28 @@ impl ObfReport {
 
 fn check_common(epochs: usize, batch_size: usize, lr: f64, frac: f64) -> Result<()> {
     if epochs == 0 {
-        return Err(Error::Config { field: "epochs", reason: "must be at least 1".into() });
+        return Err(Error::Config {
+            field: "epochs",
+            reason: "must be at least 1".into(),
+        });
     }
     if batch_size == 0 || batch_size > 65_536 {
-        return Err(Error::Config { field: "batch_size", reason: format!("{batch_size} is not in 1..=65536") });
+        return Err(Error::Config {
+            field: "batch_size",
+            reason: format!("{batch_size} is not in 1..=65536"),
+        });
     }
     if !(lr.is_finite() && lr > 0.0) {
-        return Err(Error::Config { field: "learning_rate", reason: format!("{lr} must be positive") });
+        return Err(Error::Config {
+            field: "learning_rate",
+            reason: format!("{lr} must be positive"),
+        });
     }
     if !(0.0..=1.0).contains(&frac) {
-        return Err(Error::Config { field: "final_lr_fraction", reason: format!("{frac} is not in [0, 1]") });
+        return Err(Error::Config {
+            field: "final_lr_fraction",
+            reason: format!("{frac} is not in [0, 1]"),
+        });
     }
     Ok(())
 }
@@ -212,9 +224,17 @@ pub fn train_server_model(
     test: &Dataset,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(LeNet, ServerReport)> {
-    check_common(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.final_lr_fraction)?;
+    check_common(
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.learning_rate,
+        cfg.final_lr_fraction,
+    )?;
     if train.rows != 28 || train.cols != 28 {
-        return Err(Error::Shape(format!("LeNet-5 takes 28×28 images, got {}×{}", train.rows, train.cols)));
+        return Err(Error::Shape(format!(
+            "LeNet-5 takes 28×28 images, got {}×{}",
+            train.rows, train.cols
+        )));
     }
     let device = crate::default_device();
     device.seed(cfg.seed);
@@ -225,7 +245,10 @@ pub fn train_server_model(
     let n = cfg.limit.unwrap_or(usize::MAX).min(train.len());
     let steps_per_epoch = n.div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
-    progress(TrainEvent::Phase { name: "server model (LeNet-5)".into(), total_steps: total as u64 });
+    progress(TrainEvent::Phase {
+        name: "server model (LeNet-5)".into(),
+        total_steps: total as u64,
+    });
     let mut rng = SplitMix64::new(cfg.seed);
     let mut step_times = Vec::with_capacity(total);
     let mut epoch_losses = Vec::new();
@@ -248,7 +271,10 @@ pub fn train_server_model(
             step_times.push(ts.elapsed().as_secs_f64());
             loss_sum += f64::from(value);
             step += 1;
-            progress(TrainEvent::Step { step: step as u64, loss: value });
+            progress(TrainEvent::Step {
+                step: step as u64,
+                loss: value,
+            });
         }
         let mean_loss = (loss_sum / steps_per_epoch as f64) as f32;
         epoch_losses.push(mean_loss);
@@ -288,9 +314,17 @@ pub fn train_obfuscators(
     test: &Dataset,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(ObfStack, ObfReport)> {
-    check_common(cfg.epochs, cfg.batch_size, cfg.learning_rate, cfg.final_lr_fraction)?;
+    check_common(
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.learning_rate,
+        cfg.final_lr_fraction,
+    )?;
     if cfg.k == 0 || cfg.k > 256 {
-        return Err(Error::Config { field: "k", reason: format!("{} is not in 1..=256", cfg.k) });
+        return Err(Error::Config {
+            field: "k",
+            reason: format!("{} is not in 1..=256", cfg.k),
+        });
     }
     let device = crate::default_device();
     let frozen = server.clone().fork(&device).freeze();
@@ -344,7 +378,10 @@ pub fn train_obfuscators(
             step_times.push(ts.elapsed().as_secs_f64());
             loss_sum += f64::from(value);
             step += 1;
-            progress(TrainEvent::Step { step: step as u64, loss: value });
+            progress(TrainEvent::Step {
+                step: step as u64,
+                loss: value,
+            });
         }
         let mean_loss = (loss_sum / steps_per_epoch as f64) as f32;
         epoch_losses.push(mean_loss);
@@ -467,7 +504,10 @@ pub fn calibrate(arch: ObfArch, k: usize, batch_size: usize, train: &Dataset) ->
             times.push(t.elapsed().as_secs_f64());
         }
     }
-    Ok(Calibration { server_step_s, obf_step_s: median_ms(times) / 1e3 })
+    Ok(Calibration {
+        server_step_s,
+        obf_step_s: median_ms(times) / 1e3,
+    })
 }
 
 #[cfg(test)]

@@ -24,7 +24,12 @@ fn synthetic(n: usize, seed: u64) -> LabeledImages {
         }
         labels.push(c);
     }
-    LabeledImages { rows: 28, cols: 28, pixels, labels }
+    LabeledImages {
+        rows: 28,
+        cols: 28,
+        pixels,
+        labels,
+    }
 }
 
 fn datasets(n_train: usize, n_test: usize) -> (Dataset, Dataset) {
@@ -36,11 +41,23 @@ fn datasets(n_train: usize, n_test: usize) -> (Dataset, Dataset) {
 }
 
 fn tiny_server(train: &Dataset, test: &Dataset) -> LeNet {
-    let cfg = ServerTrainConfig { epochs: 3, batch_size: 32, ..Default::default() };
+    let cfg = ServerTrainConfig {
+        epochs: 3,
+        batch_size: 32,
+        ..Default::default()
+    };
     let (model, report) = train_server_model(&cfg, train, test, &mut |_| {}).expect("train LeNet");
     // Chance is 10%; the classes are easy, so a working trainer gets far above it.
-    assert!(report.test_accuracy > 0.6, "LeNet accuracy {}", report.test_accuracy);
-    assert!(report.epoch_losses.last() < report.epoch_losses.first(), "{:?}", report.epoch_losses);
+    assert!(
+        report.test_accuracy > 0.6,
+        "LeNet accuracy {}",
+        report.test_accuracy
+    );
+    assert!(
+        report.epoch_losses.last() < report.epoch_losses.first(),
+        "{:?}",
+        report.epoch_losses
+    );
     model
 }
 
@@ -50,14 +67,26 @@ fn end_to_end_tiny_run_keeps_the_server_model_frozen() {
     let model = tiny_server(&train, &test);
     let before = model.parameters_flat();
     for arch in ObfArch::ALL {
-        let cfg = ObfTrainConfig { arch, k: 2, epochs: 3, batch_size: 32, ..Default::default() };
+        let cfg = ObfTrainConfig {
+            arch,
+            k: 2,
+            epochs: 3,
+            batch_size: 32,
+            ..Default::default()
+        };
         let (stack, report) = train_obfuscators(&cfg, &model, &train, &test, &mut |_| {}).expect("train obf");
         assert_eq!(stack.k(), 2);
         assert_eq!(report.accuracies.len(), 2);
         for acc in &report.accuracies {
-            assert!(*acc > 0.3, "{arch}: accuracy behind obfuscator {acc} (chance 0.1)");
+            assert!(
+                *acc > 0.3,
+                "{arch}: accuracy behind obfuscator {acc} (chance 0.1)"
+            );
         }
-        assert!(!report.frozen_gradient_found, "{arch}: a frozen parameter got a gradient");
+        assert!(
+            !report.frozen_gradient_found,
+            "{arch}: a frozen parameter got a gradient"
+        );
         assert_eq!(report.frozen_checked_steps, 3 * 400usize.div_ceil(32));
         let after = model.parameters_flat();
         assert_eq!(before.len(), after.len());
@@ -72,25 +101,51 @@ fn end_to_end_tiny_run_keeps_the_server_model_frozen() {
 fn stacked_training_equals_training_each_net_alone() {
     let (train, test) = datasets(200, 50);
     let model = tiny_server(&train, &test);
-    let base = ObfTrainConfig { arch: ObfArch::ObfNet1, epochs: 1, batch_size: 32, ..Default::default() };
-    let together = ObfTrainConfig { k: 3, seed: 40, ..base.clone() };
+    let base = ObfTrainConfig {
+        arch: ObfArch::ObfNet1,
+        epochs: 1,
+        batch_size: 32,
+        ..Default::default()
+    };
+    let together = ObfTrainConfig {
+        k: 3,
+        seed: 40,
+        ..base.clone()
+    };
     let (stack3, _) = train_obfuscators(&together, &model, &train, &test, &mut |_| {}).expect("k=3");
-    let alone = ObfTrainConfig { k: 1, seed: 41, ..base };
+    let alone = ObfTrainConfig {
+        k: 1,
+        seed: 41,
+        ..base
+    };
     let (stack1, _) = train_obfuscators(&alone, &model, &train, &test, &mut |_| {}).expect("k=1");
     let a = stack3.net_weights(1).expect("net 1 of 3");
     let b = stack1.net_weights(0).expect("net 0 of 1");
     let mut max_diff = 0.0f32;
     for (la, lb) in a.iter().zip(&b) {
-        for (x, y) in la.weight.iter().zip(&lb.weight).chain(la.bias.iter().zip(&lb.bias)) {
+        for (x, y) in la
+            .weight
+            .iter()
+            .zip(&lb.weight)
+            .chain(la.bias.iter().zip(&lb.bias))
+        {
             max_diff = max_diff.max((x - y).abs());
         }
     }
     // Same seed → same init and data order; Adam is element-wise, so only float rounding of the
     // batched products may differ.
-    assert!(max_diff < 1e-4, "net trained in a stack differs from the same net alone by {max_diff}");
+    assert!(
+        max_diff < 1e-4,
+        "net trained in a stack differs from the same net alone by {max_diff}"
+    );
     // And a different seed gives a different net.
     let c = stack3.net_weights(0).expect("net 0 of 3");
-    assert!(c[0].weight.iter().zip(&b[0].weight).any(|(x, y)| (x - y).abs() > 1e-3));
+    assert!(
+        c[0].weight
+            .iter()
+            .zip(&b[0].weight)
+            .any(|(x, y)| (x - y).abs() > 1e-3)
+    );
 }
 
 #[test]
@@ -104,7 +159,11 @@ fn bundle_roundtrip_preserves_every_net_and_rejects_tampering() {
         let bytes = bundle.to_bytes().expect("bytes");
         let loaded = obfnet_core::Bundle::from_bytes(&bytes).expect("valid bundle");
         loaded.expect_server_model(&sha).expect("same server model");
-        assert!(loaded.expect_server_model(&obfnet_core::sha256(b"another")).is_err());
+        assert!(
+            loaded
+                .expect_server_model(&obfnet_core::sha256(b"another"))
+                .is_err()
+        );
         let restored = ObfStack::from_bundle(&loaded, &device).expect("restore");
         let a = obfnet_nn::obfuscate_samples(&stack, &test, 20).expect("a");
         let b = obfnet_nn::obfuscate_samples(&restored, &test, 20).expect("b");
@@ -115,7 +174,10 @@ fn bundle_roundtrip_preserves_every_net_and_rejects_tampering() {
         let mut bad = bytes.clone();
         let mid = bad.len() / 2;
         bad[mid] ^= 0x10;
-        assert!(obfnet_core::Bundle::from_bytes(&bad).is_err(), "{arch}: tampered bundle accepted");
+        assert!(
+            obfnet_core::Bundle::from_bytes(&bad).is_err(),
+            "{arch}: tampered bundle accepted"
+        );
         assert!(obfnet_core::Bundle::from_bytes(&bytes[..bytes.len() - 1]).is_err());
     }
 }
@@ -123,7 +185,11 @@ fn bundle_roundtrip_preserves_every_net_and_rejects_tampering() {
 #[test]
 fn server_model_save_load_is_exact() {
     let (train, test) = datasets(64, 20);
-    let cfg = ServerTrainConfig { epochs: 1, batch_size: 32, ..Default::default() };
+    let cfg = ServerTrainConfig {
+        epochs: 1,
+        batch_size: 32,
+        ..Default::default()
+    };
     let (model, report) = train_server_model(&cfg, &train, &test, &mut |_| {}).expect("train");
     let dir = tempfile::tempdir().expect("tempdir");
     let sha = obfnet_nn::save_server_model(&model, &cfg, &report, dir.path()).expect("save");
@@ -147,13 +213,22 @@ fn server_model_save_load_is_exact() {
 #[test]
 fn bad_configs_are_errors() {
     let (train, test) = datasets(32, 10);
-    let bad = ServerTrainConfig { epochs: 0, ..Default::default() };
+    let bad = ServerTrainConfig {
+        epochs: 0,
+        ..Default::default()
+    };
     assert!(train_server_model(&bad, &train, &test, &mut |_| {}).is_err());
-    let bad = ServerTrainConfig { learning_rate: f64::NAN, ..Default::default() };
+    let bad = ServerTrainConfig {
+        learning_rate: f64::NAN,
+        ..Default::default()
+    };
     assert!(train_server_model(&bad, &train, &test, &mut |_| {}).is_err());
     let device = default_device();
     let model = LeNet::new(&Default::default(), &device);
-    let bad = ObfTrainConfig { k: 0, ..Default::default() };
+    let bad = ObfTrainConfig {
+        k: 0,
+        ..Default::default()
+    };
     assert!(train_obfuscators(&bad, &model, &train, &test, &mut |_| {}).is_err());
 }
 
@@ -175,7 +250,14 @@ fn real_mnist_short_training() {
     let device = default_device();
     let train = Dataset::from_images(&ds.train, &device).expect("train");
     let test = Dataset::from_images(&ds.test, &device).expect("test");
-    let cfg = ServerTrainConfig { epochs: 1, ..Default::default() };
+    let cfg = ServerTrainConfig {
+        epochs: 1,
+        ..Default::default()
+    };
     let (_, report) = train_server_model(&cfg, &train, &test, &mut |_| {}).expect("train");
-    assert!(report.test_accuracy > 0.97, "LeNet after 1 epoch: {}", report.test_accuracy);
+    assert!(
+        report.test_accuracy > 0.97,
+        "LeNet after 1 epoch: {}",
+        report.test_accuracy
+    );
 }
