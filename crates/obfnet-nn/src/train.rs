@@ -469,8 +469,8 @@ pub struct Calibration {
     pub obf_step_s: f64,
 }
 
-/// Times a few real steps of each kind (after one warm-up step) on the first samples of
-/// `train`. Takes about a second.
+/// Times a few real steps of each kind (after warm-up steps) on the first samples of `train`
+/// and returns their medians. Takes one to two seconds.
 pub fn calibrate(arch: ObfArch, k: usize, batch_size: usize, train: &Dataset) -> Result<Calibration> {
     check_common(1, batch_size, 1e-3, 0.0)?;
     let device = crate::default_device();
@@ -481,10 +481,10 @@ pub fn calibrate(arch: ObfArch, k: usize, batch_size: usize, train: &Dataset) ->
     let mut model = LeNet::new(&LeNetConfig::default(), &device);
     let mut optim = adam().init();
     let mut times = Vec::new();
-    for i in 0..4 {
+    for i in 0..8 {
         let t = Instant::now();
         (model, _) = lenet_step(model, &mut optim, &ce, x.clone(), y.clone(), 1e-3)?;
-        if i > 0 {
+        if i > 2 {
             times.push(t.elapsed().as_secs_f64());
         }
     }
@@ -497,10 +497,10 @@ pub fn calibrate(arch: ObfArch, k: usize, batch_size: usize, train: &Dataset) ->
     let (kx, ky) = train.batch(&kidx);
     let kx = kx.reshape([k, b, train.dim()]);
     let mut times = Vec::new();
-    for i in 0..3 {
+    for i in 0..7 {
         let t = Instant::now();
         (stack, _, _) = obf_step(stack, &frozen, &mut optim, &ce, kx.clone(), ky.clone(), 1e-3)?;
-        if i > 0 {
+        if i > 1 {
             times.push(t.elapsed().as_secs_f64());
         }
     }

@@ -1,0 +1,223 @@
+//! The `obfnet` binary, driven as a user would, on a tiny generated MNIST-format dataset.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// Writes `n_train`/`n_test` images of 10 easy classes (a bright square whose place encodes the
+/// class, on noise) as the four MNIST IDX files in `<dir>/mnist/`.
+fn write_fixture(dir: &Path, n_train: usize, n_test: usize) {
+    let mnist = dir.join("mnist");
+    std::fs::create_dir_all(&mnist).expect("mkdir");
+    let mut state = 0x1234_5678u32;
+    let mut noise = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        (state % 50) as u8
+    };
+    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+        let mut pixels = Vec::with_capacity(n * 784);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = i % 10;
+            let (r0, c0) = (3 + 12 * (c / 5), 1 + 5 * (c % 5));
+            for r in 0..28 {
+                for col in 0..28 {
+                    let on = (r0..r0 + 6).contains(&r) && (c0..c0 + 6).contains(&col);
+                    pixels.push(if on { 250 - noise() } else { noise() });
+                }
+            }
+            labels.push(c as u8);
+        }
+        std::fs::write(
+            mnist.join(format!("{prefix}-images-idx3-ubyte")),
+            obfnet_data::encode_idx_images(28, 28, &pixels),
+        )
+        .expect("write images");
+        std::fs::write(
+            mnist.join(format!("{prefix}-labels-idx1-ubyte")),
+            obfnet_data::encode_idx_labels(&labels),
+        )
+        .expect("write labels");
+    }
+}
+
+fn obfnet() -> Command {
+    let mut cmd = Command::cargo_bin("obfnet").expect("binary");
+    cmd.env_remove("OBFNET_DATA_DIR");
+    cmd
+}
+
+fn json_of(out: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(out);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn verbs_work_end_to_end_on_a_tiny_dataset() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    write_fixture(&data, 300, 100);
+    let data_arg = data.to_str().expect("utf-8 path");
+    let model = tmp.path().join("server");
+    let bundle = tmp.path().join("nets.obfb");
+
+    // fetch finds the files and does nothing.
+    let out = obfnet()
+        .args(["fetch", "--json", "--data-dir", data_arg])
+        .assert()
+        .success();
+    assert_eq!(json_of(&out.get_output().stdout)["status"], "already-present");
+
+    let out = obfnet()
+        .args(["train-model", "--json", "--epochs", "3", "--data-dir", data_arg])
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    let report = json_of(&out.get_output().stdout);
+    let acc = report["report"]["test_accuracy"].as_f64().expect("accuracy");
+    assert!(acc > 0.5, "LeNet on the easy fixture: {acc}");
+    assert!(model.join("model.safetensors").is_file() && model.join("config.json").is_file());
+
+    let out = obfnet()
+        .args([
+            "train-obf",
+            "--json",
+            "--arch",
+            "conv",
+            "-k",
+            "2",
+            "--epochs",
+            "2",
+            "--data-dir",
+            data_arg,
+        ])
+        .arg("--model")
+        .arg(&model)
+        .arg("--out")
+        .arg(&bundle)
+        .assert()
+        .success();
+    let obf = json_of(&out.get_output().stdout);
+    assert_eq!(obf["report"]["accuracies"].as_array().map(Vec::len), Some(2));
+    assert_eq!(obf["report"]["frozen_gradient_found"], false);
+
+    let out = obfnet()
+        .args(["inspect", "--json"])
+        .arg(&bundle)
+        .assert()
+        .success();
+    let manifest = json_of(&out.get_output().stdout);
+    assert_eq!(manifest["nets"][1]["arch"], "conv");
+    assert_eq!(manifest["nets"][1]["seed"], 1001);
+
+    // evaluate reproduces train-obf's accuracies from the saved files.
+    let out = obfnet()
+        .args(["evaluate", "--json", "--data-dir", data_arg])
+        .arg("--model")
+        .arg(&model)
+        .arg("--bundle")
+        .arg(&bundle)
+        .assert()
+        .success();
+    let eval = json_of(&out.get_output().stdout);
+    assert_eq!(eval["obfuscated_accuracies"], obf["report"]["accuracies"]);
+    assert_eq!(eval["raw_accuracy"], report["report"]["test_accuracy"]);
+}
+
+#[test]
+fn quickstart_writes_a_complete_run_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    write_fixture(&data, 200, 50);
+    let run = tmp.path().join("run");
+    let out = obfnet()
+        .args([
+            "quickstart",
+            "--json",
+            "-k",
+            "2",
+            "--lenet-epochs",
+            "2",
+            "--obf-epochs",
+            "1",
+        ])
+        .args(["--arch", "obfnet1,obfnet2"])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(&run)
+        .assert()
+        .success();
+    let report = json_of(&out.get_output().stdout);
+    assert_eq!(report["obfuscators"].as_array().map(Vec::len), Some(2));
+    for f in [
+        "config.json",
+        "report.json",
+        "server/model.safetensors",
+        "server/config.json",
+        "obfnets-obfnet1.obfb",
+        "obfnets-obfnet2.obfb",
+        "grid-obfnet1.png",
+        "grid-obfnet2.png",
+    ] {
+        assert!(run.join(f).is_file(), "{f} missing from the run directory");
+    }
+    let no_tmp = std::fs::read_dir(&run)
+        .expect("read run dir")
+        .filter_map(Result::ok)
+        .all(|e| !e.file_name().to_string_lossy().ends_with(".tmp"));
+    assert!(no_tmp, "temporary files left behind");
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("read")).expect("json");
+    assert_eq!(on_disk["obfuscators"], report["obfuscators"]);
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_not_panics() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A bundle that is not one.
+    let junk = tmp.path().join("junk.obfb");
+    std::fs::write(&junk, b"definitely not a bundle").expect("write");
+    let out = obfnet().arg("inspect").arg(&junk).assert().failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A truncated IDX file.
+    let data = tmp.path().join("data");
+    write_fixture(&data, 20, 10);
+    let images = data.join("mnist/t10k-images-idx3-ubyte");
+    let bytes = std::fs::read(&images).expect("read");
+    std::fs::write(&images, &bytes[..bytes.len() - 100]).expect("truncate");
+    let out = obfnet()
+        .args(["train-model", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(tmp.path().join("m"))
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("t10k-images-idx3-ubyte") && !err.contains("panicked"),
+        "{err}"
+    );
+
+    // A model directory that does not exist.
+    let out = obfnet()
+        .args(["evaluate", "--data-dir"])
+        .arg(tmp.path().join("nowhere"))
+        .args(["--model", "/nonexistent/model"])
+        .assert()
+        .failure();
+    assert!(!String::from_utf8_lossy(&out.get_output().stderr).contains("panicked"));
+
+    // An unknown architecture is refused by the argument parser.
+    obfnet()
+        .args(["train-obf", "--arch", "resnet"])
+        .assert()
+        .failure()
+        .code(2);
+}
