@@ -391,10 +391,12 @@ fn cmd_bench(a: &BenchArgs, json: bool) -> Result<()> {
     let ds = load_mnist(&a.data)?;
     let (train, test) = to_datasets(&ds)?;
     let mut bar = progress::Bars::new(interactive() && !json);
+    // Constant learning rate everywhere, as the PyTorch reference (scripts/bench_train_torch.py).
     // 1. One epoch of LeNet from a fresh init.
     let scfg = ServerTrainConfig {
         epochs: 1,
         limit: a.limit,
+        final_lr_fraction: 1.0,
         ..Default::default()
     };
     let (lenet, srep) = obfnet_nn::train_server_model(&scfg, &train, &test, &mut |e| bar.on(e))?;
@@ -403,6 +405,7 @@ fn cmd_bench(a: &BenchArgs, json: bool) -> Result<()> {
         k: 1,
         epochs: 1,
         limit: a.limit,
+        final_lr_fraction: 1.0,
         ..Default::default()
     };
     let (_, orep) = obfnet_nn::train_obfuscators(&one, &lenet, &train, &test, &mut |e| bar.on(e))?;
@@ -411,6 +414,7 @@ fn cmd_bench(a: &BenchArgs, json: bool) -> Result<()> {
         k: a.k,
         epochs: a.epochs,
         limit: a.limit,
+        final_lr_fraction: 1.0,
         ..Default::default()
     };
     let t = std::time::Instant::now();

@@ -6,11 +6,7 @@ use crate::{Error, Result};
 
 /// The input normalisation every model here is trained with: `x = (pixel / 255 − 0.1307) / 0.3081`
 /// (MNIST's mean and standard deviation). It is written into every bundle's manifest.
-pub const NORMALISATION: Normalisation = Normalisation {
-    scale: 1.0 / 255.0,
-    mean: 0.1307,
-    std: 0.3081,
-};
+pub const NORMALISATION: Normalisation = Normalisation::MNIST;
 
 /// A labelled image split held in memory as one normalised tensor, ready for training.
 ///
