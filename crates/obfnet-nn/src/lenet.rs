@@ -71,16 +71,21 @@ impl LeNet {
     }
 
     /// Every parameter of the model, flattened in a fixed order (to compare two models bit for bit).
-    pub fn parameters_flat(&self) -> Vec<f32> {
+    pub fn parameters_flat(&self) -> crate::Result<Vec<f32>> {
+        let read = |t: Tensor<1>| {
+            t.into_data()
+                .try_into_vec_as::<f32>()
+                .map_err(|e| crate::Error::Backend(format!("{e:?}")))
+        };
         let mut out = Vec::new();
         for t in [
-            self.conv1.weight.val().reshape([-1]),
-            self.conv2.weight.val().reshape([-1]),
-            self.fc1.weight.val().reshape([-1]),
-            self.fc2.weight.val().reshape([-1]),
-            self.fc3.weight.val().reshape([-1]),
+            self.conv1.weight.val().flatten::<1>(0, 3),
+            self.conv2.weight.val().flatten::<1>(0, 3),
+            self.fc1.weight.val().flatten::<1>(0, 1),
+            self.fc2.weight.val().flatten::<1>(0, 1),
+            self.fc3.weight.val().flatten::<1>(0, 1),
         ] {
-            out.extend(t.into_data().try_into_vec_as::<f32>().unwrap_or_default());
+            out.extend(read(t)?);
         }
         for b in [
             &self.conv1.bias,
@@ -92,9 +97,9 @@ impl LeNet {
         .into_iter()
         .flatten()
         {
-            out.extend(b.val().into_data().try_into_vec_as::<f32>().unwrap_or_default());
+            out.extend(read(b.val())?);
         }
-        out
+        Ok(out)
     }
 
     /// Whether any parameter of the model holds a gradient in `grads` (used to prove the frozen

@@ -275,7 +275,7 @@ impl ObfStack {
             .nets
             .iter()
             .enumerate()
-            .map(|(k, net)| net.forward(x.clone().slice([k..k + 1]).reshape([b, d]), self.rows, self.cols))
+            .map(|(k, net)| net.forward(x.clone().narrow(0, k, 1).reshape([b, d]), self.rows, self.cols))
             .collect();
         Tensor::stack(outs, 0)
     }

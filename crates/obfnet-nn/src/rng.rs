@@ -30,7 +30,7 @@ impl SplitMix64 {
 
     /// Uniform in `0..n` (n > 0), without modulo bias worth worrying about for n < 2^32.
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// A fresh Fisher–Yates permutation of `0..n`.

@@ -326,6 +326,12 @@ pub fn train_obfuscators(
             reason: format!("{} is not in 1..=256", cfg.k),
         });
     }
+    if train.dim() != 784 || test.dim() != 784 {
+        return Err(Error::Shape(format!(
+            "the LeNet-5 server model takes 28×28 images, got {}×{}",
+            train.rows, train.cols
+        )));
+    }
     let device = crate::default_device();
     let frozen = server.clone().fork(&device).freeze();
     let seeds = cfg.seeds();

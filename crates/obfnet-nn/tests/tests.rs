@@ -65,7 +65,8 @@ fn tiny_server(train: &Dataset, test: &Dataset) -> LeNet {
 fn end_to_end_tiny_run_keeps_the_server_model_frozen() {
     let (train, test) = datasets(400, 200);
     let model = tiny_server(&train, &test);
-    let before = model.parameters_flat();
+    let before = model.parameters_flat().expect("read weights");
+    assert_eq!(before.len(), 61_706, "LeNet-5 has 61,706 parameters");
     for arch in ObfArch::ALL {
         let cfg = ObfTrainConfig {
             arch,
@@ -88,7 +89,7 @@ fn end_to_end_tiny_run_keeps_the_server_model_frozen() {
             "{arch}: a frozen parameter got a gradient"
         );
         assert_eq!(report.frozen_checked_steps, 3 * 400usize.div_ceil(32));
-        let after = model.parameters_flat();
+        let after = model.parameters_flat().expect("read weights");
         assert_eq!(before.len(), after.len());
         assert!(
             before.iter().zip(&after).all(|(a, b)| a.to_bits() == b.to_bits()),
@@ -196,7 +197,10 @@ fn server_model_save_load_is_exact() {
     let (loaded, config, sha2) = obfnet_nn::load_server_model(dir.path()).expect("load");
     assert_eq!(sha, sha2);
     assert_eq!(config.training, cfg);
-    let (a, b) = (model.parameters_flat(), loaded.parameters_flat());
+    let (a, b) = (
+        model.parameters_flat().expect("weights"),
+        loaded.parameters_flat().expect("weights"),
+    );
     assert!(!a.is_empty());
     assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()));
     assert_eq!(
