@@ -1,4 +1,5 @@
-//! Times the pieces of one K-net training step (developer tool, not part of the API).
+//! Times the pieces of one K-net training step on this machine (the breakdown quoted in
+//! BENCHMARKS.md): `cargo run --release -p obfnet-nn --example profile_step`.
 use std::time::Instant;
 
 use burn::prelude::*;
@@ -16,7 +17,7 @@ fn time<F: FnMut()>(name: &str, reps: usize, mut f: F) {
     println!("{name:50} median {:8.2} ms  min {:8.2} ms", v[v.len() / 2], v[0]);
 }
 
-fn main() {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dev = Device::flex();
     let k = 10;
     let b = 64;
@@ -167,7 +168,7 @@ fn main() {
             let _ = lv.forward(xi.clone()).into_data();
         });
     }
-    let stack1 = obfnet_nn::ObfStack::new(obfnet_nn::ObfArch::ObfNet2, &[0], 28, 28, &ad).unwrap();
+    let stack1 = obfnet_nn::ObfStack::new(obfnet_nn::ObfArch::ObfNet2, &[0], 28, 28, &ad)?;
     let xs1 = Tensor::<3>::random([1, b, 784], Distribution::Default, &ad);
     time("stack fwd only K=1", 10, || {
         let _ = stack1.forward(xs1.clone()).into_data();
@@ -182,8 +183,7 @@ fn main() {
         28,
         28,
         &ad,
-    )
-    .unwrap();
+    )?;
     let xs = Tensor::<3>::random([k, b, 784], Distribution::Default, &ad);
     let x2a = Tensor::<2>::random([b, 784], Distribution::Default, &ad);
     time("stack forward_all fwd+bwd K=10", 10, || {
@@ -209,8 +209,7 @@ fn main() {
             28,
             28,
             &ad,
-        )
-        .unwrap();
+        )?;
         let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
         let y: Tensor<1, Int> = Tensor::from_data(TensorData::new(vec![3i64; k * b], [k * b]), &ad);
         let (mut tf, mut tb, mut to) = (Vec::new(), Vec::new(), Vec::new());
@@ -241,4 +240,5 @@ fn main() {
             println!("K-step {name:40} median {:8.2} ms", v[v.len() / 2]);
         }
     }
+    Ok(())
 }
