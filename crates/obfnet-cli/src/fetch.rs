@@ -97,9 +97,9 @@ fn npm_pack(spec: &str, dir: &Path) -> Result<PathBuf> {
     let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
     let spinner = spinner(format!("npm pack {spec}"));
     let output = Command::new(npm)
-        .args(["pack", spec, "--ignore-scripts", "--pack-destination"])
-        .arg(dir)
-        // Run inside the temp dir so no project's package.json or .npmrc is picked up.
+        // Run inside the temp dir (so no project's package.json or .npmrc is picked up) and
+        // pack into it: `.` is `dir` whether `dir` is relative or absolute.
+        .args(["pack", spec, "--ignore-scripts", "--pack-destination", "."])
         .current_dir(dir)
         .output();
     spinner.finish_and_clear();
