@@ -15,8 +15,31 @@ fn argmax_labels(logits: Tensor<2>) -> Result<Vec<i64>> {
         .map_err(|e| Error::Backend(format!("{e:?}")))
 }
 
+fn check_lenet_input(data: &Dataset) -> Result<()> {
+    if (data.rows, data.cols) != (28, 28) {
+        return Err(Error::Shape(format!(
+            "the LeNet-5 server model takes 28×28 images, got {}×{}",
+            data.rows, data.cols
+        )));
+    }
+    Ok(())
+}
+
+fn check_stack_input(stack: &ObfStack, data: &Dataset) -> Result<()> {
+    if stack.image_size() != (data.rows, data.cols) {
+        return Err(Error::Shape(format!(
+            "the obfuscators take {:?} images, the data has {}×{}",
+            stack.image_size(),
+            data.rows,
+            data.cols
+        )));
+    }
+    Ok(())
+}
+
 /// Accuracy of `model` on the raw (unobfuscated) samples of `data`.
 pub fn accuracy(model: &LeNet, data: &Dataset) -> Result<f64> {
+    check_lenet_input(data)?;
     let model = model.valid();
     let mut correct = 0usize;
     for start in (0..data.len()).step_by(EVAL_CHUNK) {
@@ -33,6 +56,8 @@ pub fn accuracy(model: &LeNet, data: &Dataset) -> Result<f64> {
 
 /// Accuracy of `model(obf_k(x))` on `data` for each of the K nets of `stack`.
 pub fn obfuscated_accuracies(model: &LeNet, stack: &ObfStack, data: &Dataset) -> Result<Vec<f64>> {
+    check_lenet_input(data)?;
+    check_stack_input(stack, data)?;
     let model = model.valid();
     let stack = stack.valid();
     let k = stack.k();
@@ -59,6 +84,7 @@ pub fn obfuscated_accuracies(model: &LeNet, stack: &ObfStack, data: &Dataset) ->
 /// The obfuscated versions of the first `n` samples of `data` under each net, as host vectors
 /// `[net][sample][pixel]` in the model's (normalised) input space.
 pub fn obfuscate_samples(stack: &ObfStack, data: &Dataset, n: usize) -> Result<Vec<Vec<Vec<f32>>>> {
+    check_stack_input(stack, data)?;
     let stack = stack.valid();
     let x = data.slice(0, n).inner();
     let [b, d] = x.dims();

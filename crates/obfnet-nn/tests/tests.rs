@@ -265,3 +265,28 @@ fn real_mnist_short_training() {
         report.test_accuracy
     );
 }
+
+#[test]
+fn images_of_the_wrong_size_are_errors_not_panics() {
+    let device = default_device();
+    let small = LabeledImages {
+        rows: 10,
+        cols: 10,
+        pixels: vec![0; 300],
+        labels: vec![1, 2, 3],
+    };
+    let small = Dataset::from_images(&small, &device).expect("dataset");
+    let (train, test) = datasets(32, 10);
+    let model = LeNet::new(&Default::default(), &device);
+    assert!(obfnet_nn::accuracy(&model, &small).is_err());
+    let stack = ObfStack::new(ObfArch::ObfNet1, &[1], 10, 10, &device).expect("stack");
+    assert!(obfnet_nn::obfuscated_accuracies(&model, &stack, &test).is_err());
+    assert!(obfnet_nn::obfuscate_samples(&stack, &test, 3).is_err());
+    let cfg = ObfTrainConfig {
+        k: 1,
+        epochs: 1,
+        ..Default::default()
+    };
+    assert!(train_obfuscators(&cfg, &model, &small, &test, &mut |_| {}).is_err());
+    assert!(train_server_model(&ServerTrainConfig::default(), &small, &train, &mut |_| {}).is_err());
+}
