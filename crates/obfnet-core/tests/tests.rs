@@ -54,6 +54,7 @@ mod common {
                 shape: vec![1, 6, 6],
                 dtype: DType::F32,
             },
+            weights: DType::F32,
             server_model_sha256: SERVER,
             nets: vec![
                 NetSpec {
@@ -376,7 +377,7 @@ mod rejections {
     fn unsupported_version_is_named() {
         for resealed in [false, true] {
             let mut b = bytes();
-            b[8..12].copy_from_slice(&2u32.to_le_bytes());
+            b[8..12].copy_from_slice(&3u32.to_le_bytes());
             if resealed {
                 reseal(&mut b);
             }
@@ -384,19 +385,32 @@ mod rejections {
             assert_eq!(
                 err,
                 Error::UnsupportedVersion {
-                    found: 2,
-                    supported: 1
+                    found: 3,
+                    oldest: 1,
+                    newest: 2
                 }
             );
-            assert!(err.to_string().contains("version 2"));
+            assert!(err.to_string().contains("version 3"));
         }
+        // A known container version whose manifest says otherwise.
+        let mut b = bytes();
+        b[8..12].copy_from_slice(&2u32.to_le_bytes());
+        reseal(&mut b);
+        assert_eq!(
+            Bundle::from_bytes(&b),
+            Err(Error::VersionMismatch {
+                container: 2,
+                manifest: 1
+            })
+        );
         // The manifest's own version line is checked too.
         let b = with_manifest(&bytes(), |t| t.replacen("obfnet-bundle 1", "obfnet-bundle 9", 1));
         assert_eq!(
             Bundle::from_bytes(&b),
             Err(Error::UnsupportedVersion {
                 found: 9,
-                supported: 1
+                oldest: 1,
+                newest: 2
             })
         );
     }

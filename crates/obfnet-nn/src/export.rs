@@ -145,6 +145,7 @@ pub fn bundle_from_stack(stack: &ObfStack, dataset: &str, server_sha256: [u8; 32
             shape,
             dtype: DType::F32,
         },
+        weights: DType::F32,
         server_model_sha256: server_sha256,
         nets,
     };

@@ -38,7 +38,7 @@ mod train;
 pub use burn;
 pub use data::{Dataset, NORMALISATION};
 pub use error::{Error, Result};
-pub use eval::{accuracy, obfuscate_samples, obfuscated_accuracies};
+pub use eval::{accuracy, accuracy_on_inputs, obfuscate_samples, obfuscated_accuracies};
 pub use export::{
     ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model, save_server_model,
     server_model_sha256, write_atomic,
