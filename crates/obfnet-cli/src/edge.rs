@@ -203,6 +203,11 @@ fn encode_idx(wire: Wire, shape: &[usize], n: usize, payload: &[u8]) -> Vec<u8> 
         Wire::U8 => (0x08u8, 1),
         Wire::F32 => (0x0Du8, 4),
     };
+    // A single-channel image shape [1, rows, cols] is written as MNIST does: [n, rows, cols].
+    let shape = match shape {
+        [1, rest @ ..] if rest.len() == 2 => rest,
+        s => s,
+    };
     let mut out = vec![0, 0, code, (shape.len() + 1) as u8];
     for d in std::iter::once(n).chain(shape.iter().copied()) {
         out.extend_from_slice(&u32::try_from(d).unwrap_or(u32::MAX).to_be_bytes());
@@ -327,12 +332,13 @@ pub(crate) struct EdgeEval {
 }
 
 /// Runs every net of the bundle through the edge runtime on all `images` (both cores), scores
-/// the results with the frozen server model for both wire encodings and, for f32 bundles,
-/// compares against the engine's forward pass.
+/// the results with the frozen server model for both wire encodings and, for f32 bundles with
+/// `compare_engine`, compares against the engine's forward pass.
 pub(crate) fn evaluate_edge(
     model: &obfnet_nn::LeNet,
     bundle: &Bundle,
     images: &obfnet_data::LabeledImages,
+    compare_engine: bool,
 ) -> Result<EdgeEval> {
     let rt = Runtime::from_bundle(bundle)?;
     ensure!(
@@ -341,7 +347,7 @@ pub(crate) fn evaluate_edge(
         rt.input_len(),
         images.rows * images.cols
     );
-    let engine = if bundle.manifest.weights == DType::F32 {
+    let engine = if compare_engine && bundle.manifest.weights == DType::F32 {
         Some(obfnet_nn::ObfStack::from_bundle(
             bundle,
             &obfnet_nn::default_device(),
@@ -411,4 +417,47 @@ pub(crate) fn evaluate_edge(
         accuracy_u8_wire: acc_u8,
         max_abs_diff_vs_engine: engine.map(|_| diffs),
     })
+}
+
+impl EdgeEval {
+    fn mean(v: &[f64]) -> f64 {
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    }
+}
+
+/// The device-side artifacts of a quickstart run for one architecture: the int8 bundle next to
+/// the f32 one, and the accuracy behind both through the edge runtime with both wire encodings.
+pub(crate) fn quickstart_edge(
+    model: &obfnet_nn::LeNet,
+    f32_path: &Path,
+    images: &obfnet_data::LabeledImages,
+) -> Result<serde_json::Value> {
+    let (f32_bytes, bundle) = read_bundle_bytes(f32_path)?;
+    let int8 = bundle.quantize_int8()?;
+    let int8_bytes = int8.to_bytes()?;
+    let stem = f32_path.file_stem().and_then(|s| s.to_str()).unwrap_or("obfnets");
+    let int8_path = f32_path.with_file_name(format!("{stem}-int8.obfb"));
+    obfnet_nn::write_atomic(&int8_path, &int8_bytes)?;
+    let f = evaluate_edge(model, &bundle, images, false)?;
+    let q = evaluate_edge(model, &int8, images, false)?;
+    let value = json!({
+        "int8_bundle": int8_path, "f32_bytes": f32_bytes.len(), "int8_bytes": int8_bytes.len(),
+        "edge_f32": f, "edge_int8": q,
+        "mean_accuracy": {
+            "f32_weights_f32_wire": EdgeEval::mean(&f.accuracy_f32_wire),
+            "f32_weights_u8_wire": EdgeEval::mean(&f.accuracy_u8_wire),
+            "int8_weights_f32_wire": EdgeEval::mean(&q.accuracy_f32_wire),
+            "int8_weights_u8_wire": EdgeEval::mean(&q.accuracy_u8_wire),
+        },
+    });
+    eprintln!(
+        "[obfnet] edge runtime, mean accuracy: f32 {:.2}% | int8 {:.2}% | f32 + u8 wire {:.2}% | int8 + u8 wire {:.2}%; int8 bundle {} ({:.1} MB)",
+        EdgeEval::mean(&f.accuracy_f32_wire) * 100.0,
+        EdgeEval::mean(&q.accuracy_f32_wire) * 100.0,
+        EdgeEval::mean(&f.accuracy_u8_wire) * 100.0,
+        EdgeEval::mean(&q.accuracy_u8_wire) * 100.0,
+        int8_path.display(),
+        int8_bytes.len() as f64 / 1e6
+    );
+    Ok(value)
 }

@@ -355,7 +355,7 @@ fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
             .expect_server_model(&sha)
             .with_context(|| format!("{} was trained against another server model", path.display()))?;
         if a.runtime == RuntimeArg::Edge || bundle.manifest.weights != obfnet_core::DType::F32 {
-            let e = edge::evaluate_edge(&model, &bundle, &ds.test)?;
+            let e = edge::evaluate_edge(&model, &bundle, &ds.test, true)?;
             accs = e.accuracy_f32_wire.clone();
             edge_eval = Some(e);
         } else {

@@ -159,6 +159,7 @@ pub(crate) fn run(a: &QuickstartArgs, json: bool) -> Result<()> {
         let max_diff = check_bundle_roundtrip(&bundle_path, &stack, &test, sha)?;
         let grid_path = out.join(format!("grid-{}.png", c.arch));
         write_figure(&grid_path, &stack, &test, &ds.test, 10)?;
+        let edge = crate::edge::quickstart_edge(&model, &bundle_path, &ds.test)?;
         eprintln!(
             "[obfnet] {} × {}: mean accuracy {:.2}% (drop {:.2} pt); bundle {} (reload max |diff| {max_diff:.1e})",
             c.k,
@@ -167,7 +168,7 @@ pub(crate) fn run(a: &QuickstartArgs, json: bool) -> Result<()> {
             rep.mean_drop_pt(),
             bundle_path.display()
         );
-        bundles.push(json!({"arch": c.arch, "bundle": bundle_path, "grid": grid_path, "reload_max_abs_diff": max_diff}));
+        bundles.push(json!({"arch": c.arch, "bundle": bundle_path, "grid": grid_path, "reload_max_abs_diff": max_diff, "edge": edge}));
         reports.push(rep);
     }
 
