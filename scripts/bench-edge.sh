@@ -72,8 +72,9 @@ import glob, json, os, re, sys
 work, out, variants = sys.argv[1], sys.argv[2], sys.argv[3].split()
 torch = json.load(open(f"{work}/torch.json"))
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-MACS = {"obfnet1": 784 * 784, "obfnet2": 2 * 784 * 1000, "conv": 4 * 14 * 14 * 25 + 784 * 784}
-WEIGHTS = {a: m for a, m in MACS.items()}  # one weight per MAC in these nets
+MACS = {"obfnet1": 784 * 784, "obfnet2": 2 * 784 * 1000, "conv": 4 * 14 * 14 * 25 + 784 * 784,
+        "in-cache": 3 * 192 * 192}
+WEIGHTS = {"obfnet1": 784 * 784, "obfnet2": 2 * 784 * 1000, "conv": 100 + 784 * 784, "in-cache": 3 * 192 * 192}
 def median_us(variant, group, name):
     p = f"{work}/{variant}/{group}__{name}.json"
     return json.load(open(p))["median"]["point_estimate"] / 1e3 if os.path.exists(p) else None
@@ -85,20 +86,36 @@ def torch_us(arch, prec, threads):
 rows, record = [], {"cpu": cpu, "nproc": os.cpu_count(), "torch": torch["torch"], "variants": {}}
 lines = [f"Edge benchmark, {cpu}, {os.cpu_count()} cores; PyTorch {torch['torch']} "
          f"(int8: quantize_dynamic, engine {torch['quantized_engine']}); medians of criterion / repeated calls.", ""]
-lines.append("| build | net | precision | MACs | obfnet µs | GMAC/s | PyTorch 1 thread µs | ratio | PyTorch all threads µs | ratio |")
-lines.append("|---|---|---|---|---|---|---|---|---|---|")
+lines.append("| build | net | precision | MACs | obfnet µs | GMAC/s | limit µs | PyTorch 1 thread µs | ratio | PyTorch all threads µs | ratio |")
+lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+def limit_us(v, arch, prec):
+    """max(weight bytes / measured read bandwidth, MACs / the kernels' in-cache rate)"""
+    read = median_us(v, "read-bandwidth", f"obfnet2-{prec}")
+    incache = median_us(v, "edge", f"in-cache-{prec}")
+    if not read or not incache:
+        return None
+    nbytes = WEIGHTS[arch] * (4 if prec == "f32" else 1)
+    gbps = (4 * 1568000 if prec == "f32" else 1568000) / read / 1e3
+    mem = nbytes / gbps / 1e3
+    compute = MACS[arch] / (MACS["in-cache"] / incache)
+    return max(mem, compute) if arch != "in-cache" else compute
 for v in variants:
     rec = record["variants"].setdefault(v, {})
-    for arch in ("obfnet1", "obfnet2", "conv"):
+    for arch in ("obfnet1", "obfnet2", "conv", "in-cache"):
         for prec in ("f32", "int8"):
             us = median_us(v, "edge", f"{arch}-{prec}")
             t1, tn = torch_us(arch, prec, 1), torch_us(arch, prec, os.cpu_count())
-            rec[f"{arch}-{prec}"] = {"median_us": us, "torch_1t_us": t1, "torch_nt_us": tn}
+            lim = limit_us(v, arch, prec)
+            rec[f"{arch}-{prec}"] = {"median_us": us, "limit_us": lim, "torch_1t_us": t1, "torch_nt_us": tn}
             if us is None:
                 continue
             f = lambda t: (f"{t:.1f}", f"{us / t:.2f}x") if t else ("n/a", "n/a")
             a, b = f(t1); c, d = f(tn)
-            lines.append(f"| {v} | {arch} | {prec} | {MACS[arch]/1e6:.2f} M | {us:.1f} | {MACS[arch]/us/1e3:.2f} | {a} | {b} | {c} | {d} |")
+            l = f"{lim:.1f}" if lim else "n/a"
+            lines.append(f"| {v} | {arch} | {prec} | {MACS[arch]/1e6:.3f} M | {us:.1f} | {MACS[arch]/us/1e3:.2f} | {l} | {a} | {b} | {c} | {d} |")
+lines += ["", "limit = max(weight bytes / measured read bandwidth, MACs / the same kernels' rate on the "
+          "in-cache stack): the time this code could reach on this machine if it ran at its own "
+          "in-cache speed and streamed its weights at the measured bandwidth."]
 lines += ["", "Read bandwidth of one core over a buffer of ObfNet2's weight size (criterion `read-bandwidth`):", ""]
 for v in variants:
     for name, nbytes in (("obfnet2-f32", 4 * 1568000), ("obfnet2-int8", 1568000)):

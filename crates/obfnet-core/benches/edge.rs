@@ -1,5 +1,6 @@
 //! Single-sample latency of the edge runtime: ObfNet1, ObfNet2 and the conv variant, f32 and
-//! int8, one thread, on a digit-like image (what a device does per sample).
+//! int8, one thread, on a digit-like image (what a device does per sample); and `in-cache`, a
+//! stack of small layers whose weights fit in the core's L2 cache (the kernels' compute rate).
 //!
 //! `scripts/bench-edge.sh` runs this and the PyTorch reference in the same run and prints the
 //! ratios (BENCHMARKS.md). The `read-bandwidth` group measures how fast one core streams a
@@ -16,7 +17,7 @@ mod common;
 fn edge(c: &mut Criterion) {
     let img = common::image();
     let mut group = c.benchmark_group("edge");
-    for arch in common::ARCHS {
+    for arch in common::ARCHS.into_iter().chain([common::IN_CACHE]) {
         let f32_bundle = common::bundle(arch);
         let int8_bundle = match f32_bundle.quantize_int8() {
             Ok(b) => b,
@@ -31,7 +32,7 @@ fn edge(c: &mut Criterion) {
             let mut out = vec![0.0f32; rt.output_len()];
             group.bench_function(format!("{arch}-{precision}"), |b| {
                 b.iter(|| {
-                    let r = rt.run_raw(0, black_box(&img), &mut out, &mut scratch);
+                    let r = rt.run_raw(0, black_box(&img[..rt.input_len()]), &mut out, &mut scratch);
                     black_box(out.first().copied().filter(|_| r.is_ok()))
                 })
             });
