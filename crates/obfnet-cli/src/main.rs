@@ -106,6 +106,10 @@ struct TrainObfArgs {
     /// Where to write the bundle.
     #[arg(long, default_value = "runs/obfnets.obfb")]
     out: PathBuf,
+    /// End each net in a clip to the raw image range instead of ReLU, so that the u8 wire
+    /// encoding loses nothing but rounding (writes a format-version-2 bundle).
+    #[arg(long)]
+    clip_output: bool,
 }
 
 #[derive(Debug, Args)]
@@ -289,6 +293,7 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
         limit: a.limit,
         learning_rate: a.lr,
         batch_size: a.batch_size,
+        clip_output: a.clip_output,
         ..Default::default()
     };
     let mut bar = progress::Bars::new(interactive() && !json);

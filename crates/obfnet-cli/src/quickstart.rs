@@ -51,6 +51,9 @@ pub(crate) struct QuickstartArgs {
     /// Use only the first N training samples (smoke runs; accuracy will be lower).
     #[arg(long)]
     limit: Option<usize>,
+    /// End each obfuscator in a clip to the raw image range instead of ReLU (u8-wire friendly).
+    #[arg(long, conflicts_with = "paper")]
+    clip_output: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,6 +101,7 @@ pub(crate) fn run(a: &QuickstartArgs, json: bool) -> Result<()> {
                 } else {
                     ObfTrainConfig::default().final_lr_fraction
                 },
+                clip_output: a.clip_output,
                 ..Default::default()
             })
             .collect(),

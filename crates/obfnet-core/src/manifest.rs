@@ -78,6 +78,11 @@ pub enum Activation {
     None,
     /// `max(0, x)`.
     Relu,
+    /// Clip to the model-input image of the raw byte range: `clamp(x, lo, hi)` with
+    /// `lo = normalise(0)` and `hi = normalise(255)` under the manifest's [`Normalisation`].
+    /// Meant for a net's last layer: its outputs are then exactly representable by the `u8`
+    /// wire encoding (up to rounding). Format version 2 and later.
+    Clip,
 }
 
 impl Activation {
@@ -86,6 +91,7 @@ impl Activation {
         match self {
             Activation::None => "none",
             Activation::Relu => "relu",
+            Activation::Clip => "clip",
         }
     }
 }
@@ -469,10 +475,10 @@ impl Manifest {
     /// [`Error::TooLarge`].
     pub fn validate(&self) -> Result<()> {
         check_version(self.format_version)?;
-        if self.weights != DType::F32 && self.format_version < 2 {
+        if self.format_version < self.oldest_version() {
             return Err(Error::InvalidField {
-                field: "weights".into(),
-                reason: "int8 weights need format version 2",
+                field: "format version".into(),
+                reason: "int8 weights and clip activations need format version 2",
             });
         }
         check_token(|| "created-by".into(), &self.created_by)?;
@@ -530,7 +536,8 @@ impl Manifest {
         Ok(())
     }
 
-    /// The oldest format version able to express this manifest: 1 for `F32` weights, 2 for `I8`.
+    /// The oldest format version able to express this manifest: 2 for `I8` weights or a
+    /// [`Activation::Clip`] layer, else 1.
     ///
     /// # Examples
     ///
@@ -540,9 +547,15 @@ impl Manifest {
     /// # }
     /// ```
     pub fn oldest_version(&self) -> u32 {
-        match self.weights {
-            DType::F32 => MIN_FORMAT_VERSION,
-            DType::I8 => 2,
+        let clip = self
+            .nets
+            .iter()
+            .flat_map(|n| &n.layers)
+            .any(|l| l.activation() == Activation::Clip);
+        if self.weights == DType::I8 || clip {
+            2
+        } else {
+            MIN_FORMAT_VERSION
         }
     }
 
@@ -770,7 +783,12 @@ fn parse_layer(rec: &Record<'_>, net: usize, index: usize) -> Result<LayerSpec> 
     let act = match f.get("act")? {
         "relu" => Activation::Relu,
         "none" => Activation::None,
-        other => return Err(rec.err(format!("unknown activation `{other}` (expected relu or none)"))),
+        "clip" => Activation::Clip,
+        other => {
+            return Err(rec.err(format!(
+                "unknown activation `{other}` (expected relu, none or clip)"
+            )));
+        }
     };
     Ok(if kind == "dense" {
         LayerSpec::Dense {
@@ -1262,6 +1280,20 @@ end
         let mut m = example();
         m.weights = DType::I8;
         assert!(matches!(m.validate(), Err(Error::InvalidField { .. })));
+
+        // Nor can the clip activation; version 2 carries it.
+        let mut m = example();
+        if let LayerSpec::Dense { act, .. } = &mut m.nets[0].layers[1] {
+            *act = Activation::Clip;
+        }
+        assert!(matches!(m.validate(), Err(Error::InvalidField { .. })));
+        assert_eq!(m.oldest_version(), 2);
+        m.format_version = 2;
+        let text = m.to_text();
+        assert!(text.contains("in=1000 out=784 act=clip"));
+        assert_eq!(Manifest::parse(&text).unwrap(), m);
+        let v1 = EXAMPLE_TEXT.replacen("in=1000 out=784 act=relu", "in=1000 out=784 act=clip", 1);
+        assert!(matches!(Manifest::parse(&v1), Err(Error::InvalidField { .. })));
     }
 
     #[test]

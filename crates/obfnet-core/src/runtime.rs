@@ -345,6 +345,8 @@ pub struct Runtime {
     output_len: usize,
     max_width: usize,
     normalisation: Normalisation,
+    /// `(normalise(0), normalise(255))`, the range of [`Activation::Clip`].
+    clip: (f32, f32),
     weights: DType,
 }
 
@@ -426,6 +428,7 @@ impl Runtime {
             output_len: m.output.numel(),
             max_width,
             normalisation: m.normalisation,
+            clip: (m.normalisation.apply(0), m.normalisation.apply(255)),
             weights: m.weights,
         })
     }
@@ -623,10 +626,13 @@ impl Runtime {
                     }
                 }
             }
-            if layer.act == Activation::Relu {
-                for v in y.iter_mut() {
-                    *v = v.max(0.0);
+            match layer.act {
+                Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+                Activation::Clip => {
+                    let (lo, hi) = self.clip;
+                    y.iter_mut().for_each(|v| *v = v.clamp(lo, hi));
                 }
+                Activation::None => {}
             }
             width = out_len;
             core::mem::swap(&mut cur, &mut next);

@@ -21,7 +21,7 @@ mod common {
             .collect()
     }
 
-    fn weights_for(manifest: &Manifest) -> Vec<Vec<LayerWeights>> {
+    pub fn weights_for(manifest: &Manifest) -> Vec<Vec<LayerWeights>> {
         manifest
             .nets
             .iter()
@@ -958,17 +958,55 @@ mod int8 {
                     }
                 }
             }
-            if layer.activation() == Activation::Relu {
-                y.iter_mut().for_each(|v| *v = v.max(0.0));
+            let n = m.normalisation;
+            match layer.activation() {
+                Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+                Activation::Clip => y.iter_mut().for_each(|v| *v = v.clamp(n.apply(0), n.apply(255))),
+                _ => {}
             }
             x = y;
         }
         x
     }
 
+    /// `mnist()` with the clip activation on the last layer of every net (format version 2).
+    fn clipped() -> Bundle {
+        let mut m = mnist_manifest();
+        for net in &mut m.nets {
+            if let Some(LayerSpec::Dense { act, .. }) = net.layers.last_mut() {
+                *act = Activation::Clip;
+            }
+        }
+        let w = weights_for(&m);
+        Bundle::new(m, w).unwrap()
+    }
+
+    #[test]
+    fn clip_bundles_are_version_2_and_clip() {
+        let b = clipped();
+        assert_eq!(b.manifest.format_version, 2);
+        let bytes = b.to_bytes().unwrap();
+        assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
+        let rt = Runtime::from_bytes(&bytes).unwrap();
+        let n = b.manifest.normalisation;
+        let mut s = rt.scratch();
+        let mut out = vec![0.0; 784];
+        let mut hit_top = false;
+        for seed in 0..20u64 {
+            let mut rng = Rng(seed + 1);
+            let raw: Vec<u8> = (0..784).map(|_| rng.next() as u8).collect();
+            rt.run_raw(0, &raw, &mut out, &mut s).unwrap();
+            assert!(out.iter().all(|&v| (n.apply(0)..=n.apply(255)).contains(&v)));
+            hit_top |= out.contains(&n.apply(255));
+        }
+        assert!(hit_top, "the fixture's outputs never reach the clip");
+    }
+
     #[test]
     fn runtime_matches_a_reference_forward_pass() {
-        for bundle in [small(), mnist()] {
+        // The tolerance is relative to the unclipped outputs' size (clipping hides how large the
+        // pre-activations, and so the rounding differences, are); clipped() has mnist()'s weights.
+        for (bundle, unclipped) in [(small(), small()), (mnist(), mnist()), (clipped(), mnist())] {
             let rt = Runtime::from_bundle(&bundle).unwrap();
             let mut rng = Rng(5);
             let raw: Vec<u8> = (0..rt.input_len()).map(|_| rng.next() as u8).collect();
@@ -977,12 +1015,13 @@ mod int8 {
             for net in 0..rt.k() {
                 rt.run_raw(net, &raw, &mut out, &mut scratch).unwrap();
                 let want = reference(&bundle, net, &raw);
+                let scale = reference(&unclipped, net, &raw);
                 let worst = out
                     .iter()
                     .zip(&want)
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0, f32::max);
-                let peak = want.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let peak = scale.iter().fold(0.0f32, |m, v| m.max(v.abs()));
                 assert!(worst <= 1e-5 * peak.max(1.0), "net {net}: {worst} (peak {peak})");
                 // The f32 entry point on normalised input gives the same bits.
                 let x: Vec<f32> = raw

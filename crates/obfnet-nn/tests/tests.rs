@@ -315,6 +315,10 @@ mod edge_parity {
     /// Engine outputs and an f32 edge runtime for a K=2 stack of `arch`, after one short
     /// epoch of training on synthetic data so that the weights are not just their init.
     fn trained(arch: ObfArch) -> (ObfStack, Runtime) {
+        trained_with(arch, false)
+    }
+
+    fn trained_with(arch: ObfArch, clip_output: bool) -> (ObfStack, Runtime) {
         let (train, test) = datasets(200, 50);
         let server = LeNet::new(&obfnet_nn::LeNetConfig::default(), &default_device());
         let cfg = ObfTrainConfig {
@@ -322,6 +326,7 @@ mod edge_parity {
             k: 2,
             epochs: 1,
             batch_size: 32,
+            clip_output,
             ..Default::default()
         };
         let (stack, _) = train_obfuscators(&cfg, &server, &train, &test, &mut |_| {}).expect("train");
@@ -354,6 +359,44 @@ mod edge_parity {
             assert!(peak > 0.1, "{arch}: degenerate outputs");
             assert!(worst <= 1e-5, "{arch}: edge differs from engine by {worst}");
         }
+    }
+
+    #[test]
+    fn clipped_nets_round_trip_and_match_the_engine() {
+        let (imgs, _) = images(100);
+        let data = Dataset::from_images(&imgs, &default_device()).expect("data");
+        let (stack, rt) = trained_with(ObfArch::ObfNet2, true);
+        assert!(stack.clips_output());
+        let bundle = obfnet_nn::bundle_from_stack(&stack, "mnist", [7; 32]).expect("bundle");
+        assert_eq!(bundle.manifest.format_version, 2);
+        let reloaded = ObfStack::from_bundle(&bundle, &default_device()).expect("reload");
+        assert!(reloaded.clips_output());
+        let engine = obfnet_nn::obfuscate_samples(&reloaded, &data, imgs.len()).expect("engine");
+        let n = obfnet_nn::NORMALISATION;
+        let (lo, hi) = (n.apply(0), n.apply(255));
+        let mut scratch = rt.scratch();
+        let mut out = vec![0.0f32; 784];
+        let mut worst = 0.0f32;
+        for (net, per_net) in engine.iter().enumerate() {
+            for (i, want) in per_net.iter().enumerate() {
+                assert!(want.iter().all(|v| (lo..=hi).contains(v)));
+                rt.run_raw(net, imgs.image(i), &mut out, &mut scratch)
+                    .expect("run");
+                for (a, b) in out.iter().zip(want) {
+                    worst = worst.max((a - b).abs());
+                }
+            }
+        }
+        assert!(worst <= 1e-5, "clipped: edge differs from engine by {worst}");
+        // Through the u8 wire the outputs move by at most half a raw step.
+        let mut wire = out.clone();
+        obfnet_core::runtime::Wire::U8.round_trip(&mut wire, n);
+        let step = n.apply(1) - n.apply(0);
+        assert!(
+            out.iter()
+                .zip(&wire)
+                .all(|(a, b)| (a - b).abs() <= step / 2.0 + 1e-6)
+        );
     }
 
     #[test]
