@@ -5,6 +5,7 @@ mod fetch;
 mod grid;
 mod progress;
 mod quickstart;
+mod serve;
 mod timefmt;
 
 use std::io::IsTerminal;
@@ -43,6 +44,8 @@ enum Command {
     Inspect(InspectArgs),
     /// Time one epoch of LeNet, one epoch of ObfNet2 and the K-net job (see scripts/bench-train.sh).
     BenchTrain(BenchArgs),
+    /// Serve the model: Open Inference Protocol v2 over REST + gRPC, optional MQTT v5 worker.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -170,6 +173,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quickstart(a) => quickstart::run(&a, json),
         Command::Inspect(a) => cmd_inspect(&a, json),
         Command::BenchTrain(a) => cmd_bench(&a, json),
+        Command::Serve(a) => serve::cmd_serve(&a, json),
     }
 }
 
