@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs real Open Inference Protocol clients (tritonclient http+grpc, and KServe's client when
-# it installs) against `obfnet serve` on a free loopback port, on real MNIST test images.
+# Runs real Open Inference Protocol clients (tritonclient http+grpc, and KServe's
+# InferenceRESTClient / InferenceGRPCClient) against `obfnet serve` on a free loopback port, on real MNIST test images.
 # Creates the git-ignored venv .venv-oip on first use (PyPI via pip); idempotent.
 # Model: runs/qs-default/server when present, else a quick LeNet trained here (1 epoch on 10k
 # images) into target/oip-model. Called by scripts/test.sh.
@@ -17,7 +17,8 @@ if ! "$VENV/bin/python" -c 'import tritonclient.http, tritonclient.grpc, numpy' 
   echo "[oip] installing $TRITON_SPEC" >&2
   "$VENV/bin/pip" install -q --disable-pip-version-check "$TRITON_SPEC"
 fi
-# KServe's Python client is optional: install it when OBFNET_OIP_KSERVE=1 (it is a large package).
+# KServe's Python client is a large package (~400 MB with its dependencies): installed when
+# OBFNET_OIP_KSERVE=1 (scripts/test.sh sets it), used whenever present.
 if [ "${OBFNET_OIP_KSERVE:-0}" = 1 ] && ! "$VENV/bin/python" -c 'import kserve' 2>/dev/null; then
   echo "[oip] installing kserve" >&2
   "$VENV/bin/pip" install -q --disable-pip-version-check 'kserve==0.21.0'
@@ -52,6 +53,11 @@ for l in open(sys.argv[1]):
 done
 [ -n "$ADDR" ] || { echo "[oip] server did not start" >&2; cat "$OUT" >&2; exit 1; }
 echo "[oip] obfnet serve on $ADDR (model $MODEL)" >&2
-"$VENV/bin/python" scripts/oip_client_test.py "$ADDR" "$DATA/mnist" --min-accuracy "$MIN_ACC"
+"$VENV/bin/python" scripts/oip_client_test.py "$ADDR" "$DATA/mnist" --min-accuracy "$MIN_ACC" --client triton
+if "$VENV/bin/python" -c 'import kserve' 2>/dev/null; then
+  "$VENV/bin/python" scripts/oip_client_test.py "$ADDR" "$DATA/mnist" --min-accuracy "$MIN_ACC" --client kserve
+else
+  echo "[oip] kserve client not installed (OBFNET_OIP_KSERVE=1 installs it): skipped" >&2
+fi
 kill -TERM "$PID"
 wait "$PID"
