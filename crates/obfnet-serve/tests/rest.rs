@@ -262,3 +262,45 @@ async fn graceful_shutdown_finishes_the_request_in_flight() -> TestResult {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     Ok(())
 }
+
+#[tokio::test]
+async fn obfuscated_inputs_use_the_same_endpoint_without_a_flag() -> TestResult {
+    use obfnet_nn::burn::prelude::*;
+    let s = TestServer::start(cfg(), lenet()).await;
+    // Two ObfNet2 nets (random init) in front of the model, as a device would run them.
+    let device = obfnet_nn::default_device();
+    let stack = obfnet_nn::ObfStack::new(obfnet_nn::ObfArch::ObfNet2, &[1, 2], 28, 28, &device)?.valid();
+    let imgs: Vec<u8> = (0..2).flat_map(|i| image_u8(100 + i)).collect();
+    let x = Tensor::<2>::from_data(
+        TensorData::new(normalise(&imgs), [2, 784]),
+        &device.clone().inner(),
+    );
+    let obf: Vec<f32> = stack
+        .forward_all(x)
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| format!("{e:?}"))?; // [K=2, 2, 784]
+    for net in obf.chunks(2 * 784) {
+        // f32 obfuscator output: sent as FP32, used as is.
+        let req = json!({"inputs": [{"name": "input", "shape": [2, 784], "datatype": "FP32", "data": net}]});
+        let r = post_json(&infer_url(&s), &req).await;
+        assert_eq!(r.status, 200);
+        let probs: Vec<f32> = serde_json::from_value(r.json()["outputs"][1]["data"].clone())?;
+        assert!(close(&probs, &direct_probabilities(net, 2), 1e-5));
+        // The same output u8-encoded on the device (back to the byte scale, rounded, clamped):
+        // sent as UINT8, normalised by the server exactly like a raw image.
+        let n = obfnet_core::Normalisation::MNIST;
+        let bytes: Vec<u8> = net
+            .iter()
+            .map(|&v| n.invert(v).round().clamp(0.0, 255.0) as u8)
+            .collect();
+        let req =
+            json!({"inputs": [{"name": "input", "shape": [2, 784], "datatype": "UINT8", "data": bytes}]});
+        let r = post_json(&infer_url(&s), &req).await;
+        assert_eq!(r.status, 200);
+        let probs: Vec<f32> = serde_json::from_value(r.json()["outputs"][1]["data"].clone())?;
+        assert!(close(&probs, &direct_probabilities(&normalise(&bytes), 2), 1e-5));
+    }
+    s.stop().await?;
+    Ok(())
+}
