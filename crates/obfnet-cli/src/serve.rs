@@ -64,6 +64,9 @@ pub(crate) struct ServeArgs {
     /// MQTT username; the password is read from the environment variable OBFNET_MQTT_PASSWORD.
     #[arg(long)]
     mqtt_username: Option<String>,
+    /// Connect to the broker over TLS, trusting the CA certificate(s) in this PEM file.
+    #[arg(long)]
+    mqtt_tls_ca: Option<PathBuf>,
 }
 
 fn config(a: &ServeArgs) -> Result<ServeConfig> {
@@ -117,6 +120,9 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
         }
         if let Some(id) = &a.mqtt_client_id {
             m.client_id = Some(id.clone());
+        }
+        if let Some(ca) = &a.mqtt_tls_ca {
+            m.tls_ca = Some(ca.clone());
         }
         if let Some(u) = &a.mqtt_username {
             m.username = Some(u.clone());

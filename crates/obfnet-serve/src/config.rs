@@ -88,7 +88,7 @@ pub struct TlsConfig {
 }
 
 /// The MQTT v5 worker.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MqttConfig {
     /// Broker host [`127.0.0.1`].
@@ -105,6 +105,9 @@ pub struct MqttConfig {
     pub username: Option<String>,
     /// Broker password [none].
     pub password: Option<String>,
+    /// Connect over TLS (rustls, ring provider), trusting the CA certificate(s) in this PEM
+    /// file [off: plain TCP].
+    pub tls_ca: Option<PathBuf>,
     /// Requests the broker may have in flight to this worker (MQTT receive maximum) [`64`].
     pub receive_maximum: u16,
     /// How long the broker keeps this worker's session (and queued requests) while it is
@@ -124,10 +127,27 @@ impl Default for MqttConfig {
             group: "obfnet".into(),
             username: None,
             password: None,
+            tls_ca: None,
             receive_maximum: 64,
             session_expiry_s: 3600,
             keep_alive_s: 10,
         }
+    }
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the password.
+        f.debug_struct("MqttConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("request_topic", &self.request_topic)
+            .field("group", &self.group)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca", &self.tls_ca)
+            .finish_non_exhaustive()
     }
 }
 

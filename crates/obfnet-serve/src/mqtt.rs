@@ -71,7 +71,7 @@ impl MqttWorker {
         self.stats.clone()
     }
 
-    fn options(&self) -> MqttOptions {
+    fn options(&self) -> crate::Result<MqttOptions> {
         let c = &self.cfg;
         let id = c
             .client_id
@@ -92,7 +92,12 @@ impl MqttWorker {
         if let Some(user) = &c.username {
             o.set_credentials(user.clone(), c.password.clone().unwrap_or_default());
         }
-        o
+        if let Some(ca) = &c.tls_ca {
+            o.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(tls_client_config(ca)?),
+            ));
+        }
+        Ok(o)
     }
 
     /// Runs until `shutdown` resolves: connects (and reconnects with backoff), subscribes to the
@@ -100,7 +105,7 @@ impl MqttWorker {
     /// requests, lets the ones in flight finish (up to the configured grace), then disconnects.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
         let filter = self.cfg.shared_filter(&self.state.config().model_name);
-        let (client, mut events) = AsyncClient::new(self.options(), 256);
+        let (client, mut events) = AsyncClient::new(self.options()?, 256);
         let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(Publish, tokio::task::JoinHandle<()>)>();
         let acker_client = client.clone();
         // Acks in arrival order, each after its reply was queued.
@@ -175,6 +180,29 @@ impl MqttWorker {
             }
         }
     }
+}
+
+/// A rustls client config (ring provider) trusting the CA certificates in `ca` (PEM).
+fn tls_client_config(ca: &std::path::Path) -> crate::Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| Error::Tls(format!("MQTT CA file {}: {e}", ca.display())))?;
+    let (added, _) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(Error::Tls(format!(
+            "no usable CA certificate in {}",
+            ca.display()
+        )));
+    }
+    let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
 }
 
 async fn handle_request(st: AppState, client: AsyncClient, p: Publish, stats: Arc<WorkerStats>) {

@@ -16,6 +16,7 @@ use obfnet_serve::{AppState, MqttConfig, MqttWorker};
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PublishProperties};
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use rustls::pki_types::pem::PemObject;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
@@ -63,6 +64,12 @@ const PASSWORD: &str = "pw-1234";
 
 impl Broker {
     fn start(bin: PathBuf, with_password: bool) -> Broker {
+        Broker::start_with(bin, with_password, false)
+    }
+
+    /// With `tls`, the listener speaks TLS with a certificate for 127.0.0.1 made here
+    /// (`<dir>/cert.pem`, which clients use as their CA).
+    fn start_with(bin: PathBuf, with_password: bool, tls: bool) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -85,6 +92,14 @@ impl Broker {
             .filter(|u| !u.is_empty())
         {
             conf.push_str(&format!("user {user}\n"));
+        }
+        if tls {
+            let cert =
+                rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+            let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            std::fs::write(&c, cert.cert.pem()).expect("cert");
+            std::fs::write(&k, cert.signing_key.serialize_pem()).expect("key");
+            conf.push_str(&format!("certfile {}\nkeyfile {}\n", c.display(), k.display()));
         }
         if with_password {
             let pw = dir.path().join("passwd");
@@ -220,7 +235,26 @@ struct Device {
 }
 
 async fn device(port: u16, id: &str, with_password: bool) -> Device {
+    device_with(port, id, with_password, None).await
+}
+
+async fn device_with(port: u16, id: &str, with_password: bool, ca: Option<&std::path::Path>) -> Device {
     let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    if let Some(ca) = ca {
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(ca).expect("ca");
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(&pem).expect("pem");
+        roots.add(der).expect("root");
+        let cfg =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        o.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(Arc::new(cfg)),
+        ));
+    }
     o.set_keep_alive(Duration::from_secs(5))
         .set_clean_start(false)
         .set_session_expiry_interval(Some(600))
@@ -486,5 +520,45 @@ async fn broker_restart_loses_no_acknowledged_request() -> TestResult {
     );
     w1.stop().await;
     w2.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_and_device_over_tls() -> TestResult {
+    let Some(bin) = require_mosquitto() else {
+        return Ok(());
+    };
+    let broker = Broker::start_with(bin, false, true);
+    let ca = broker.dir.path().join("cert.pem");
+    let mut wc = worker_cfg(broker.port, "worker-tls", false);
+    wc.tls_ca = Some(ca.clone());
+    let w = start_worker(wc);
+    let mut dev = device_with(broker.port, "device-tls", false, Some(&ca)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while w.stats.connections.load(Ordering::Relaxed) == 0 {
+        assert!(Instant::now() < deadline, "worker did not connect over TLS");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..3 {
+        dev.send(i, fp32_payload(&image_u8(i)), vec![]).await;
+    }
+    let got = dev.collect(3, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 3);
+    for (i, (status, payload)) in &got {
+        assert_eq!(status, "200");
+        assert_eq!(label_of(payload), expected_label(&image_u8(*i)));
+    }
+    // A worker that does not trust the broker's certificate never gets connected.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])?;
+    let wrong_ca = broker.dir.path().join("wrong-ca.pem");
+    std::fs::write(&wrong_ca, other.cert.pem())?;
+    let mut bad = worker_cfg(broker.port, "worker-untrusting", false);
+    bad.tls_ca = Some(wrong_ca);
+    let b = start_worker(bad);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(b.stats.connections.load(Ordering::Relaxed), 0);
+    b.stop().await;
+    w.stop().await;
     Ok(())
 }
