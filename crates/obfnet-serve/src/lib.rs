@@ -22,6 +22,12 @@
 //! Outputs: `label` (`INT64 [n]`) and `probabilities` (`FP32 [n, 10]`, softmax), the latter
 //! only when [`ServeConfig::scores`] is on.
 //!
+//! # Build
+//! The gRPC messages and service come from `proto/grpc_predict_v2.proto` (obfnet's own copy of
+//! the protocol's definition), compiled at build time by `protox`, a protobuf compiler written
+//! in Rust: no `protoc` on the machine, and no generated code checked in that could drift from
+//! the proto file.
+//!
 //! # Example
 //! ```no_run
 //! use obfnet_serve::{AppState, LeNetBackend, ServeConfig};
