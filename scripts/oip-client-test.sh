@@ -3,7 +3,7 @@
 # InferenceRESTClient / InferenceGRPCClient) against `obfnet serve` on a free loopback port, on real MNIST test images.
 # Creates the git-ignored venv .venv-oip on first use (PyPI via pip); idempotent.
 # Model: runs/qs-default/server when present, else a quick LeNet trained here (1 epoch on 10k
-# images) into target/oip-model. Called by scripts/test.sh.
+# images) into target/oip-model (forced with OBFNET_OIP_QUICK_MODEL=1). Called by scripts/test.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +27,7 @@ fi
 cargo build --release -q -p obfnet-cli
 BIN=./target/release/obfnet
 DATA="${OBFNET_DATA_DIR:-data}"
-if [ -f runs/qs-default/server/model.safetensors ]; then
+if [ -f runs/qs-default/server/model.safetensors ] && [ "${OBFNET_OIP_QUICK_MODEL:-0}" != 1 ]; then
   MODEL=runs/qs-default/server; MIN_ACC=0.97
 else
   MODEL=target/oip-model; MIN_ACC=0.85
