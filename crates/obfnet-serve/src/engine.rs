@@ -39,6 +39,9 @@ struct Job {
     n: usize,
     queued: Instant,
     reply: oneshot::Sender<Result<Vec<f32>>>,
+    // Held until the batch ran, even if the client gave up: abandoned requests still count
+    // against `max_in_flight`, so the queue stays bounded.
+    _permit: Permit,
 }
 
 /// Handle to the batcher thread; cheap to clone. The thread stops when the last handle is dropped.
@@ -130,9 +133,9 @@ impl Engine {
         Ok(Permit { _permit: permit })
     }
 
-    /// Logits for `n` validated images (`x` in the model's input space). The caller holds a
-    /// [`Permit`] from [`Engine::admit`] for the whole request.
-    pub async fn logits(&self, _permit: &Permit, x: Vec<f32>, n: usize) -> Result<Vec<f32>> {
+    /// Logits for `n` validated images (`x` in the model's input space), with the request's
+    /// [`Permit`] from [`Engine::admit`] (freed once its batch has run).
+    pub async fn logits(&self, permit: Permit, x: Vec<f32>, n: usize) -> Result<Vec<f32>> {
         let (reply, rx) = oneshot::channel();
         self.inner
             .tx
@@ -141,6 +144,7 @@ impl Engine {
                 n,
                 queued: Instant::now(),
                 reply,
+                _permit: permit,
             })
             .map_err(|_| Error::ShuttingDown)?;
         rx.await

@@ -19,6 +19,14 @@
 //! persistence on) or a network cut, unacknowledged requests are delivered again and unacked
 //! replies re-sent: delivery is at least once; devices match replies by Correlation Data.
 //! The worker re-subscribes on every connection, so a broker that lost its state still routes.
+//!
+//! Limitation (measured with mosquitto 2.0.11): the broker restores persistent sessions and
+//! their queued messages after a restart, but not shared subscriptions. Requests published
+//! after a broker restart and before the workers re-subscribed (usually well under a second;
+//! the reconnect backoff is at most 5 s) match no subscription and the broker discards them,
+//! although it acknowledged them to the device. Devices should retry a request whose reply does
+//! not come within their timeout (replies carry the Correlation Data, so duplicates are easy to
+//! drop).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -42,6 +50,8 @@ use crate::{Error, metrics as m};
 pub struct WorkerStats {
     /// Connections made to the broker (1 + reconnections).
     pub connections: AtomicU64,
+    /// Subscriptions the broker confirmed (one per connection).
+    pub subscribed: AtomicU64,
     /// Requests answered (successfully or with an error reply).
     pub answered: AtomicU64,
     /// Requests dropped because they had no Response Topic.
@@ -157,6 +167,10 @@ impl MqttWorker {
                     {
                         tracing::warn!(error = %e, "could not queue the MQTT subscription");
                     }
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    self.stats.subscribed.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(%filter, "MQTT subscribed");
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let Some(tx) = &ack_tx else {

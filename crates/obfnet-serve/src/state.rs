@@ -96,7 +96,7 @@ impl AppState {
         let values = decode(&header, spec)?;
         let x = oip::to_model_input(&header, spec, values)?;
         let left = self.timeout().saturating_sub(started.elapsed());
-        let logits = tokio::time::timeout(left, self.inner.engine.logits(&permit, x, header.n))
+        let logits = tokio::time::timeout(left, self.inner.engine.logits(permit, x, header.n))
             .await
             .map_err(|_| Error::Timeout {
                 ms: self.inner.cfg.request_timeout_ms,
