@@ -20,11 +20,11 @@
 //! replies re-sent: delivery is at least once; devices match replies by Correlation Data.
 //! The worker re-subscribes on every connection, so a broker that lost its state still routes.
 //!
-//! Limitation (measured with mosquitto 2.0.11): the broker restores persistent sessions and
-//! their queued messages after a restart, but not shared subscriptions. Requests published
-//! after a broker restart and before the workers re-subscribed (usually well under a second;
-//! the reconnect backoff is at most 5 s) match no subscription and the broker discards them,
-//! although it acknowledged them to the device. Devices should retry a request whose reply does
+//! Limitation (observed with mosquitto 2.0.11): the broker restores persistent sessions and
+//! their queued messages after a restart, but requests published on the shared subscription
+//! after the restart and before a worker has reconnected and re-subscribed (usually well under
+//! a second; the reconnect backoff is at most 5 s) are dropped, although the broker
+//! acknowledged them to the device. Devices should retry a request whose reply does
 //! not come within their timeout (replies carry the Correlation Data, so duplicates are easy to
 //! drop).
 

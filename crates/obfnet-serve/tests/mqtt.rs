@@ -486,9 +486,9 @@ async fn broker_restart_loses_no_acknowledged_request() -> TestResult {
     let conns_before =
         w1.stats.connections.load(Ordering::Relaxed) + w2.stats.connections.load(Ordering::Relaxed);
     broker.restart();
-    // mosquitto 2.0.11 restores the workers' sessions and queued requests but not their shared
-    // subscriptions (see the MQTT module docs): the device sends the rest once the workers have
-    // re-subscribed, as a device retrying after a timeout would.
+    // mosquitto 2.0.11 restores the workers' sessions and queued requests, but drops requests
+    // published on the shared subscription before a worker re-subscribed (see the MQTT module
+    // docs): the device sends the rest once the workers are back, as a retrying device would.
     wait_subscribed(&[&w1, &w2], 2).await;
     for i in n / 2..n {
         dev.send(i, fp32_payload(&image_u8(i)), vec![]).await;
