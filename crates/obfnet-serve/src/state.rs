@@ -1,0 +1,163 @@
+//! The state every front end shares: config, model, engine and API keys.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::backend::{InferenceBackend, ModelSpec};
+use crate::config::ServeConfig;
+use crate::engine::{Engine, EngineStats};
+use crate::oip::{self, InputHeader, InputValues, MODEL_VERSION, Prediction};
+use crate::{Error, Result};
+
+/// Shared state of one server: cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: ServeConfig,
+    engine: Engine,
+    keys: ApiKeys,
+}
+
+impl AppState {
+    /// Validates `cfg` and starts the batcher around `backend`.
+    pub fn new(cfg: ServeConfig, backend: Box<dyn InferenceBackend>) -> Result<AppState> {
+        cfg.validate()?;
+        let engine = Engine::start(backend, &cfg.batching, cfg.max_in_flight)?;
+        let keys = ApiKeys::new(&cfg.api_keys);
+        Ok(AppState {
+            inner: Arc::new(Inner { cfg, engine, keys }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ServeConfig {
+        &self.inner.cfg
+    }
+
+    /// The model's shapes and normalisation.
+    pub fn spec(&self) -> &ModelSpec {
+        self.inner.engine.spec()
+    }
+
+    /// Batching counters.
+    pub fn stats(&self) -> EngineStats {
+        self.inner.engine.stats()
+    }
+
+    /// The request timeout.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.inner.cfg.request_timeout_ms)
+    }
+
+    /// Checks a model name and optional version against the served model.
+    pub fn check_model(&self, name: &str, version: Option<&str>) -> Result<()> {
+        let version = version.filter(|v| !v.is_empty());
+        if name == self.inner.cfg.model_name && version.is_none_or(|v| v == MODEL_VERSION) {
+            Ok(())
+        } else {
+            Err(Error::ModelNotFound {
+                name: oip::truncate(name),
+                version: version.map(oip::truncate),
+            })
+        }
+    }
+
+    /// Whether `authorization` (the header / metadata value) carries a valid key; always true
+    /// when no keys are configured.
+    pub fn authorize(&self, authorization: Option<&[u8]>) -> Result<()> {
+        if self.inner.keys.check(authorization) {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+
+    /// Whether API keys are required.
+    pub fn auth_required(&self) -> bool {
+        !self.inner.keys.digests.is_empty()
+    }
+
+    /// Runs a checked request through the model: admission (503 when full), value checks,
+    /// batching, softmax. `decode` turns the wire data into values after admission.
+    pub async fn predict(
+        &self,
+        header: InputHeader,
+        decode: impl FnOnce(&InputHeader, &ModelSpec) -> Result<InputValues>,
+    ) -> Result<Prediction> {
+        let started = Instant::now();
+        let permit = self.inner.engine.admit()?;
+        let spec = self.spec();
+        let values = decode(&header, spec)?;
+        let x = oip::to_model_input(&header, spec, values)?;
+        let left = self.timeout().saturating_sub(started.elapsed());
+        let logits = tokio::time::timeout(left, self.inner.engine.logits(permit, x, header.n))
+            .await
+            .map_err(|_| Error::Timeout {
+                ms: self.inner.cfg.request_timeout_ms,
+            })??;
+        Ok(Prediction::from_logits(&logits, header.n, spec.classes))
+    }
+}
+
+/// API keys, kept as sha256 digests and compared in constant time.
+#[derive(Debug, Default)]
+struct ApiKeys {
+    digests: Vec<[u8; 32]>,
+}
+
+impl ApiKeys {
+    fn new(keys: &[String]) -> ApiKeys {
+        ApiKeys {
+            digests: keys.iter().map(|k| Sha256::digest(k.as_bytes()).into()).collect(),
+        }
+    }
+
+    fn check(&self, authorization: Option<&[u8]>) -> bool {
+        if self.digests.is_empty() {
+            return true;
+        }
+        let Some(value) = authorization else { return false };
+        let Some(key) = bearer_token(value) else {
+            return false;
+        };
+        let d: [u8; 32] = Sha256::digest(key).into();
+        // Compare against every key without early exit.
+        self.digests.iter().fold(false, |found, k| {
+            found | (k.iter().zip(&d).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive).
+fn bearer_token(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(7)?;
+    if scheme.eq_ignore_ascii_case(b"bearer ") {
+        let token = rest.trim_ascii();
+        (!token.is_empty()).then_some(token)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_only_exact_bearer_tokens() {
+        let keys = ApiKeys::new(&["s3cret".into(), "other".into()]);
+        assert!(keys.check(Some(b"Bearer s3cret")));
+        assert!(keys.check(Some(b"bearer other")));
+        assert!(!keys.check(Some(b"Bearer s3cre")));
+        assert!(!keys.check(Some(b"Basic s3cret")));
+        assert!(!keys.check(Some(b"s3cret")));
+        assert!(!keys.check(None));
+        assert!(ApiKeys::new(&[]).check(None));
+    }
+}

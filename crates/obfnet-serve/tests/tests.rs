@@ -1,0 +1,11 @@
+//! Integration tests of obfnet-serve: every endpoint over REST and gRPC, every bad-input class,
+//! batching, auth, TLS, metrics, and the MQTT worker against a real mosquitto broker.
+
+mod common;
+
+mod batching;
+mod grpc;
+mod hostile;
+mod mqtt;
+mod rest;
+mod security;
