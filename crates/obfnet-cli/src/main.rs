@@ -3,6 +3,8 @@
 
 mod fetch;
 mod grid;
+mod plot;
+mod privacy;
 mod progress;
 mod quickstart;
 mod timefmt;
@@ -43,6 +45,10 @@ enum Command {
     Inspect(InspectArgs),
     /// Time one epoch of LeNet, one epoch of ObfNet2 and the K-net job (see scripts/bench-train.sh).
     BenchTrain(BenchArgs),
+    /// Attack one bundle (or baseline) with the privacy attacks and score the reconstructions.
+    Attack(privacy::AttackArgs),
+    /// The privacy report: every obfuscator kind, K and baseline, all attacks; HTML + PNG + JSON.
+    Report(privacy::ReportArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -170,6 +176,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Quickstart(a) => quickstart::run(&a, json),
         Command::Inspect(a) => cmd_inspect(&a, json),
         Command::BenchTrain(a) => cmd_bench(&a, json),
+        Command::Attack(a) => privacy::run_attack(&a, json),
+        Command::Report(a) => privacy::run_report(&a, json),
     }
 }
 
