@@ -86,7 +86,8 @@ pub(crate) fn write_scatter_png(path: &Path, points: &[Point], y_min: f64) -> Re
     };
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     let to_x = |x: f64| LEFT + ((x.clamp(0.0, 1.0)) * pw as f64).round() as usize;
-    let to_y = |y: f64| TOP + ((1.0 - (y.clamp(y_min, 1.0) - y_min) / (1.0 - y_min)) * ph as f64).round() as usize;
+    let to_y =
+        |y: f64| TOP + ((1.0 - (y.clamp(y_min, 1.0) - y_min) / (1.0 - y_min)) * ph as f64).round() as usize;
     let grid = [225, 225, 225];
     let axis = [60, 60, 60];
     for i in 0..=10 {

@@ -148,7 +148,9 @@ fn baseline_scheme(b: &Baseline, seed: u64) -> Result<Box<dyn Scheme>> {
     };
     Ok(match *b {
         Baseline::Laplace(eps) => Box::new(NoiseScheme::laplace_for_epsilon(eps, 784)?),
-        Baseline::Gaussian(sigma) => Box::new(NoiseScheme::new(Noise::Gaussian { sigma }, 784, GAUSSIAN_DELTA)?),
+        Baseline::Gaussian(sigma) => {
+            Box::new(NoiseScheme::new(Noise::Gaussian { sigma }, 784, GAUSSIAN_DELTA)?)
+        }
         Baseline::Orthogonal => Box::new(ProjectionScheme::new(
             ProjectionKind::Orthogonal,
             784,
@@ -204,7 +206,7 @@ pub(crate) struct ReportArgs {
     #[arg(long, value_delimiter = ',', default_value = "obfnet1,obfnet2,conv", value_parser = crate::parse_arch)]
     archs: Vec<ObfArch>,
     /// Values of K (the first K nets of each bundle).
-    #[arg(long, value_delimiter = ',', default_value = "1,10")]
+    #[arg(short = 'k', long = "k", value_delimiter = ',', default_value = "1,10")]
     k: Vec<usize>,
     /// Baselines (comma-separated): laplace:EPS, gaussian:SIGMA, projection-orthogonal,
     /// projection-gaussian:M. EPS is per image (L1 sensitivity 784), SIGMA in pixel units.
@@ -289,8 +291,8 @@ fn setup(data: &DataArgs, model: &Path) -> Result<Setup> {
 
 fn load_stack(path: &Path, sha: &[u8; 32]) -> Result<ObfStack> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let bundle =
-        obfnet_core::Bundle::from_bytes(&bytes).with_context(|| format!("rejecting bundle {}", path.display()))?;
+    let bundle = obfnet_core::Bundle::from_bytes(&bytes)
+        .with_context(|| format!("rejecting bundle {}", path.display()))?;
     bundle
         .expect_server_model(sha)
         .with_context(|| format!("{} was trained against another server model", path.display()))?;
@@ -303,7 +305,11 @@ pub(crate) fn run_attack(a: &AttackArgs, json: bool) -> Result<()> {
     let scheme: Box<dyn Scheme> = match (&a.bundle, &a.baseline) {
         (Some(path), None) => {
             let stack = load_stack(path, &s.sha)?;
-            let stack = if a.nets.is_empty() { stack } else { stack.subset(&a.nets)? };
+            let stack = if a.nets.is_empty() {
+                stack
+            } else {
+                stack.subset(&a.nets)?
+            };
             Box::new(ObfScheme::new(&stack))
         }
         (None, Some(b)) => baseline_scheme(b, cfg.seed)?,
@@ -322,7 +328,9 @@ pub(crate) fn run_attack(a: &AttackArgs, json: bool) -> Result<()> {
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         write_grid(out, &result)?;
-        let text = serde_json::to_vec_pretty(&json!({"threat_model": THREAT_MODEL, "config": cfg, "result": result}))?;
+        let text = serde_json::to_vec_pretty(
+            &json!({"threat_model": THREAT_MODEL, "config": cfg, "result": result}),
+        )?;
         obfnet_nn::write_atomic(&out.join("result.json"), &text)?;
     }
     let mut summary = result.clone();
@@ -342,8 +350,8 @@ pub(crate) fn run_attack(a: &AttackArgs, json: bool) -> Result<()> {
 
 fn bundle_arch(path: &Path) -> Result<ObfArch> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let bundle =
-        obfnet_core::Bundle::from_bytes(&bytes).with_context(|| format!("rejecting bundle {}", path.display()))?;
+    let bundle = obfnet_core::Bundle::from_bytes(&bytes)
+        .with_context(|| format!("rejecting bundle {}", path.display()))?;
     let name = bundle
         .manifest
         .nets
@@ -356,7 +364,10 @@ fn bundle_arch(path: &Path) -> Result<ObfArch> {
 pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
     let t0 = Instant::now();
     let cfg = a.budget.config()?;
-    ensure!(!a.k.is_empty() && a.k.iter().all(|&k| (1..=256).contains(&k)), "-k values must be in 1..=256");
+    ensure!(
+        !a.k.is_empty() && a.k.iter().all(|&k| (1..=256).contains(&k)),
+        "-k values must be in 1..=256"
+    );
     let kmax = a.k.iter().copied().max().unwrap_or(1);
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let s = setup(&a.data, &a.model)?;
@@ -405,7 +416,8 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
                     tcfg.epochs,
                     tcfg.limit.map_or("all".into(), |l| l.to_string())
                 );
-                let (stack, rep) = obfnet_nn::train_obfuscators(&tcfg, &s.server, &s.train, &s.test, &mut |e| bar.on(e))?;
+                let (stack, rep) =
+                    obfnet_nn::train_obfuscators(&tcfg, &s.server, &s.train, &s.test, &mut |e| bar.on(e))?;
                 crate::write_bundle(&stack, "mnist", s.sha, &cached)?;
                 let training = format!(
                     "{} epoch(s), {} images per net, mean accuracy behind the nets {:.2}%",
@@ -451,13 +463,17 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
     let report_path = a.out.join("report.json");
     let mut previous: Vec<SchemeResult> = Vec::new();
     if a.resume && report_path.exists() {
-        let text = std::fs::read(&report_path).with_context(|| format!("reading {}", report_path.display()))?;
+        let text =
+            std::fs::read(&report_path).with_context(|| format!("reading {}", report_path.display()))?;
         let old: ReportFile =
             serde_json::from_slice(&text).with_context(|| format!("parsing {}", report_path.display()))?;
         if old.config == cfg {
             previous = old.results;
         } else {
-            eprintln!("[obfnet] --resume: budgets differ from {}; starting over", report_path.display());
+            eprintln!(
+                "[obfnet] --resume: budgets differ from {}; starting over",
+                report_path.display()
+            );
         }
     }
 
@@ -540,7 +556,8 @@ fn markdown_table(results: &[SchemeResult]) -> String {
     for r in results {
         let (auc, which) = match &r.distinguishers {
             Some(d) => (
-                d.raw_vs_observed_auc.map_or("n/a (size differs)".into(), |v| format!("{v:.3}")),
+                d.raw_vs_observed_auc
+                    .map_or("n/a (size differs)".into(), |v| format!("{v:.3}")),
                 match (d.which_of_k_accuracy, d.which_of_k_chance) {
                     (Some(a), Some(c)) => format!("{} ({})", pct(a), pct(c)),
                     _ => "–".into(),
@@ -555,8 +572,16 @@ fn markdown_table(results: &[SchemeResult]) -> String {
                 "| {} | {} | {} | {} | {} | {:.3} | {:.1} | {} | {} | {} |",
                 if first { r.name.as_str() } else { "" },
                 if first { r.k.to_string() } else { String::new() },
-                if first { guarantee_cell(&r.guarantee) } else { String::new() },
-                if first { pct(r.utility.accuracy) } else { String::new() },
+                if first {
+                    guarantee_cell(&r.guarantee)
+                } else {
+                    String::new()
+                },
+                if first {
+                    pct(r.utility.accuracy)
+                } else {
+                    String::new()
+                },
                 if a.scores.n < r.attacks[0].scores.n {
                     format!("{} (n={})", a.attack, a.scores.n)
                 } else {
@@ -580,7 +605,9 @@ fn grid_name(r: &SchemeResult) -> String {
 fn write_grid(out: &Path, r: &SchemeResult) -> Result<PathBuf> {
     let p = &r.pictures;
     let scale = |rows: &[Vec<f32>]| -> Vec<Vec<f32>> {
-        rows.iter().map(|img| img.iter().map(|v| v * 255.0).collect()).collect()
+        rows.iter()
+            .map(|img| img.iter().map(|v| v * 255.0).collect())
+            .collect()
     };
     let mut grid = vec![scale(&p.originals), scale(&p.observed)];
     for (_, rec) in &p.reconstructions {
@@ -610,7 +637,9 @@ fn base64(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for c in bytes.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -661,7 +690,8 @@ fn write_outputs(out: &Path, f: &ReportFile) -> Result<PathBuf> {
     let scatter = out.join("accuracy-vs-ssim.png");
     crate::plot::write_scatter_png(&scatter, &points, y_min)?;
     let table = markdown_table(&f.results);
-    std::fs::write(out.join("report.md"), &table).with_context(|| format!("writing {}/report.md", out.display()))?;
+    std::fs::write(out.join("report.md"), &table)
+        .with_context(|| format!("writing {}/report.md", out.display()))?;
 
     let mut h = String::new();
     let _ = write!(
@@ -702,15 +732,19 @@ classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructi
             b.arch,
             b.nets,
             html_escape(&b.path.display().to_string()),
-            b.training.as_ref().map_or(String::new(), |t| format!(" ({})", html_escape(t)))
+            b.training
+                .as_ref()
+                .map_or(String::new(), |t| format!(" ({})", html_escape(t)))
         );
     }
     h.push_str("</ul><h2>Results</h2><table><tr><th>scheme</th><th>K</th><th>guarantee</th><th>accuracy</th><th>attack (empirical)</th><th>SSIM</th><th>PSNR dB</th><th>MSE</th><th>recognisability</th><th>n</th><th>raw-vs-obf AUC (empirical)</th><th>which-of-K acc (chance)</th></tr>");
     for r in &f.results {
         let (auc, which) = match &r.distinguishers {
             Some(d) => (
-                d.raw_vs_observed_auc
-                    .map_or_else(|| d.raw_vs_observed_note.clone().unwrap_or_default(), |v| format!("{v:.3}")),
+                d.raw_vs_observed_auc.map_or_else(
+                    || d.raw_vs_observed_note.clone().unwrap_or_default(),
+                    |v| format!("{v:.3}"),
+                ),
                 match (d.which_of_k_accuracy, d.which_of_k_chance) {
                     (Some(a), Some(c)) => format!("{} ({})", pct(a), pct(c)),
                     _ => "–".into(),
@@ -752,7 +786,12 @@ classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructi
                 a.scores.n
             );
             if i == 0 {
-                let _ = write!(h, "<td rowspan={span}>{}</td><td rowspan={span}>{}</td>", html_escape(&auc), which);
+                let _ = write!(
+                    h,
+                    "<td rowspan={span}>{}</td><td rowspan={span}>{}</td>",
+                    html_escape(&auc),
+                    which
+                );
             }
             h.push_str("</tr>");
         }
@@ -769,7 +808,12 @@ hollow = ObfNet K = 1.</p>{}",
     );
     h.push_str("<h2>Pictures</h2><p>Rows: original; what was sent (scaled per image for display); then each attack's reconstruction in the order of the table.</p>");
     for (r, path) in &grids {
-        let names: Vec<&str> = r.pictures.reconstructions.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = r
+            .pictures
+            .reconstructions
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
         let _ = write!(
             h,
             "<h3>{}</h3><p>rows: original, sent, {}</p>{}",
@@ -806,8 +850,18 @@ mod tests {
         assert_eq!(parse_baseline("laplace:784"), Ok(Baseline::Laplace(784.0)));
         assert_eq!(parse_baseline("gaussian:0.5"), Ok(Baseline::Gaussian(0.5)));
         assert_eq!(parse_baseline("projection-orthogonal"), Ok(Baseline::Orthogonal));
-        assert_eq!(parse_baseline("projection-gaussian:196"), Ok(Baseline::GaussianProjection(196)));
-        for bad in ["laplace", "laplace:-1", "gaussian:nan", "projection-gaussian:0", "projection-gaussian:900", "rot13"] {
+        assert_eq!(
+            parse_baseline("projection-gaussian:196"),
+            Ok(Baseline::GaussianProjection(196))
+        );
+        for bad in [
+            "laplace",
+            "laplace:-1",
+            "gaussian:nan",
+            "projection-gaussian:0",
+            "projection-gaussian:900",
+            "rot13",
+        ] {
             assert!(parse_baseline(bad).is_err(), "{bad}");
         }
     }

@@ -31,7 +31,12 @@ pub trait Attack {
     /// A short name, e.g. `inverse-pooled`.
     fn name(&self) -> String;
     /// Learns what the attack needs (decoders, shadow nets); a white-box attack may do nothing.
-    fn fit(&mut self, scheme: &dyn Scheme, ctx: FitContext<'_>, progress: &mut dyn FnMut(TrainEvent)) -> Result<()>;
+    fn fit(
+        &mut self,
+        scheme: &dyn Scheme,
+        ctx: FitContext<'_>,
+        progress: &mut dyn FnMut(TrainEvent),
+    ) -> Result<()>;
     /// Reconstructions of `observed`.
     ///
     /// # Shapes
@@ -122,7 +127,12 @@ impl Attack for InverseNet {
         self.label.clone()
     }
 
-    fn fit(&mut self, scheme: &dyn Scheme, ctx: FitContext<'_>, progress: &mut dyn FnMut(TrainEvent)) -> Result<()> {
+    fn fit(
+        &mut self,
+        scheme: &dyn Scheme,
+        ctx: FitContext<'_>,
+        progress: &mut dyn FnMut(TrainEvent),
+    ) -> Result<()> {
         if self.cfg.train_samples == 0 {
             return Err(Error::config("train_samples", "must be > 0"));
         }
@@ -134,8 +144,14 @@ impl Attack for InverseNet {
                 let x = sample_train(ctx.train, self.cfg.train_samples, &mut rng);
                 let (y, _) = observe(scheme, &x, &mut rng)?;
                 let name = format!("{}: decoder for {}", self.label, scheme.name());
-                self.decoders
-                    .push(train_mlp(&name, &self.cfg.mlp, &y, &Targets::Regression(x), rng.next_u64(), progress)?);
+                self.decoders.push(train_mlp(
+                    &name,
+                    &self.cfg.mlp,
+                    &y,
+                    &Targets::Regression(x),
+                    rng.next_u64(),
+                    progress,
+                )?);
             }
             InverseMode::PerNet => {
                 for net in 0..k {
@@ -143,8 +159,14 @@ impl Attack for InverseNet {
                     let chosen = vec![net; x.dims()[0]];
                     let y = observe_with(scheme, &x, &chosen, &mut rng)?;
                     let name = format!("{}: decoder {}/{k} for {}", self.label, net + 1, scheme.name());
-                    self.decoders
-                        .push(train_mlp(&name, &self.cfg.mlp, &y, &Targets::Regression(x), rng.next_u64(), progress)?);
+                    self.decoders.push(train_mlp(
+                        &name,
+                        &self.cfg.mlp,
+                        &y,
+                        &Targets::Regression(x),
+                        rng.next_u64(),
+                        progress,
+                    )?);
                 }
             }
         }
@@ -191,7 +213,11 @@ fn pick_rows(candidates: &[Tensor<2>], pick: &[usize]) -> Result<Tensor<2>> {
     let n = pick.len();
     let k = candidates.len();
     let all = Tensor::cat(candidates.to_vec(), 0); // [k·n, d]
-    let idx: Vec<usize> = pick.iter().enumerate().map(|(i, &c)| c.min(k - 1) * n + i).collect();
+    let idx: Vec<usize> = pick
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| c.min(k - 1) * n + i)
+        .collect();
     let device = all.device();
     Ok(all.select(0, index_tensor(&idx, &device)))
 }
@@ -245,12 +271,20 @@ impl Attack for Rmle {
         "rmle".into()
     }
 
-    fn fit(&mut self, _scheme: &dyn Scheme, _ctx: FitContext<'_>, _p: &mut dyn FnMut(TrainEvent)) -> Result<()> {
+    fn fit(
+        &mut self,
+        _scheme: &dyn Scheme,
+        _ctx: FitContext<'_>,
+        _p: &mut dyn FnMut(TrainEvent),
+    ) -> Result<()> {
         if self.cfg.steps == 0 || self.cfg.chunk_rows == 0 {
             return Err(Error::config("rmle", "steps and chunk_rows must be > 0"));
         }
         if !(self.cfg.learning_rate > 0.0 && self.cfg.tv_weight >= 0.0) {
-            return Err(Error::config("rmle", "learning_rate must be > 0 and tv_weight ≥ 0"));
+            return Err(Error::config(
+                "rmle",
+                "learning_rate must be > 0 and tv_weight ≥ 0",
+            ));
         }
         Ok(())
     }
@@ -289,7 +323,10 @@ impl Attack for Rmle {
             let y = obs.clone().slice([lo..hi, 0..m]);
             let (x, _) = self.solve(scheme, &y, &mut |loss| {
                 step_count += 1;
-                progress(TrainEvent::Step { step: step_count, loss });
+                progress(TrainEvent::Step {
+                    step: step_count,
+                    loss,
+                });
             })?;
             out.push(x);
         }
@@ -300,7 +337,12 @@ impl Attack for Rmle {
 impl Rmle {
     /// Solves one chunk: `y` `[b, m]` → best reconstruction `[b, d]` and each sample's chosen
     /// candidate.
-    fn solve(&self, scheme: &dyn Scheme, y: &Tensor<2>, step: &mut dyn FnMut(f32)) -> Result<(Tensor<2>, Vec<usize>)> {
+    fn solve(
+        &self,
+        scheme: &dyn Scheme,
+        y: &Tensor<2>,
+        step: &mut dyn FnMut(f32),
+    ) -> Result<(Tensor<2>, Vec<usize>)> {
         let [b, _] = y.dims();
         let (r, cl) = (self.rows, self.cols);
         let d = r * cl;
@@ -323,13 +365,17 @@ impl Rmle {
             let pred = Tensor::cat(outs, 0);
             let data = (pred - target.clone()).powi_scalar(2).sum();
             let img = xa.clone().reshape([k * b, r, cl]);
-            let dx = img.clone().slice([0..k * b, 0..r, 1..cl]) - img.clone().slice([0..k * b, 0..r, 0..cl - 1]);
+            let dx =
+                img.clone().slice([0..k * b, 0..r, 1..cl]) - img.clone().slice([0..k * b, 0..r, 0..cl - 1]);
             let dy = img.clone().slice([0..k * b, 1..r, 0..cl]) - img.slice([0..k * b, 0..r - 1, 0..cl]);
             let tv = dx.abs().sum() + dy.abs().sum();
             let loss = data + tv.mul_scalar(self.cfg.tv_weight);
             let value = crate::mlp::scalar(loss.clone())? / (k * b) as f32;
             if !value.is_finite() {
-                return Err(Error::Diverged { what: "rMLE", step: t });
+                return Err(Error::Diverged {
+                    what: "rMLE",
+                    step: t,
+                });
             }
             let grads = loss.backward();
             let g = xa
@@ -355,7 +401,9 @@ impl Rmle {
                     .unwrap_or(0)
             })
             .collect();
-        let cands: Vec<Tensor<2>> = (0..k).map(|c| x.clone().slice([c * b..(c + 1) * b, 0..d])).collect();
+        let cands: Vec<Tensor<2>> = (0..k)
+            .map(|c| x.clone().slice([c * b..(c + 1) * b, 0..d]))
+            .collect();
         Ok((pick_rows(&cands, &pick)?, pick))
     }
 }
@@ -414,7 +462,12 @@ impl Attack for ShadowAttack {
         "shadow".into()
     }
 
-    fn fit(&mut self, scheme: &dyn Scheme, ctx: FitContext<'_>, progress: &mut dyn FnMut(TrainEvent)) -> Result<()> {
+    fn fit(
+        &mut self,
+        scheme: &dyn Scheme,
+        ctx: FitContext<'_>,
+        progress: &mut dyn FnMut(TrainEvent),
+    ) -> Result<()> {
         let arch = scheme
             .arch()
             .ok_or_else(|| Error::config("scheme", "the shadow attack needs an obfuscator architecture"))?;

@@ -87,7 +87,10 @@ pub fn distinguish(
             &format!("raw-vs-obfuscated distinguisher for {}", scheme.name()),
             &cfg.mlp,
             &inputs,
-            &Targets::Classes { labels: y, classes: 2 },
+            &Targets::Classes {
+                labels: y,
+                classes: 2,
+            },
             rng.next_u64(),
             progress,
         )?;
@@ -114,14 +117,21 @@ pub fn distinguish(
             &format!("which-of-{k} distinguisher for {}", scheme.name()),
             &cfg.mlp,
             &obs,
-            &Targets::Classes { labels: y, classes: k },
+            &Targets::Classes {
+                labels: y,
+                classes: k,
+            },
             rng.next_u64(),
             progress,
         )?;
         let tchosen: Vec<usize> = (0..nt).map(|_| rng.below(k)).collect();
         let tobs = observe_with(scheme, test_x, &tchosen, &mut rng)?;
         let pred = to_vec_int(model.predict(&tobs).argmax(1))?;
-        let correct = pred.iter().zip(&tchosen).filter(|&(&p, &c)| p == c as i64).count();
+        let correct = pred
+            .iter()
+            .zip(&tchosen)
+            .filter(|&(&p, &c)| p == c as i64)
+            .count();
         which = Some(correct as f64 / nt as f64);
         chance = Some(1.0 / k as f64);
     }

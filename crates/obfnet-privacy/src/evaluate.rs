@@ -7,7 +7,9 @@ use burn::prelude::*;
 use obfnet_nn::{Dataset, LeNet, ServerTrainConfig, SplitMix64, TrainEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::attack::{Attack, FitContext, InverseConfig, InverseMode, InverseNet, Rmle, RmleConfig, ShadowAttack, ShadowConfig};
+use crate::attack::{
+    Attack, FitContext, InverseConfig, InverseMode, InverseNet, Rmle, RmleConfig, ShadowAttack, ShadowConfig,
+};
 use crate::distinguish::{DistinguisherConfig, Distinguishers, distinguish};
 use crate::mechanism::Guarantee;
 use crate::metrics::{ImageScores, from_pixels, score_images, to_pixels};
@@ -94,13 +96,19 @@ impl AttackConfig {
     /// Checks the budgets.
     pub fn validate(&self) -> Result<()> {
         if self.eval_samples == 0 || self.eval_samples > 10_000 {
-            return Err(Error::config("eval_samples", format!("{} is not in 1..=10000", self.eval_samples)));
+            return Err(Error::config(
+                "eval_samples",
+                format!("{} is not in 1..=10000", self.eval_samples),
+            ));
         }
         if self.rmle_samples > self.eval_samples {
             return Err(Error::config("rmle_samples", "cannot exceed eval_samples"));
         }
         if self.grid_samples > self.eval_samples.min(32) {
-            return Err(Error::config("grid_samples", "at most 32 and at most eval_samples"));
+            return Err(Error::config(
+                "grid_samples",
+                "at most 32 and at most eval_samples",
+            ));
         }
         if self.inverse.train_samples == 0 || self.per_net_train_samples == 0 {
             return Err(Error::config("train_samples", "must be > 0"));
@@ -265,7 +273,9 @@ fn display(observed: &[f32], m: usize, d: usize, n: usize) -> Vec<Vec<f32>> {
         .chunks_exact(m)
         .take(n)
         .map(|o| {
-            let (lo, hi) = o.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+            let (lo, hi) = o.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
             let span = if hi > lo { hi - lo } else { 1.0 };
             let mut v: Vec<f32> = o.iter().take(d).map(|&x| (x - lo) / span).collect();
             v.resize(d, 0.5);
@@ -287,7 +297,10 @@ pub fn evaluate_scheme(
     let (rows, cols) = (ctx.test.rows, ctx.test.cols);
     let d = rows * cols;
     if scheme.input_dim() != d {
-        return Err(Error::Shape(format!("scheme takes {} values, images have {d}", scheme.input_dim())));
+        return Err(Error::Shape(format!(
+            "scheme takes {} values, images have {d}",
+            scheme.input_dim()
+        )));
     }
     let n = cfg.eval_samples.min(ctx.test.len());
     let labels = &ctx.test.labels[..n];
@@ -316,13 +329,19 @@ pub fn evaluate_scheme(
         test: ctx.test,
     };
     let mut scores = Vec::new();
-    let mut score = |name: String, recon_norm: Vec<f32>, count: usize, secs: f64, note: Option<String>,
+    let mut score = |name: String,
+                     recon_norm: Vec<f32>,
+                     count: usize,
+                     secs: f64,
+                     note: Option<String>,
                      pictures: &mut Pictures|
      -> Result<()> {
         let recon = to_pixels(&recon_norm);
         let s = score_images(&orig[..count * d], &recon, rows, cols)?;
         let recog = ctx.recogniser.accuracy(&recon, &labels[..count], rows, cols)?;
-        pictures.reconstructions.push((name.clone(), rows_of(&recon, d, g)));
+        pictures
+            .reconstructions
+            .push((name.clone(), rows_of(&recon, d, g)));
         tracing::info!(scheme = %scheme.name(), attack = %name, ssim = s.ssim, psnr = s.psnr_db, "attack scored");
         scores.push(AttackScore {
             attack: name,
@@ -401,7 +420,8 @@ pub fn evaluate_scheme(
                 "attacker's own net ({} epoch(s), {} images), frozen model behind it: {}",
                 cfg.shadow.epochs,
                 cfg.shadow.train_samples,
-                a.shadow_accuracy.map_or("?".into(), |v| format!("{:.2}%", v * 100.0))
+                a.shadow_accuracy
+                    .map_or("?".into(), |v| format!("{:.2}%", v * 100.0))
             )),
             &mut pictures,
         )?;

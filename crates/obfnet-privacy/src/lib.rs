@@ -62,8 +62,8 @@ pub use auc::roc_auc;
 pub use distinguish::{DistinguisherConfig, Distinguishers, distinguish};
 pub use error::{Error, Result};
 pub use evaluate::{
-    AttackConfig, AttackScore, AttackSelection, EvalContext, OBSERVED_AS_IMAGE, Pictures, Recogniser, SchemeResult,
-    evaluate_scheme,
+    AttackConfig, AttackScore, AttackSelection, EvalContext, OBSERVED_AS_IMAGE, Pictures, Recogniser,
+    SchemeResult, evaluate_scheme,
 };
 pub use mechanism::{Guarantee, Noise};
 pub use mlp::{Mlp, MlpConfig, Targets, from_host, to_vec, train_mlp};

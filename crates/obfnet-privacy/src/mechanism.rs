@@ -72,7 +72,10 @@ impl Noise {
             Noise::Gaussian { sigma } => sigma,
         };
         if !(s.is_finite() && s > 0.0) {
-            return Err(Error::config("noise", format!("scale {s} must be finite and > 0")));
+            return Err(Error::config(
+                "noise",
+                format!("scale {s} must be finite and > 0"),
+            ));
         }
         Ok(())
     }

@@ -70,7 +70,11 @@ pub fn mse(a: &[f32], b: &[f32]) -> Result<f64> {
 /// give `+∞`; callers that average PSNR over images should cap it (see [`PSNR_CAP_DB`]).
 pub fn psnr(a: &[f32], b: &[f32]) -> Result<f64> {
     let m = mse(a, b)?;
-    Ok(if m == 0.0 { f64::INFINITY } else { -10.0 * m.log10() })
+    Ok(if m == 0.0 {
+        f64::INFINITY
+    } else {
+        -10.0 * m.log10()
+    })
 }
 
 /// PSNR values are capped at this many dB before averaging (an exact reconstruction would
@@ -172,7 +176,7 @@ pub struct ImageScores {
 /// Scores `recon` against `orig`, both `n` pixel-space images of `rows × cols` back to back.
 pub fn score_images(orig: &[f32], recon: &[f32], rows: usize, cols: usize) -> Result<ImageScores> {
     let d = rows * cols;
-    if d == 0 || orig.len() != recon.len() || orig.len() % d != 0 || orig.is_empty() {
+    if d == 0 || orig.len() != recon.len() || !orig.len().is_multiple_of(d) || orig.is_empty() {
         return Err(Error::Shape(format!(
             "{} and {} values are not the same number of {rows}×{cols} images",
             orig.len(),

@@ -39,13 +39,22 @@ impl Default for MlpConfig {
 impl MlpConfig {
     pub(crate) fn validate(&self) -> Result<()> {
         if self.epochs == 0 || self.epochs > 1000 {
-            return Err(Error::config("epochs", format!("{} is not in 1..=1000", self.epochs)));
+            return Err(Error::config(
+                "epochs",
+                format!("{} is not in 1..=1000", self.epochs),
+            ));
         }
         if self.batch_size == 0 || self.batch_size > 65_536 {
-            return Err(Error::config("batch_size", format!("{} is not in 1..=65536", self.batch_size)));
+            return Err(Error::config(
+                "batch_size",
+                format!("{} is not in 1..=65536", self.batch_size),
+            ));
         }
         if self.hidden.iter().any(|&h| h == 0 || h > 100_000) {
-            return Err(Error::config("hidden", format!("{:?}: widths must be in 1..=100000", self.hidden)));
+            return Err(Error::config(
+                "hidden",
+                format!("{:?}: widths must be in 1..=100000", self.hidden),
+            ));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(Error::config("learning_rate", "must be finite and > 0"));
@@ -125,7 +134,9 @@ pub fn train_mlp(
         Targets::Classes { labels, classes } => {
             let [tn] = labels.dims();
             if tn != n || *classes < 2 {
-                return Err(Error::Shape(format!("{n} inputs for {tn} labels of {classes} classes")));
+                return Err(Error::Shape(format!(
+                    "{n} inputs for {tn} labels of {classes} classes"
+                )));
             }
             *classes
         }
@@ -162,12 +173,17 @@ pub fn train_mlp(
             let xb = x.clone().select(0, idx.clone()).autodiff();
             let out = model.forward(xb);
             let loss = match targets {
-                Targets::Regression(t) => mse.forward(out, t.clone().select(0, idx).autodiff(), Reduction::Mean),
+                Targets::Regression(t) => {
+                    mse.forward(out, t.clone().select(0, idx).autodiff(), Reduction::Mean)
+                }
                 Targets::Classes { labels, .. } => ce.forward(out, labels.clone().select(0, idx).autodiff()),
             };
             let value = scalar(loss.clone())?;
             if !value.is_finite() {
-                return Err(Error::Diverged { what: "MLP training", step });
+                return Err(Error::Diverged {
+                    what: "MLP training",
+                    step,
+                });
             }
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(cfg.learning_rate, model, grads);
@@ -192,7 +208,10 @@ pub(crate) fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int>
 }
 
 pub(crate) fn scalar(t: Tensor<1>) -> Result<f32> {
-    to_vec1(t)?.first().copied().ok_or_else(|| Error::Backend("empty tensor".into()))
+    to_vec1(t)?
+        .first()
+        .copied()
+        .ok_or_else(|| Error::Backend("empty tensor".into()))
 }
 
 /// Reads a float tensor back to the host.

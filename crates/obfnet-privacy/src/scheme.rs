@@ -84,10 +84,18 @@ pub fn observe(scheme: &dyn Scheme, x: &Tensor<2>, rng: &mut SplitMix64) -> Resu
 }
 
 /// Like [`observe`] with the candidate of each sample given.
-pub fn observe_with(scheme: &dyn Scheme, x: &Tensor<2>, chosen: &[usize], rng: &mut SplitMix64) -> Result<Tensor<2>> {
+pub fn observe_with(
+    scheme: &dyn Scheme,
+    x: &Tensor<2>,
+    chosen: &[usize],
+    rng: &mut SplitMix64,
+) -> Result<Tensor<2>> {
     let [b, _] = x.dims();
     if chosen.len() != b {
-        return Err(Error::Shape(format!("{} candidates for {b} samples", chosen.len())));
+        return Err(Error::Shape(format!(
+            "{} candidates for {b} samples",
+            chosen.len()
+        )));
     }
     let x = x.clone().inner();
     let mut parts = Vec::new();
@@ -175,7 +183,11 @@ impl Scheme for ObfScheme {
         Guarantee::Empirical
     }
     fn map(&self, k: usize, x: Tensor<2>) -> Result<Tensor<2>> {
-        let stack = if x.is_autodiff() { &self.frozen } else { &self.plain };
+        let stack = if x.is_autodiff() {
+            &self.frozen
+        } else {
+            &self.plain
+        };
         Ok(stack.forward_net(k, x)?)
     }
     fn utility(&self, server: &LeNet, _train: &Dataset, test: &Dataset, _seed: u64) -> Result<Utility> {
@@ -212,7 +224,10 @@ impl NoiseScheme {
     /// Laplace noise calibrated to a per-image ε: scale `b = dim / ε` (L1 sensitivity `dim`).
     pub fn laplace_for_epsilon(epsilon: f64, dim: usize) -> Result<NoiseScheme> {
         if !(epsilon.is_finite() && epsilon > 0.0) {
-            return Err(Error::config("epsilon", format!("{epsilon} must be finite and > 0")));
+            return Err(Error::config(
+                "epsilon",
+                format!("{epsilon} must be finite and > 0"),
+            ));
         }
         NoiseScheme::new(
             Noise::Laplace {
@@ -301,7 +316,10 @@ impl ProjectionScheme {
     pub fn new(kind: ProjectionKind, d: usize, m: usize, seed: u64, server_mlp: MlpConfig) -> Result<Self> {
         let m = if kind == ProjectionKind::Orthogonal { d } else { m };
         if d == 0 || m == 0 || m > d {
-            return Err(Error::config("dim", format!("projection {d} → {m} (need 0 < m ≤ d)")));
+            return Err(Error::config(
+                "dim",
+                format!("projection {d} → {m} (need 0 < m ≤ d)"),
+            ));
         }
         let mut rng = SplitMix64::new(seed);
         let mut cols: Vec<Vec<f64>> = (0..m)

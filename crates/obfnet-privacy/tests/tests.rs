@@ -79,7 +79,13 @@ impl Scheme for FnScheme {
     fn map(&self, k: usize, x: Tensor<2>) -> obfnet_privacy::Result<Tensor<2>> {
         Ok((self.f)(k, x))
     }
-    fn utility(&self, _: &obfnet_nn::LeNet, _: &Dataset, _: &Dataset, _: u64) -> obfnet_privacy::Result<Utility> {
+    fn utility(
+        &self,
+        _: &obfnet_nn::LeNet,
+        _: &Dataset,
+        _: &Dataset,
+        _: u64,
+    ) -> obfnet_privacy::Result<Utility> {
         Ok(Utility {
             accuracy: 0.0,
             note: String::new(),
@@ -233,7 +239,10 @@ mod mechanisms {
         let se = b * 2f64.sqrt() / (200_000f64).sqrt();
         assert!(mean.abs() < 5.0 * se, "mean {mean}");
         // E|X| = b, sd(|X|) = b
-        assert!((mean_abs - b).abs() < 5.0 * b / (200_000f64).sqrt(), "E|X| {mean_abs}");
+        assert!(
+            (mean_abs - b).abs() < 5.0 * b / (200_000f64).sqrt(),
+            "E|X| {mean_abs}"
+        );
         assert!((sd - b * 2f64.sqrt()).abs() < 0.01 * b * 2f64.sqrt(), "sd {sd}");
     }
 
@@ -281,7 +290,12 @@ mod mechanisms {
         let a = to_vec(ds.x.clone()).expect("x");
         let b = to_vec(obs).expect("obs");
         let s = f64::from(obfnet_nn::NORMALISATION.std);
-        let var = a.iter().zip(&b).map(|(x, y)| (f64::from(y - x) * s).powi(2)).sum::<f64>() / a.len() as f64;
+        let var = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (f64::from(y - x) * s).powi(2))
+            .sum::<f64>()
+            / a.len() as f64;
         // 28 800 draws: relative sd of the variance ≈ √(2/n) = 0.8 %; 5 % tolerance
         assert!((var.sqrt() - 0.2).abs() < 0.01, "{}", var.sqrt());
     }
@@ -291,7 +305,8 @@ mod attacks {
     use super::*;
 
     fn orthogonal() -> ProjectionScheme {
-        ProjectionScheme::new(ProjectionKind::Orthogonal, 144, 144, 5, MlpConfig::default()).expect("projection")
+        ProjectionScheme::new(ProjectionKind::Orthogonal, 144, 144, 5, MlpConfig::default())
+            .expect("projection")
     }
 
     #[test]
@@ -300,18 +315,26 @@ mod attacks {
         let server = dummy_server();
         let proj = orthogonal();
         let mut a = InverseNet::new(quick_inverse(2000), InverseMode::Pooled);
-        a.fit(&proj, ctx(&server, &train, &test), &mut |_| {}).expect("fit");
+        a.fit(&proj, ctx(&server, &train, &test), &mut |_| {})
+            .expect("fit");
         let (obs, _) = observe(&proj, &test.x, &mut SplitMix64::new(4)).expect("observe");
         let good = ssim_mean(&test.x, &a.reconstruct(&proj, &obs, &mut |_| {}).expect("recon"));
-        assert!(good > 0.8, "orthogonal projection should be inverted, SSIM {good}");
+        assert!(
+            good > 0.8,
+            "orthogonal projection should be inverted, SSIM {good}"
+        );
 
         // Laplace noise with b = 50 px units: the observation carries almost nothing
         let noise = NoiseScheme::new(Noise::Laplace { scale: 50.0 }, 144, 0.0).expect("noise");
         let mut a = InverseNet::new(quick_inverse(2000), InverseMode::Pooled);
-        a.fit(&noise, ctx(&server, &train, &test), &mut |_| {}).expect("fit");
+        a.fit(&noise, ctx(&server, &train, &test), &mut |_| {})
+            .expect("fit");
         let (obs, _) = observe(&noise, &test.x, &mut SplitMix64::new(4)).expect("observe");
         let bad = ssim_mean(&test.x, &a.reconstruct(&noise, &obs, &mut |_| {}).expect("recon"));
-        assert!(bad < 0.4 && bad < good - 0.4, "pure noise should not be inverted, SSIM {bad}");
+        assert!(
+            bad < 0.4 && bad < good - 0.4,
+            "pure noise should not be inverted, SSIM {bad}"
+        );
     }
 
     #[test]
@@ -325,21 +348,28 @@ mod attacks {
         let (train, test) = (synthetic_dataset(1500, 1), synthetic_dataset(200, 2));
         let server = dummy_server();
         let mut a = InverseNet::new(quick_inverse(1500), InverseMode::PerNet);
-        a.fit(&scheme, ctx(&server, &train, &test), &mut |_| {}).expect("fit");
+        a.fit(&scheme, ctx(&server, &train, &test), &mut |_| {})
+            .expect("fit");
         let (obs, _) = observe(&scheme, &test.x, &mut SplitMix64::new(8)).expect("observe");
-        let s = ssim_mean(&test.x, &a.reconstruct(&scheme, &obs, &mut |_| {}).expect("recon"));
+        let s = ssim_mean(
+            &test.x,
+            &a.reconstruct(&scheme, &obs, &mut |_| {}).expect("recon"),
+        );
         assert!(s > 0.8, "SSIM {s}");
     }
 
     #[test]
     fn rmle_recovers_an_invertible_map_and_picks_the_candidate() {
         let test = synthetic_dataset(40, 2);
+        // Three invertible candidates whose outputs never overlap for images in the valid
+        // range: only the true candidate has a preimage inside the pixel box, so the
+        // lowest-residual choice is unambiguous.
         let scheme = FnScheme {
             k: 3,
             f: |k, x| match k {
                 0 => x.mul_scalar(2.0),
-                1 => x.neg().add_scalar(1.0),
-                _ => x.mul_scalar(-0.5),
+                1 => x.mul_scalar(2.0).add_scalar(10.0),
+                _ => x.mul_scalar(-2.0).sub_scalar(10.0),
             },
         };
         let (obs, _) = observe(&scheme, &test.x, &mut SplitMix64::new(3)).expect("observe");
@@ -371,7 +401,9 @@ mod attacks {
         let server = dummy_server();
         let noise = NoiseScheme::new(Noise::Laplace { scale: 1.0 }, 144, 0.0).expect("noise");
         let mut a = ShadowAttack::new(ShadowConfig::default(), quick_inverse(100));
-        let err = a.fit(&noise, ctx(&server, &train, &test), &mut |_| {}).expect_err("no arch");
+        let err = a
+            .fit(&noise, ctx(&server, &train, &test), &mut |_| {})
+            .expect_err("no arch");
         assert!(err.to_string().contains("architecture"), "{err}");
         let (obs, _) = observe(&noise, &test.x, &mut SplitMix64::new(1)).expect("observe");
         assert!(a.reconstruct(&noise, &obs, &mut |_| {}).is_err(), "unfitted");
