@@ -604,10 +604,16 @@ fn grid_name(r: &SchemeResult) -> String {
 
 fn write_grid(out: &Path, r: &SchemeResult) -> Result<PathBuf> {
     let p = &r.pictures;
+    let cols = p.originals.len();
+    // rows with fewer samples (rMLE may attack fewer than are shown) are padded with mid-gray
     let scale = |rows: &[Vec<f32>]| -> Vec<Vec<f32>> {
-        rows.iter()
+        let mut out: Vec<Vec<f32>> = rows
+            .iter()
+            .take(cols)
             .map(|img| img.iter().map(|v| v * 255.0).collect())
-            .collect()
+            .collect();
+        out.resize(cols, vec![128.0; p.rows * p.cols]);
+        out
     };
     let mut grid = vec![scale(&p.originals), scale(&p.observed)];
     for (_, rec) in &p.reconstructions {
