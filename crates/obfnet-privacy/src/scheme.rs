@@ -200,10 +200,14 @@ impl Scheme for ObfScheme {
         let mean = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
         Ok(Utility {
             accuracy: mean,
-            note: format!(
-                "frozen server model behind each of the {} nets, mean over nets (whole test split)",
-                accs.len()
-            ),
+            note: if accs.len() == 1 {
+                "frozen server model behind the net (whole test split)".into()
+            } else {
+                format!(
+                    "frozen server model behind each of the {} nets, mean over nets (whole test split)",
+                    accs.len()
+                )
+            },
         })
     }
 }

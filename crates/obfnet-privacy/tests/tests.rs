@@ -410,6 +410,50 @@ mod attacks {
     }
 }
 
+mod obfuscator_scheme {
+    use super::*;
+    use obfnet_nn::{ObfArch, ObfStack};
+
+    #[test]
+    fn a_subset_runs_the_same_nets_and_observe_routes_each_sample() {
+        let device = obfnet_nn::default_device();
+        let stack = ObfStack::new(ObfArch::ObfNet1, &[1, 2, 3], 12, 12, &device).expect("stack");
+        let x = synthetic_dataset(16, 4).x;
+        let all = stack.valid().forward_all(x.clone()); // [3, 16, 144]
+        let net2 = to_vec(all.clone().slice([2..3, 0..16, 0..144])).expect("read");
+        let sub = stack.subset(&[2]).expect("subset");
+        assert_eq!(sub.seeds(), &[3]);
+        let scheme = ObfScheme::new(&sub);
+        assert_eq!(scheme.name(), "obfnet1-k1");
+        let got = to_vec(scheme.map(0, x.clone()).expect("map")).expect("read");
+        let max = net2
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(max < 1e-5, "{max}");
+        assert!(stack.subset(&[5]).is_err() && stack.subset(&[]).is_err());
+
+        // observe sends sample i through its chosen net
+        let full = ObfScheme::new(&stack);
+        let (obs, chosen) = observe(&full, &x, &mut SplitMix64::new(9)).expect("observe");
+        let obs = to_vec(obs).expect("read");
+        let all = to_vec(all).expect("read");
+        for (i, &k) in chosen.iter().enumerate() {
+            let want = &all[(k * 16 + i) * 144..(k * 16 + i + 1) * 144];
+            let got = &obs[i * 144..(i + 1) * 144];
+            assert!(
+                want.iter().zip(got).all(|(a, b)| (a - b).abs() < 1e-5),
+                "sample {i}"
+            );
+        }
+        assert!(
+            chosen.iter().any(|&k| k != chosen[0]),
+            "16 samples over 3 nets use more than one"
+        );
+    }
+}
+
 mod distinguishers {
     use super::*;
 
