@@ -44,26 +44,8 @@ log "making sure MNIST is present"
 "$OBFNET" fetch
 
 # 2. venv with pinned torch/numpy --------------------------------------------
-VENV="$ROOT/.venv-bench"
-REQ="$ROOT/scripts/requirements-bench.txt"
-if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating venv $VENV"
-    python3 -m venv "$VENV"
-fi
-PY="$VENV/bin/python"
-TORCH_PIN=$(sed -n 's/^torch==//p' "$REQ")
-NUMPY_PIN=$(sed -n 's/^numpy==//p' "$REQ")
-if "$PY" - "$TORCH_PIN" "$NUMPY_PIN" <<'EOF' 2>/dev/null
-import sys, torch, numpy
-ok = torch.__version__.split("+")[0] == sys.argv[1] and numpy.__version__ == sys.argv[2]
-sys.exit(0 if ok else 1)
-EOF
-then
-    log "torch $TORCH_PIN / numpy $NUMPY_PIN already installed in $VENV"
-else
-    log "installing $(tr '\n' ' ' < "$REQ")into $VENV (torch wheel is ~3.7 GB)"
-    "$PY" -m pip install --disable-pip-version-check -r "$REQ"
-fi
+source "$ROOT/scripts/bench-venv.sh"
+ensure_bench_venv "$ROOT" log
 
 # 3./4. run both sides -------------------------------------------------------
 STAMP=$(date +%Y%m%d-%H%M%S)

@@ -1,6 +1,7 @@
 //! `obfnet`: one command for the whole ObfNet workflow — fetch data, train the server model,
 //! train K obfuscators against it (frozen), evaluate, and pack the bundle devices run.
 
+mod edge;
 mod fetch;
 mod grid;
 mod plot;
@@ -43,6 +44,10 @@ enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Validate a bundle and print its manifest.
     Inspect(InspectArgs),
+    /// Quantise a bundle's nets to int8 (per output channel) for devices.
+    Quantize(edge::QuantizeArgs),
+    /// Run the edge runtime on images as a device would: pick a net per sample, obfuscate, encode.
+    Obfuscate(edge::ObfuscateArgs),
     /// Time one epoch of LeNet, one epoch of ObfNet2 and the K-net job (see scripts/bench-train.sh).
     BenchTrain(BenchArgs),
     /// Attack one bundle (or baseline) with the privacy attacks and score the reconstructions.
@@ -107,6 +112,10 @@ struct TrainObfArgs {
     /// Where to write the bundle.
     #[arg(long, default_value = "runs/obfnets.obfb")]
     out: PathBuf,
+    /// End each net in a clip to the raw image range instead of ReLU, so that the u8 wire
+    /// encoding loses nothing but rounding (writes a format-version-2 bundle).
+    #[arg(long)]
+    clip_output: bool,
 }
 
 #[derive(Debug, Args)]
@@ -119,6 +128,19 @@ struct EvaluateArgs {
     /// A bundle to evaluate behind the model (optional: without it only raw accuracy).
     #[arg(long)]
     bundle: Option<PathBuf>,
+    /// Run the bundle's nets in the training engine, or in the edge runtime that devices run
+    /// (the edge path also scores the u8 wire encoding and, for f32 bundles, reports the largest
+    /// difference from the engine). int8 bundles always use the edge runtime.
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Engine)]
+    runtime: RuntimeArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum RuntimeArg {
+    /// The burn engine that trained the nets (f32 only).
+    Engine,
+    /// obfnet-core's edge runtime (f32 or int8), as on a device.
+    Edge,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +197,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Evaluate(a) => cmd_evaluate(&a, json),
         Command::Quickstart(a) => quickstart::run(&a, json),
         Command::Inspect(a) => cmd_inspect(&a, json),
+        Command::Quantize(a) => edge::cmd_quantize(&a, json),
+        Command::Obfuscate(a) => edge::cmd_obfuscate(&a, json),
         Command::BenchTrain(a) => cmd_bench(&a, json),
         Command::Attack(a) => privacy::run_attack(&a, json),
         Command::Report(a) => privacy::run_report(&a, json),
@@ -277,6 +301,7 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
         limit: a.limit,
         learning_rate: a.lr,
         batch_size: a.batch_size,
+        clip_output: a.clip_output,
         ..Default::default()
     };
     let mut bar = progress::Bars::new(interactive() && !json);
@@ -336,30 +361,64 @@ fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
         .with_context(|| format!("loading the server model from {}", a.model.display()))?;
     let raw = obfnet_nn::accuracy(&model, &test)?;
     let mut accs = Vec::new();
+    let mut edge_eval = None;
     if let Some(path) = &a.bundle {
         let bundle = read_bundle(path)?;
         bundle
             .expect_server_model(&sha)
             .with_context(|| format!("{} was trained against another server model", path.display()))?;
-        let stack = obfnet_nn::ObfStack::from_bundle(&bundle, &obfnet_nn::default_device())?;
-        accs = obfnet_nn::obfuscated_accuracies(&model, &stack, &test)?;
+        if a.runtime == RuntimeArg::Edge || bundle.manifest.weights != obfnet_core::DType::F32 {
+            let e = edge::evaluate_edge(&model, &bundle, &ds.test, true)?;
+            accs = e.accuracy_f32_wire.clone();
+            edge_eval = Some(e);
+        } else {
+            let stack = obfnet_nn::ObfStack::from_bundle(&bundle, &obfnet_nn::default_device())?;
+            accs = obfnet_nn::obfuscated_accuracies(&model, &stack, &test)?;
+        }
     }
-    let mean = if accs.is_empty() {
-        None
-    } else {
-        Some(accs.iter().sum::<f64>() / accs.len() as f64)
-    };
+    let mean_of = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let mean = mean_of(&accs);
+    let mean_u8 = edge_eval.as_ref().and_then(|e| mean_of(&e.accuracy_u8_wire));
     emit(
         json,
-        &json!({"raw_accuracy": raw, "obfuscated_accuracies": accs, "mean_obfuscated_accuracy": mean}),
+        &json!({"raw_accuracy": raw, "obfuscated_accuracies": accs, "mean_obfuscated_accuracy": mean,
+                "runtime": if edge_eval.is_some() { "edge" } else { "engine" }, "edge": edge_eval,
+                "mean_obfuscated_accuracy_u8_wire": mean_u8}),
         || {
             println!("raw test inputs: {:.2}%", raw * 100.0);
-            for (i, acc) in accs.iter().enumerate() {
-                println!("  behind net {i}: {:.2}%", acc * 100.0);
+            match &edge_eval {
+                None => {
+                    for (i, acc) in accs.iter().enumerate() {
+                        println!("  behind net {i}: {:.2}%", acc * 100.0);
+                    }
+                }
+                Some(e) => {
+                    println!("edge runtime, {} weights:", e.weights);
+                    for (i, (f, u)) in e.accuracy_f32_wire.iter().zip(&e.accuracy_u8_wire).enumerate() {
+                        let diff = e
+                            .max_abs_diff_vs_engine
+                            .as_ref()
+                            .and_then(|d| d.get(i))
+                            .map(|d| format!("; max |edge - engine| {d:.1e}"))
+                            .unwrap_or_default();
+                        println!(
+                            "  behind net {i}: {:.2}% (f32 wire), {:.2}% (u8 wire){diff}",
+                            f * 100.0,
+                            u * 100.0
+                        );
+                    }
+                }
             }
             if let Some(m) = mean {
                 println!(
                     "mean behind the bundle's nets: {:.2}% (drop {:.2} pt)",
+                    m * 100.0,
+                    (raw - m) * 100.0
+                );
+            }
+            if let Some(m) = mean_u8 {
+                println!(
+                    "mean with the u8 wire encoding: {:.2}% (drop {:.2} pt)",
                     m * 100.0,
                     (raw - m) * 100.0
                 );

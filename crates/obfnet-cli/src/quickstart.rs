@@ -51,6 +51,9 @@ pub(crate) struct QuickstartArgs {
     /// Use only the first N training samples (smoke runs; accuracy will be lower).
     #[arg(long)]
     limit: Option<usize>,
+    /// End each obfuscator in a clip to the raw image range instead of ReLU (u8-wire friendly).
+    #[arg(long, conflicts_with = "paper")]
+    clip_output: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -98,6 +101,7 @@ pub(crate) fn run(a: &QuickstartArgs, json: bool) -> Result<()> {
                 } else {
                     ObfTrainConfig::default().final_lr_fraction
                 },
+                clip_output: a.clip_output,
                 ..Default::default()
             })
             .collect(),
@@ -159,6 +163,7 @@ pub(crate) fn run(a: &QuickstartArgs, json: bool) -> Result<()> {
         let max_diff = check_bundle_roundtrip(&bundle_path, &stack, &test, sha)?;
         let grid_path = out.join(format!("grid-{}.png", c.arch));
         write_figure(&grid_path, &stack, &test, &ds.test, 10)?;
+        let edge = crate::edge::quickstart_edge(&model, &bundle_path, &ds.test)?;
         eprintln!(
             "[obfnet] {} × {}: mean accuracy {:.2}% (drop {:.2} pt); bundle {} (reload max |diff| {max_diff:.1e})",
             c.k,
@@ -167,7 +172,7 @@ pub(crate) fn run(a: &QuickstartArgs, json: bool) -> Result<()> {
             rep.mean_drop_pt(),
             bundle_path.display()
         );
-        bundles.push(json!({"arch": c.arch, "bundle": bundle_path, "grid": grid_path, "reload_max_abs_diff": max_diff}));
+        bundles.push(json!({"arch": c.arch, "bundle": bundle_path, "grid": grid_path, "reload_max_abs_diff": max_diff, "edge": edge}));
         reports.push(rep);
     }
 

@@ -125,6 +125,165 @@ fn verbs_work_end_to_end_on_a_tiny_dataset() {
     let eval = json_of(&out.get_output().stdout);
     assert_eq!(eval["obfuscated_accuracies"], obf["report"]["accuracies"]);
     assert_eq!(eval["raw_accuracy"], report["report"]["test_accuracy"]);
+
+    edge_verbs(tmp.path(), &data, &model, &bundle, &eval);
+}
+
+/// quantize, obfuscate and `evaluate --runtime edge` on the bundle of the end-to-end test.
+fn edge_verbs(tmp: &Path, data: &Path, model: &Path, bundle: &Path, engine_eval: &serde_json::Value) {
+    let int8 = tmp.join("nets-int8.obfb");
+    let out = obfnet()
+        .args(["quantize", "--json"])
+        .arg(bundle)
+        .arg("--out")
+        .arg(&int8)
+        .assert()
+        .success();
+    let q = json_of(&out.get_output().stdout);
+    assert_eq!(q["format_version"], 2);
+    assert!(q["out_bytes"].as_u64().unwrap_or(0) * 3 < q["in_bytes"].as_u64().unwrap_or(0));
+
+    // The edge runtime reproduces the engine on the f32 bundle, and scores both wire encodings.
+    let evaluate = |b: &Path| {
+        let out = obfnet()
+            .args(["evaluate", "--json", "--runtime", "edge", "--data-dir"])
+            .arg(data)
+            .arg("--model")
+            .arg(model)
+            .arg("--bundle")
+            .arg(b)
+            .assert()
+            .success();
+        json_of(&out.get_output().stdout)
+    };
+    let edge = evaluate(bundle);
+    assert_eq!(edge["runtime"], "edge");
+    for (i, d) in edge["edge"]["max_abs_diff_vs_engine"]
+        .as_array()
+        .expect("diffs")
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            d.as_f64().unwrap_or(1.0) <= 1e-5,
+            "net {i}: edge differs from engine by {d}"
+        );
+    }
+    let accs = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array()
+            .expect("array")
+            .iter()
+            .filter_map(serde_json::Value::as_f64)
+            .collect()
+    };
+    let engine = accs(&engine_eval["obfuscated_accuracies"]);
+    for (e, g) in accs(&edge["obfuscated_accuracies"]).iter().zip(&engine) {
+        assert!((e - g).abs() <= 0.011, "edge {e} vs engine {g}");
+    }
+    assert_eq!(accs(&edge["edge"]["accuracy_u8_wire"]).len(), 2);
+    let q8 = evaluate(&int8);
+    assert_eq!(q8["edge"]["weights"], "i8");
+    assert!(q8["edge"]["max_abs_diff_vs_engine"].is_null());
+    for (a, b) in accs(&q8["obfuscated_accuracies"]).iter().zip(&engine) {
+        assert!((a - b).abs() <= 0.05, "int8 {a} vs f32 {b}");
+    }
+
+    // obfuscate: IDX in, IDX out (u8 wire: same format as the input), fixed net.
+    let images = data.join("mnist/t10k-images-idx3-ubyte");
+    let obf_idx = tmp.join("obf.idx");
+    let preview = tmp.join("preview.png");
+    let out = obfnet()
+        .args(["obfuscate", "--json", "--net", "1", "--bundle"])
+        .arg(bundle)
+        .arg(&images)
+        .arg("--out")
+        .arg(&obf_idx)
+        .arg("--png")
+        .arg(&preview)
+        .assert()
+        .success();
+    let o = json_of(&out.get_output().stdout);
+    assert_eq!(
+        (o["samples"].as_u64(), o["per_net"][1].as_u64()),
+        (Some(100), Some(100))
+    );
+    let (n, rows, cols, pixels) =
+        obfnet_data::parse_idx_images(&std::fs::read(&obf_idx).expect("read")).expect("IDX output");
+    assert_eq!((n, rows, cols, pixels.len()), (100, 28, 28, 100 * 784));
+    assert!(preview.is_file());
+
+    // The same first image as a PNG gives the same bytes.
+    let (_, _, _, raw) = obfnet_data::parse_idx_images(&std::fs::read(&images).expect("read")).expect("IDX");
+    let png_path = tmp.join("digit.png");
+    {
+        let file = std::fs::File::create(&png_path).expect("create png");
+        let mut enc = png::Encoder::new(std::io::BufWriter::new(file), 28, 28);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().expect("png header");
+        w.write_image_data(&raw[..784]).expect("png data");
+    }
+    let one = tmp.join("one.raw");
+    obfnet()
+        .args(["obfuscate", "--net", "1", "--bundle"])
+        .arg(bundle)
+        .arg(&png_path)
+        .arg("--out")
+        .arg(&one)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&one).expect("read"), pixels[..784].to_vec());
+
+    // Seeded random choice is reproducible; f32 wire is 4 bytes per value.
+    let run_seeded = |out: &Path| {
+        obfnet()
+            .args([
+                "obfuscate",
+                "--json",
+                "--seed",
+                "7",
+                "--wire",
+                "f32",
+                "--limit",
+                "20",
+                "--bundle",
+            ])
+            .arg(bundle)
+            .arg(&images)
+            .arg("--out")
+            .arg(out)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone()
+    };
+    let (a, b) = (tmp.join("a.raw"), tmp.join("b.raw"));
+    let ja = json_of(&run_seeded(&a));
+    run_seeded(&b);
+    assert_eq!(std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
+    assert_eq!(std::fs::metadata(&a).expect("a").len(), 20 * 784 * 4);
+    assert_eq!(ja["choice"], "seeded (not for devices)");
+
+    // Bad input: errors, not panics.
+    std::fs::write(tmp.join("short.raw"), [0u8; 100]).expect("write");
+    for (args, needle) in [
+        (vec!["--net", "5"], "holds 2 nets"),
+        (vec![], "not a whole number"),
+    ] {
+        let out = obfnet()
+            .arg("obfuscate")
+            .args(&args)
+            .arg("--bundle")
+            .arg(bundle)
+            .arg(tmp.join("short.raw"))
+            .arg("--out")
+            .arg(tmp.join("x.raw"))
+            .assert()
+            .failure();
+        let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        assert!(err.contains(needle) && !err.contains("panicked"), "{err}");
+    }
 }
 
 #[test]
@@ -160,6 +319,8 @@ fn quickstart_writes_a_complete_run_directory() {
         "server/config.json",
         "obfnets-obfnet1.obfb",
         "obfnets-obfnet2.obfb",
+        "obfnets-obfnet1-int8.obfb",
+        "obfnets-obfnet2-int8.obfb",
         "grid-obfnet1.png",
         "grid-obfnet2.png",
     ] {
@@ -173,6 +334,25 @@ fn quickstart_writes_a_complete_run_directory() {
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("read")).expect("json");
     assert_eq!(on_disk["obfuscators"], report["obfuscators"]);
+    let edge = &report["artifacts"][1]["edge"]["mean_accuracy"];
+    for key in [
+        "f32_weights_f32_wire",
+        "int8_weights_f32_wire",
+        "f32_weights_u8_wire",
+        "int8_weights_u8_wire",
+    ] {
+        assert!(
+            edge[key].as_f64().is_some_and(|a| (0.0..=1.0).contains(&a)),
+            "{key}: {edge}"
+        );
+    }
+    // The edge runtime with f32 weights and wire reproduces the engine's mean accuracy.
+    let engine_mean = report["obfuscators"][1]["mean_accuracy"].as_f64().unwrap_or(-1.0);
+    let edge_mean = edge["f32_weights_f32_wire"].as_f64().unwrap_or(-2.0);
+    assert!(
+        (engine_mean - edge_mean).abs() <= 0.02,
+        "{engine_mean} vs {edge_mean}"
+    );
 }
 
 #[test]

@@ -9,7 +9,8 @@ use core::fmt;
 use sha2::Digest as _;
 
 use crate::{
-    DType, Error, FORMAT_VERSION, MAGIC, MAX_MANIFEST_LEN, Manifest, Result, Tensor, TensorData, safetensors,
+    DType, Error, FORMAT_VERSION, MAGIC, MAX_MANIFEST_LEN, MIN_FORMAT_VERSION, Manifest, Result, Tensor,
+    TensorData, safetensors,
 };
 
 /// Length of the fixed part before the manifest: magic, version, manifest length.
@@ -37,6 +38,51 @@ pub fn weight_tensor_name(net: usize, layer: usize) -> String {
 /// ```
 pub fn bias_tensor_name(net: usize, layer: usize) -> String {
     format!("net{net}.layer{layer}.bias")
+}
+
+/// Name of the per-output-channel scale of an int8 weight: `net{net}.layer{layer}.weight_scale`.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(obfnet_core::weight_scale_tensor_name(0, 1), "net0.layer1.weight_scale");
+/// ```
+pub fn weight_scale_tensor_name(net: usize, layer: usize) -> String {
+    format!("net{net}.layer{layer}.weight_scale")
+}
+
+/// The names of a layer's tensors in digest order: weight, (int8 only) weight scale, bias.
+fn layer_tensor_names(weights: DType, net: usize, layer: usize) -> Vec<String> {
+    match weights {
+        DType::F32 => alloc::vec![weight_tensor_name(net, layer), bias_tensor_name(net, layer)],
+        DType::I8 => alloc::vec![
+            weight_tensor_name(net, layer),
+            weight_scale_tensor_name(net, layer),
+            bias_tensor_name(net, layer),
+        ],
+    }
+}
+
+/// One layer's parameters, borrowed from a [`Bundle`] (see [`Bundle::layer_params`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LayerParams<'a> {
+    /// `F32` weights in the layout of [`crate::LayerSpec::weight_shape`], and the bias.
+    F32 {
+        /// Weight elements, row-major.
+        weight: &'a [f32],
+        /// Bias elements.
+        bias: &'a [f32],
+    },
+    /// Per-output-channel symmetric int8 weights: the real weight of output channel `o` is
+    /// `weight[o, ...] as f32 * scale[o]`.
+    I8 {
+        /// Quantised weight elements in `-127..=127`, row-major.
+        weight: &'a [i8],
+        /// One positive scale per output channel (dense output / conv output channel).
+        scale: &'a [f32],
+        /// Bias elements (kept in `F32`).
+        bias: &'a [f32],
+    },
 }
 
 /// One layer's parameters as given by the trainer, already in the bundle's layout.
@@ -115,12 +161,18 @@ impl fmt::Debug for Bundle {
     }
 }
 
-/// sha256 over a net's parameters: the little-endian bytes of layer 0 weight, layer 0 bias,
-/// layer 1 weight, ... `None` if a tensor is missing (callers check presence first).
-fn net_digest(tensors: &BTreeMap<String, Tensor>, net: usize, layers: usize) -> Option<[u8; 32]> {
+/// sha256 over a net's parameters: the little-endian bytes of layer 0 weight, (int8 only)
+/// layer 0 weight scale, layer 0 bias, layer 1 weight, ... `None` if a tensor is missing
+/// (callers check presence first).
+fn net_digest(
+    tensors: &BTreeMap<String, Tensor>,
+    weights: DType,
+    net: usize,
+    layers: usize,
+) -> Option<[u8; 32]> {
     let mut h = sha2::Sha256::new();
     for j in 0..layers {
-        for name in [weight_tensor_name(net, j), bias_tensor_name(net, j)] {
+        for name in layer_tensor_names(weights, net, j) {
             tensors.get(&name)?.for_each_le_chunk(|c| h.update(c));
         }
     }
@@ -128,23 +180,26 @@ fn net_digest(tensors: &BTreeMap<String, Tensor>, net: usize, layers: usize) -> 
 }
 
 /// Checks the tensors against a (validated) manifest: presence, dtype, shape, finiteness,
-/// no extras, per-net digests.
+/// positive quantisation scales, no extras, per-net digests.
 fn check_tensors(manifest: &Manifest, tensors: &BTreeMap<String, Tensor>) -> Result<()> {
     let mut expected_names = BTreeSet::new();
     for (i, net) in manifest.nets.iter().enumerate() {
         for (j, layer) in net.layers.iter().enumerate() {
-            let parts = [
-                (weight_tensor_name(i, j), layer.weight_shape()),
-                (bias_tensor_name(i, j), layer.bias_shape()),
+            let mut parts = alloc::vec![
+                (weight_tensor_name(i, j), layer.weight_shape(), manifest.weights),
+                (bias_tensor_name(i, j), layer.bias_shape(), DType::F32),
             ];
-            for (name, shape) in parts {
+            if manifest.weights == DType::I8 {
+                parts.push((weight_scale_tensor_name(i, j), layer.bias_shape(), DType::F32));
+            }
+            for (name, shape, dtype) in parts {
                 let Some(t) = tensors.get(&name) else {
                     return Err(Error::MissingTensor { tensor: name });
                 };
-                if t.dtype() != DType::F32 {
+                if t.dtype() != dtype {
                     return Err(Error::DTypeMismatch {
                         tensor: name,
-                        expected: DType::F32,
+                        expected: dtype,
                         found: t.dtype(),
                     });
                 }
@@ -156,6 +211,11 @@ fn check_tensors(manifest: &Manifest, tensors: &BTreeMap<String, Tensor>) -> Res
                     });
                 }
                 check_elements(&name, t)?;
+                if name.ends_with(".weight_scale")
+                    && let Some(index) = t.as_f32().unwrap_or_default().iter().position(|&x| x <= 0.0)
+                {
+                    return Err(Error::InvalidScale { tensor: name, index });
+                }
                 expected_names.insert(name);
             }
         }
@@ -166,7 +226,7 @@ fn check_tensors(manifest: &Manifest, tensors: &BTreeMap<String, Tensor>) -> Res
         });
     }
     for (i, net) in manifest.nets.iter().enumerate() {
-        if net_digest(tensors, i, net.layers.len()) != Some(net.sha256) {
+        if net_digest(tensors, manifest.weights, i, net.layers.len()) != Some(net.sha256) {
             return Err(Error::DigestMismatch { net: i });
         }
     }
@@ -230,6 +290,13 @@ impl Bundle {
     /// weight or bias buffer has the wrong length; [`Error::NonFinite`] for NaN or infinite
     /// parameters.
     pub fn new(mut manifest: Manifest, weights: Vec<Vec<LayerWeights>>) -> Result<Bundle> {
+        if manifest.weights != DType::F32 {
+            return Err(Error::InvalidField {
+                field: "weights".into(),
+                reason: "Bundle::new takes f32 weights; quantise with Bundle::quantize_int8",
+            });
+        }
+        manifest.format_version = manifest.oldest_version();
         manifest.validate()?;
         if weights.len() != manifest.nets.len() {
             return Err(Error::NetCount {
@@ -263,7 +330,7 @@ impl Bundle {
         }
         for (i, net) in manifest.nets.iter_mut().enumerate() {
             // All tensors were inserted above, so the digest is always computed.
-            net.sha256 = net_digest(&tensors, i, net.layers.len()).unwrap_or_default();
+            net.sha256 = net_digest(&tensors, DType::F32, i, net.layers.len()).unwrap_or_default();
         }
         Ok(Bundle { manifest, tensors })
     }
@@ -290,7 +357,7 @@ impl Bundle {
 
         let mut out = Vec::with_capacity(PREFIX_LEN + text.len() + 8 + weights.len() + TRAILER_LEN);
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&self.manifest.format_version.to_le_bytes());
         out.extend_from_slice(&(text.len() as u32).to_le_bytes());
         out.extend_from_slice(text.as_bytes());
         out.extend_from_slice(&(weights.len() as u64).to_le_bytes());
@@ -322,10 +389,11 @@ impl Bundle {
             return Err(Error::BadMagic { found: head.to_vec() });
         }
         let version = read_u32(bytes, 8)?;
-        if version != FORMAT_VERSION {
+        if !(MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 found: version,
-                supported: FORMAT_VERSION,
+                oldest: MIN_FORMAT_VERSION,
+                newest: FORMAT_VERSION,
             });
         }
         let manifest_len = read_u32(bytes, 12)? as usize;
@@ -372,6 +440,12 @@ impl Bundle {
             valid_up_to: e.valid_up_to(),
         })?;
         let manifest = Manifest::parse(text)?;
+        if manifest.format_version != version {
+            return Err(Error::VersionMismatch {
+                container: version,
+                manifest: manifest.format_version,
+            });
+        }
 
         let weights = body.get(weights_at..).unwrap_or_default();
         let mut tensors = BTreeMap::new();
@@ -397,6 +471,89 @@ impl Bundle {
                 found: self.manifest.server_model_sha256,
             })
         }
+    }
+
+    /// The parameters of layer `layer` of net `net`, in whichever dtype the bundle holds them.
+    pub fn layer_params(&self, net: usize, layer: usize) -> Option<LayerParams<'_>> {
+        let w = self.tensors.get(&weight_tensor_name(net, layer))?;
+        let bias = self.tensors.get(&bias_tensor_name(net, layer))?.as_f32()?;
+        match &w.data {
+            TensorData::F32(weight) => Some(LayerParams::F32 { weight, bias }),
+            TensorData::I8(weight) => {
+                let scale = self
+                    .tensors
+                    .get(&weight_scale_tensor_name(net, layer))?
+                    .as_f32()?;
+                Some(LayerParams::I8 { weight, scale, bias })
+            }
+        }
+    }
+
+    /// Quantises every net's weights to int8, per output channel and symmetric, and returns
+    /// the new bundle (format version 2, [`Manifest::weights`] = `I8`). Biases stay `F32`.
+    ///
+    /// For output channel `o` with weights `w[o, ..]`: `scale[o] = max|w[o, ..]| / 127` (or 1
+    /// for an all-zero channel) and `q = round(w / scale[o])`, so `|q| <= 127` and the
+    /// rounding error per weight is at most `scale[o] / 2`. The manifest is copied unchanged
+    /// except for the weight dtype, the version and the per-net digests (which now cover the
+    /// int8 bytes and the scales).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidField`] if the bundle is already int8.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(bundle: &obfnet_core::Bundle) -> obfnet_core::Result<()> {
+    /// let int8 = bundle.quantize_int8()?;
+    /// assert_eq!(int8.manifest.weights, obfnet_core::DType::I8);
+    /// let bytes = int8.to_bytes()?; // about a quarter of the f32 bundle
+    /// # let _ = bytes; Ok(()) }
+    /// ```
+    pub fn quantize_int8(&self) -> Result<Bundle> {
+        if self.manifest.weights != DType::F32 {
+            return Err(Error::InvalidField {
+                field: "weights".into(),
+                reason: "the bundle is already quantised",
+            });
+        }
+        let mut manifest = self.manifest.clone();
+        manifest.weights = DType::I8;
+        manifest.format_version = manifest.oldest_version();
+        let mut tensors = BTreeMap::new();
+        for (i, net) in manifest.nets.iter().enumerate() {
+            for (j, spec) in net.layers.iter().enumerate() {
+                let Some(LayerParams::F32 { weight, bias }) = self.layer_params(i, j) else {
+                    return Err(Error::MissingTensor {
+                        tensor: weight_tensor_name(i, j),
+                    });
+                };
+                let (q, scale) = crate::quant::quantize_rows(weight, bias.len());
+                let named = [
+                    (weight_tensor_name(i, j), spec.weight_shape(), TensorData::I8(q)),
+                    (
+                        weight_scale_tensor_name(i, j),
+                        spec.bias_shape(),
+                        TensorData::F32(scale),
+                    ),
+                    (
+                        bias_tensor_name(i, j),
+                        spec.bias_shape(),
+                        TensorData::F32(bias.to_vec()),
+                    ),
+                ];
+                for (name, shape, data) in named {
+                    tensors.insert(name, Tensor { shape, data });
+                }
+            }
+        }
+        for (i, net) in manifest.nets.iter_mut().enumerate() {
+            net.sha256 = net_digest(&tensors, DType::I8, i, net.layers.len()).unwrap_or_default();
+        }
+        manifest.validate()?;
+        check_tensors(&manifest, &tensors)?;
+        Ok(Bundle { manifest, tensors })
     }
 
     /// `(weight, bias)` of layer `layer` of net `net`, if it exists and is `F32`.
@@ -438,6 +595,7 @@ mod tests {
                 shape: vec![4],
                 dtype: DType::F32,
             },
+            weights: DType::F32,
             server_model_sha256: [9; 32],
             nets: vec![NetSpec {
                 name: "n".into(),
@@ -556,12 +714,13 @@ mod tests {
             })
         );
         let mut v = MAGIC.to_vec();
-        v.extend_from_slice(&2u32.to_le_bytes());
+        v.extend_from_slice(&3u32.to_le_bytes());
         assert_eq!(
             Bundle::from_bytes(&v),
             Err(Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                oldest: 1,
+                newest: 2
             })
         );
         v[8] = 1;

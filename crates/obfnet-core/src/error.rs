@@ -33,12 +33,59 @@ pub enum Error {
     },
 
     /// The container or the manifest declares a format version this reader does not know.
-    #[error("unsupported bundle format version {found}; this reader supports version {supported}")]
+    #[error("unsupported bundle format version {found}; this reader supports versions {oldest} to {newest}")]
     UnsupportedVersion {
         /// The version found in the input.
         found: u32,
-        /// The version this reader implements ([`crate::FORMAT_VERSION`]).
-        supported: u32,
+        /// The oldest version this reader implements ([`crate::MIN_FORMAT_VERSION`]).
+        oldest: u32,
+        /// The newest version this reader implements ([`crate::FORMAT_VERSION`]).
+        newest: u32,
+    },
+
+    /// The container's version and the manifest's `obfnet-bundle` line disagree.
+    #[error("the container declares format version {container} but its manifest says {manifest}")]
+    VersionMismatch {
+        /// Version in the binary container header.
+        container: u32,
+        /// Version in the manifest's first line.
+        manifest: u32,
+    },
+
+    /// A quantisation scale is not a positive finite number.
+    #[error("tensor `{tensor}` element {index} is not a positive finite scale")]
+    InvalidScale {
+        /// Tensor name.
+        tensor: String,
+        /// Index of the first offending element.
+        index: usize,
+    },
+
+    /// An input or output buffer handed to the runtime has the wrong length.
+    #[error("{what} holds {found} values, the bundle's nets need {expected}")]
+    BufferLength {
+        /// Which buffer ("input", "output").
+        what: &'static str,
+        /// Values the nets need.
+        expected: usize,
+        /// Values given.
+        found: usize,
+    },
+
+    /// A net index outside the bundle.
+    #[error("net {index} does not exist: the bundle holds {k} nets")]
+    NoSuchNet {
+        /// The requested index.
+        index: usize,
+        /// Nets in the bundle.
+        k: usize,
+    },
+
+    /// The random source failed to produce bytes (e.g. the OS generator is unavailable).
+    #[error("the random source failed: {reason}")]
+    Randomness {
+        /// What the source reported.
+        reason: String,
     },
 
     /// The input ends before a length or section it declares.
@@ -321,11 +368,12 @@ mod tests {
     fn messages_name_the_problem() {
         let e = Error::UnsupportedVersion {
             found: 7,
-            supported: 1,
+            oldest: 1,
+            newest: 2,
         };
         assert_eq!(
             e.to_string(),
-            "unsupported bundle format version 7; this reader supports version 1"
+            "unsupported bundle format version 7; this reader supports versions 1 to 2"
         );
         let e = Error::ShapeMismatch {
             tensor: "net0.layer0.weight".into(),

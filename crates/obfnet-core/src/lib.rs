@@ -5,18 +5,25 @@
 //! obfuscated result to the server. This crate holds what both sides must agree on, with no
 //! engine and a tiny dependency list (`sha2`, `thiserror`), so it compiles for microcontrollers:
 //!
-//! * the **bundle format** ([`Bundle`], format version [`FORMAT_VERSION`]): one file carrying K
-//!   trained nets, a line-oriented text [`Manifest`] and a [`safetensors`] weights section,
-//!   sealed with a sha256 integrity trailer. The full byte-level description lives in
-//!   `FORMAT.md` next to this crate's `Cargo.toml`;
+//! * the **bundle format** ([`Bundle`], format versions [`MIN_FORMAT_VERSION`] to
+//!   [`FORMAT_VERSION`]): one file carrying K trained nets, a line-oriented text [`Manifest`]
+//!   and a [`safetensors`] weights section, sealed with a sha256 integrity trailer; version 2
+//!   adds per-output-channel int8 weights ([`Bundle::quantize_int8`]). The full byte-level
+//!   description lives in `FORMAT.md` next to this crate's `Cargo.toml`;
+//! * the **edge runtime** ([`runtime::Runtime`]): validates a bundle, picks one of its nets per
+//!   sample with a caller-supplied random source, runs it in `f32` or int8 (dense and conv2d
+//!   layers, ReLU), and encodes the result for the wire ([`runtime::Wire`]: `f32`, or `u8` in the
+//!   raw sensor range so that an obfuscated sample looks like a raw one);
 //! * the typed [`Error`] every decoder reports instead of panicking.
 //!
 //! Everything else in the workspace depends on this crate; it depends on nothing in it.
 //!
 //! # Features
 //!
-//! * `std` (default): implements `std::error::Error` for [`Error`] through `thiserror/std`
-//!   and enables `sha2/std`. Without it the crate is `#![no_std]` and needs only `alloc`.
+//! * `std` (default): implements `std::error::Error` for [`Error`] through `thiserror/std`,
+//!   enables `sha2/std`, and adds [`runtime::OsRandom`] (the OS's cryptographic generator,
+//!   through `getrandom`). Without it the crate is `#![no_std]` and needs only `alloc`; its
+//!   dependencies are then `sha2` and `thiserror` (and what they pull in), nothing else.
 //!
 //! # Examples
 //!
@@ -35,6 +42,7 @@
 //!     input: TensorSpec { shape: vec![1, 4, 4], dtype: DType::F32 },
 //!     normalisation: Normalisation::MNIST,
 //!     output: TensorSpec { shape: vec![1, 4, 4], dtype: DType::F32 },
+//!     weights: DType::F32,
 //!     server_model_sha256: obfnet_core::sha256(b"the frozen server model"),
 //!     nets: vec![NetSpec {
 //!         name: "tiny-0".into(),
@@ -73,14 +81,22 @@ use core::fmt;
 mod bundle;
 mod error;
 mod manifest;
+mod quant;
+pub mod runtime;
 pub mod safetensors;
 
-pub use bundle::{Bundle, LayerWeights, bias_tensor_name, weight_tensor_name};
+pub use bundle::{
+    Bundle, LayerParams, LayerWeights, bias_tensor_name, weight_scale_tensor_name, weight_tensor_name,
+};
 pub use error::{Error, Result};
 pub use manifest::{Activation, LayerSpec, Manifest, NetSpec, Normalisation};
 
-/// The bundle format version this crate reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest bundle format version this crate reads and writes (2: adds int8 weights).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest bundle format version this crate reads (1: `F32` weights only). Writers emit the
+/// oldest version able to express a bundle ([`Manifest::oldest_version`]).
+pub const MIN_FORMAT_VERSION: u32 = 1;
 
 /// The 8 bytes every bundle starts with.
 pub const MAGIC: [u8; 8] = *b"OBFNBNDL";

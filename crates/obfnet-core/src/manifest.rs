@@ -11,7 +11,7 @@ use core::fmt::Write as _;
 
 use crate::{
     DType, Error, FORMAT_VERSION, MAX_DIM, MAX_ELEMENTS, MAX_LAYERS, MAX_NETS, MAX_RANK, MAX_TOKEN_LEN,
-    Result, TensorSpec, hex, numel_saturating, parse_hex32,
+    MIN_FORMAT_VERSION, Result, TensorSpec, hex, numel_saturating, parse_hex32,
 };
 
 /// How raw sensor bytes become model input: `x = (raw * scale - mean) / std`.
@@ -78,6 +78,11 @@ pub enum Activation {
     None,
     /// `max(0, x)`.
     Relu,
+    /// Clip to the model-input image of the raw byte range: `clamp(x, lo, hi)` with
+    /// `lo = normalise(0)` and `hi = normalise(255)` under the manifest's [`Normalisation`].
+    /// Meant for a net's last layer: its outputs are then exactly representable by the `u8`
+    /// wire encoding (up to rounding). Format version 2 and later.
+    Clip,
 }
 
 impl Activation {
@@ -86,6 +91,7 @@ impl Activation {
         match self {
             Activation::None => "none",
             Activation::Relu => "relu",
+            Activation::Clip => "clip",
         }
     }
 }
@@ -381,7 +387,8 @@ impl NetSpec {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
-    /// Format version; must be [`FORMAT_VERSION`].
+    /// Format version, [`MIN_FORMAT_VERSION`]`..=`[`FORMAT_VERSION`]. [`crate::Bundle::new`]
+    /// and [`crate::Bundle::quantize_int8`] set it to [`Manifest::oldest_version`].
     pub format_version: u32,
     /// Tool that wrote the bundle (a manifest token).
     pub created_by: String,
@@ -393,6 +400,10 @@ pub struct Manifest {
     pub normalisation: Normalisation,
     /// Per-sample output of every net (what is sent to the server).
     pub output: TensorSpec,
+    /// Element type of the layer weights: [`DType::F32`], or [`DType::I8`] for nets quantised
+    /// per output channel (see [`crate::Bundle::quantize_int8`]). `I8` needs format version 2;
+    /// version 1 manifests have no `weights` record and are always `F32`.
+    pub weights: DType,
     /// sha256 of the frozen server model the nets were trained against.
     pub server_model_sha256: [u8; 32],
     /// The nets, in index order.
@@ -419,6 +430,19 @@ fn check_token(field: impl FnOnce() -> String, value: &str) -> Result<()> {
             reason,
         }),
         None => Ok(()),
+    }
+}
+
+/// Accepts the versions this crate implements.
+fn check_version(found: u32) -> Result<()> {
+    if (MIN_FORMAT_VERSION..=FORMAT_VERSION).contains(&found) {
+        Ok(())
+    } else {
+        Err(Error::UnsupportedVersion {
+            found,
+            oldest: MIN_FORMAT_VERSION,
+            newest: FORMAT_VERSION,
+        })
     }
 }
 
@@ -450,10 +474,11 @@ impl Manifest {
     /// [`Error::InvalidLayer`], [`Error::LayerChain`], [`Error::NetOutput`],
     /// [`Error::TooLarge`].
     pub fn validate(&self) -> Result<()> {
-        if self.format_version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                found: self.format_version,
-                supported: FORMAT_VERSION,
+        check_version(self.format_version)?;
+        if self.format_version < self.oldest_version() {
+            return Err(Error::InvalidField {
+                field: "format version".into(),
+                reason: "int8 weights and clip activations need format version 2",
             });
         }
         check_token(|| "created-by".into(), &self.created_by)?;
@@ -511,6 +536,29 @@ impl Manifest {
         Ok(())
     }
 
+    /// The oldest format version able to express this manifest: 2 for `I8` weights or a
+    /// [`Activation::Clip`] layer, else 1.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn f(m: &obfnet_core::Manifest) {
+    /// assert!(m.oldest_version() <= obfnet_core::FORMAT_VERSION);
+    /// # }
+    /// ```
+    pub fn oldest_version(&self) -> u32 {
+        let clip = self
+            .nets
+            .iter()
+            .flat_map(|n| &n.layers)
+            .any(|l| l.activation() == Activation::Clip);
+        if self.weights == DType::I8 || clip {
+            2
+        } else {
+            MIN_FORMAT_VERSION
+        }
+    }
+
     /// Renders the manifest in its text form (see `FORMAT.md`).
     ///
     /// This does not validate: text rendered from a manifest that fails
@@ -536,6 +584,9 @@ impl Manifest {
             join_dims(&self.output.shape),
             self.output.dtype.manifest_name()
         );
+        if self.format_version >= 2 {
+            let _ = writeln!(s, "weights dtype={}", self.weights.manifest_name());
+        }
         let _ = writeln!(s, "server-model sha256={}", hex(&self.server_model_sha256));
         let _ = writeln!(s, "nets {}", self.nets.len());
         for (i, net) in self.nets.iter().enumerate() {
@@ -607,12 +658,7 @@ impl Manifest {
         let rec = r.record("obfnet-bundle")?;
         let version = rec.single_value()?;
         let format_version: u32 = rec.uint(version)?;
-        if format_version != FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                found: format_version,
-                supported: FORMAT_VERSION,
-            });
-        }
+        check_version(format_version)?;
 
         let rec = r.record("created-by")?;
         let created_by = rec.token(rec.single_value()?)?.to_string();
@@ -639,6 +685,14 @@ impl Manifest {
         let output = TensorSpec {
             shape: rec.shape(f.get("shape")?)?,
             dtype: rec.dtype(f.get("dtype")?)?,
+        };
+
+        let weights = if format_version >= 2 {
+            let rec = r.record("weights")?;
+            let f = rec.fields(&["dtype"])?;
+            rec.dtype(f.get("dtype")?)?
+        } else {
+            DType::F32
         };
 
         let rec = r.record("server-model")?;
@@ -693,6 +747,7 @@ impl Manifest {
             input,
             normalisation,
             output,
+            weights,
             server_model_sha256,
             nets,
         };
@@ -728,7 +783,12 @@ fn parse_layer(rec: &Record<'_>, net: usize, index: usize) -> Result<LayerSpec> 
     let act = match f.get("act")? {
         "relu" => Activation::Relu,
         "none" => Activation::None,
-        other => return Err(rec.err(format!("unknown activation `{other}` (expected relu or none)"))),
+        "clip" => Activation::Clip,
+        other => {
+            return Err(rec.err(format!(
+                "unknown activation `{other}` (expected relu, none or clip)"
+            )));
+        }
     };
     Ok(if kind == "dense" {
         LayerSpec::Dense {
@@ -773,6 +833,7 @@ const RECORD_KINDS: &[&str] = &[
     "input",
     "normalise",
     "output",
+    "weights",
     "server-model",
     "nets",
     "net",
@@ -989,6 +1050,7 @@ mod tests {
                 shape: vec![1, 28, 28],
                 dtype: DType::F32,
             },
+            weights: DType::F32,
             server_model_sha256: [0x11; 32],
             nets: vec![
                 NetSpec {
@@ -1178,14 +1240,60 @@ end
 
     #[test]
     fn version_mismatch_is_typed() {
-        let text = EXAMPLE_TEXT.replacen("obfnet-bundle 1", "obfnet-bundle 2", 1);
-        assert_eq!(
-            Manifest::parse(&text),
-            Err(Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
-            })
-        );
+        for v in ["0", "3", "4294967295"] {
+            let text = EXAMPLE_TEXT.replacen("obfnet-bundle 1", &format!("obfnet-bundle {v}"), 1);
+            assert_eq!(
+                Manifest::parse(&text),
+                Err(Error::UnsupportedVersion {
+                    found: v.parse().unwrap(),
+                    oldest: 1,
+                    newest: 2
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn version_2_carries_the_weights_record() {
+        let mut m = example();
+        m.format_version = 2;
+        m.weights = DType::I8;
+        let text = m.to_text();
+        assert!(text.contains("output shape=1,28,28 dtype=f32\nweights dtype=i8\nserver-model"));
+        assert_eq!(Manifest::parse(&text).unwrap(), m);
+        assert_eq!(m.oldest_version(), 2);
+
+        // Version 2 may also describe f32 weights; version 1 has no weights record at all.
+        m.weights = DType::F32;
+        assert_eq!(Manifest::parse(&m.to_text()).unwrap(), m);
+        assert_eq!(m.oldest_version(), 1);
+        let v2_without = EXAMPLE_TEXT.replacen("obfnet-bundle 1", "obfnet-bundle 2", 1);
+        let (line, reason) = line_error(&v2_without);
+        assert_eq!(line, 7);
+        assert!(reason.contains("expected a `weights` record"), "{reason}");
+        let v1_with = EXAMPLE_TEXT.replacen("server-model", "weights dtype=f32\nserver-model", 1);
+        let (line, reason) = line_error(&v1_with);
+        assert_eq!(line, 7);
+        assert!(reason.contains("expected a `server-model` record"), "{reason}");
+
+        // int8 weights cannot be written as version 1.
+        let mut m = example();
+        m.weights = DType::I8;
+        assert!(matches!(m.validate(), Err(Error::InvalidField { .. })));
+
+        // Nor can the clip activation; version 2 carries it.
+        let mut m = example();
+        if let LayerSpec::Dense { act, .. } = &mut m.nets[0].layers[1] {
+            *act = Activation::Clip;
+        }
+        assert!(matches!(m.validate(), Err(Error::InvalidField { .. })));
+        assert_eq!(m.oldest_version(), 2);
+        m.format_version = 2;
+        let text = m.to_text();
+        assert!(text.contains("in=1000 out=784 act=clip"));
+        assert_eq!(Manifest::parse(&text).unwrap(), m);
+        let v1 = EXAMPLE_TEXT.replacen("in=1000 out=784 act=relu", "in=1000 out=784 act=clip", 1);
+        assert!(matches!(Manifest::parse(&v1), Err(Error::InvalidField { .. })));
     }
 
     #[test]
@@ -1312,12 +1420,13 @@ end
         m.created_by = "x".repeat(129);
         assert!(matches!(m.validate(), Err(Error::InvalidField { .. })));
         let mut m = example();
-        m.format_version = 2;
+        m.format_version = 3;
         assert!(matches!(
             m.validate(),
             Err(Error::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                oldest: 1,
+                newest: 2
             })
         ));
     }

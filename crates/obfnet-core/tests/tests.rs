@@ -21,7 +21,7 @@ mod common {
             .collect()
     }
 
-    fn weights_for(manifest: &Manifest) -> Vec<Vec<LayerWeights>> {
+    pub fn weights_for(manifest: &Manifest) -> Vec<Vec<LayerWeights>> {
         manifest
             .nets
             .iter()
@@ -54,6 +54,7 @@ mod common {
                 shape: vec![1, 6, 6],
                 dtype: DType::F32,
             },
+            weights: DType::F32,
             server_model_sha256: SERVER,
             nets: vec![
                 NetSpec {
@@ -158,9 +159,16 @@ mod common {
     }
 
     /// Builds a container from its two variable sections, per FORMAT.md.
+    /// The container version is taken from the manifest's first line (1 if it has none).
     pub fn assemble(manifest: &[u8], weights: &[u8]) -> Vec<u8> {
+        let version: u32 = std::str::from_utf8(manifest)
+            .ok()
+            .and_then(|t| t.lines().next())
+            .and_then(|l| l.strip_prefix("obfnet-bundle "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
         let mut out = b"OBFNBNDL".to_vec();
-        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&(manifest.len() as u32).to_le_bytes());
         out.extend_from_slice(manifest);
         out.extend_from_slice(&(weights.len() as u64).to_le_bytes());
@@ -376,7 +384,7 @@ mod rejections {
     fn unsupported_version_is_named() {
         for resealed in [false, true] {
             let mut b = bytes();
-            b[8..12].copy_from_slice(&2u32.to_le_bytes());
+            b[8..12].copy_from_slice(&3u32.to_le_bytes());
             if resealed {
                 reseal(&mut b);
             }
@@ -384,19 +392,32 @@ mod rejections {
             assert_eq!(
                 err,
                 Error::UnsupportedVersion {
-                    found: 2,
-                    supported: 1
+                    found: 3,
+                    oldest: 1,
+                    newest: 2
                 }
             );
-            assert!(err.to_string().contains("version 2"));
+            assert!(err.to_string().contains("version 3"));
         }
+        // A known container version whose manifest says otherwise.
+        let mut b = bytes();
+        b[8..12].copy_from_slice(&2u32.to_le_bytes());
+        reseal(&mut b);
+        assert_eq!(
+            Bundle::from_bytes(&b),
+            Err(Error::VersionMismatch {
+                container: 2,
+                manifest: 1
+            })
+        );
         // The manifest's own version line is checked too.
         let b = with_manifest(&bytes(), |t| t.replacen("obfnet-bundle 1", "obfnet-bundle 9", 1));
         assert_eq!(
             Bundle::from_bytes(&b),
             Err(Error::UnsupportedVersion {
                 found: 9,
-                supported: 1
+                oldest: 1,
+                newest: 2
             })
         );
     }
@@ -785,5 +806,266 @@ mod errors {
             e.to_string(),
             "the weights of net 3 do not match the sha256 recorded in the manifest"
         );
+    }
+}
+
+mod int8 {
+    use super::common::*;
+    use obfnet_core::runtime::{Runtime, Wire};
+    use obfnet_core::*;
+
+    #[test]
+    fn quantised_bundle_round_trips_as_version_2() {
+        let f32_bundle = small();
+        let q = f32_bundle.quantize_int8().unwrap();
+        assert_eq!((q.manifest.format_version, q.manifest.weights), (2, DType::I8));
+        let bytes = q.to_bytes().unwrap();
+        assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
+        let (m, _) = sections(&bytes);
+        assert!(String::from_utf8(m).unwrap().contains("\nweights dtype=i8\n"));
+        assert_eq!(Bundle::from_bytes(&bytes).unwrap(), q);
+        // The f32 bundle it came from is still written as version 1.
+        assert_eq!(&f32_bundle.to_bytes().unwrap()[8..12], &1u32.to_le_bytes());
+        assert!(q.quantize_int8().is_err());
+    }
+
+    #[test]
+    fn int8_weights_are_within_half_a_step() {
+        let f = small();
+        let q = f.quantize_int8().unwrap();
+        for (i, net) in f.manifest.nets.iter().enumerate() {
+            for j in 0..net.layers.len() {
+                let Some(LayerParams::F32 { weight: w, bias: b }) = f.layer_params(i, j) else {
+                    panic!("f32 params")
+                };
+                let Some(LayerParams::I8 {
+                    weight: qw,
+                    scale,
+                    bias: qb,
+                }) = q.layer_params(i, j)
+                else {
+                    panic!("int8 params")
+                };
+                assert_eq!(b, qb);
+                let per_row = w.len() / scale.len();
+                for (k, (&x, &v)) in w.iter().zip(qw).enumerate() {
+                    let s = scale[k / per_row];
+                    assert!(v != -128 && (f32::from(v) * s - x).abs() <= s / 2.0 + 1e-7);
+                }
+                // Each row's largest weight maps to +-127.
+                for row in qw.chunks(per_row) {
+                    assert_eq!(row.iter().map(|v| v.unsigned_abs()).max(), Some(127));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tampered_int8_tensors_are_rejected() {
+        let bytes = small().quantize_int8().unwrap().to_bytes().unwrap();
+        // A non-positive scale.
+        let b = with_tensors(&bytes, |t| {
+            let (_, scale) = t
+                .iter_mut()
+                .find(|(n, _)| n == "net0.layer1.weight_scale")
+                .unwrap();
+            scale.data = TensorData::F32(vec![0.0; scale.numel()]);
+        });
+        assert_eq!(
+            Bundle::from_bytes(&b),
+            Err(Error::InvalidScale {
+                tensor: "net0.layer1.weight_scale".into(),
+                index: 0
+            })
+        );
+        // A changed scale is caught by the digest, which covers the scales.
+        let b = with_tensors(&bytes, |t| {
+            let (_, scale) = t
+                .iter_mut()
+                .find(|(n, _)| n == "net1.layer0.weight_scale")
+                .unwrap();
+            if let TensorData::F32(v) = &mut scale.data {
+                v[0] *= 2.0;
+            }
+        });
+        assert_eq!(Bundle::from_bytes(&b), Err(Error::DigestMismatch { net: 1 }));
+        // A missing scale.
+        let b = with_tensors(&bytes, |t| t.retain(|(n, _)| n != "net0.layer0.weight_scale"));
+        assert!(matches!(Bundle::from_bytes(&b), Err(Error::MissingTensor { .. })));
+        // int8 tensors under a version 1 manifest.
+        let b = with_manifest(&bytes, |m| {
+            m.replacen("obfnet-bundle 2", "obfnet-bundle 1", 1)
+                .replacen("weights dtype=i8\n", "", 1)
+        });
+        assert!(matches!(
+            Bundle::from_bytes(&b),
+            Err(Error::DTypeMismatch { .. } | Error::UnexpectedTensor { .. })
+        ));
+    }
+
+    /// A plain reference forward pass written from FORMAT.md, independent of the runtime.
+    fn reference(bundle: &Bundle, net: usize, raw: &[u8]) -> Vec<f32> {
+        let m = &bundle.manifest;
+        let mut x: Vec<f32> = raw.iter().map(|&r| m.normalisation.apply(r)).collect();
+        for (j, layer) in m.nets[net].layers.iter().enumerate() {
+            let Some(LayerParams::F32 { weight, bias }) = bundle.layer_params(net, j) else {
+                panic!("f32")
+            };
+            let mut y = vec![0.0f32; layer.output_len()];
+            match *layer {
+                LayerSpec::Dense { inputs, .. } => {
+                    for (o, yo) in y.iter_mut().enumerate() {
+                        *yo = bias[o] + (0..inputs).map(|i| weight[o * inputs + i] * x[i]).sum::<f32>();
+                    }
+                }
+                LayerSpec::Conv2d {
+                    in_channels,
+                    out_channels,
+                    kernel,
+                    stride,
+                    padding,
+                    in_height,
+                    in_width,
+                    ..
+                } => {
+                    let shape = layer.output_shape();
+                    let (oh, ow) = (shape[1], shape[2]);
+                    for oc in 0..out_channels {
+                        for oy in 0..oh {
+                            for ox in 0..ow {
+                                let mut acc = bias[oc];
+                                for ic in 0..in_channels {
+                                    for ky in 0..kernel {
+                                        for kx in 0..kernel {
+                                            let iy = (oy * stride + ky) as isize - padding as isize;
+                                            let ix = (ox * stride + kx) as isize - padding as isize;
+                                            if iy < 0
+                                                || ix < 0
+                                                || iy >= in_height as isize
+                                                || ix >= in_width as isize
+                                            {
+                                                continue;
+                                            }
+                                            let xi = (ic * in_height + iy as usize) * in_width + ix as usize;
+                                            let wi = ((oc * in_channels + ic) * kernel + ky) * kernel + kx;
+                                            acc += weight[wi] * x[xi];
+                                        }
+                                    }
+                                }
+                                y[(oc * oh + oy) * ow + ox] = acc;
+                            }
+                        }
+                    }
+                }
+            }
+            let n = m.normalisation;
+            match layer.activation() {
+                Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
+                Activation::Clip => y.iter_mut().for_each(|v| *v = v.clamp(n.apply(0), n.apply(255))),
+                _ => {}
+            }
+            x = y;
+        }
+        x
+    }
+
+    /// `mnist()` with the clip activation on the last layer of every net (format version 2).
+    fn clipped() -> Bundle {
+        let mut m = mnist_manifest();
+        for net in &mut m.nets {
+            if let Some(LayerSpec::Dense { act, .. }) = net.layers.last_mut() {
+                *act = Activation::Clip;
+            }
+        }
+        let w = weights_for(&m);
+        Bundle::new(m, w).unwrap()
+    }
+
+    #[test]
+    fn clip_bundles_are_version_2_and_clip() {
+        let b = clipped();
+        assert_eq!(b.manifest.format_version, 2);
+        let bytes = b.to_bytes().unwrap();
+        assert_eq!(&bytes[8..12], &2u32.to_le_bytes());
+        let rt = Runtime::from_bytes(&bytes).unwrap();
+        let n = b.manifest.normalisation;
+        let mut s = rt.scratch();
+        let mut out = vec![0.0; 784];
+        let mut hit_top = false;
+        for seed in 0..20u64 {
+            let mut rng = Rng(seed + 1);
+            let raw: Vec<u8> = (0..784).map(|_| rng.next() as u8).collect();
+            rt.run_raw(0, &raw, &mut out, &mut s).unwrap();
+            assert!(out.iter().all(|&v| (n.apply(0)..=n.apply(255)).contains(&v)));
+            hit_top |= out.contains(&n.apply(255));
+        }
+        assert!(hit_top, "the fixture's outputs never reach the clip");
+    }
+
+    #[test]
+    fn runtime_matches_a_reference_forward_pass() {
+        // The tolerance is relative to the unclipped outputs' size (clipping hides how large the
+        // pre-activations, and so the rounding differences, are); clipped() has mnist()'s weights.
+        for (bundle, unclipped) in [(small(), small()), (mnist(), mnist()), (clipped(), mnist())] {
+            let rt = Runtime::from_bundle(&bundle).unwrap();
+            let mut rng = Rng(5);
+            let raw: Vec<u8> = (0..rt.input_len()).map(|_| rng.next() as u8).collect();
+            let mut scratch = rt.scratch();
+            let mut out = vec![0.0; rt.output_len()];
+            for net in 0..rt.k() {
+                rt.run_raw(net, &raw, &mut out, &mut scratch).unwrap();
+                let want = reference(&bundle, net, &raw);
+                let scale = reference(&unclipped, net, &raw);
+                let worst = out
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                let peak = scale.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                assert!(worst <= 1e-5 * peak.max(1.0), "net {net}: {worst} (peak {peak})");
+                // The f32 entry point on normalised input gives the same bits.
+                let x: Vec<f32> = raw
+                    .iter()
+                    .map(|&r| bundle.manifest.normalisation.apply(r))
+                    .collect();
+                let mut out2 = vec![0.0; rt.output_len()];
+                rt.run_f32(net, &x, &mut out2, &mut scratch).unwrap();
+                assert_eq!(out, out2);
+            }
+        }
+    }
+
+    #[test]
+    fn int8_runtime_tracks_f32() {
+        let f = mnist();
+        let (rf, rq) = (
+            Runtime::from_bundle(&f).unwrap(),
+            Runtime::from_bundle(&f.quantize_int8().unwrap()).unwrap(),
+        );
+        assert_eq!(rq.weights(), DType::I8);
+        assert!(rq.nets()[0].param_bytes * 3 < rf.nets()[0].param_bytes);
+        let mut rng = Rng(11);
+        let raw: Vec<u8> = (0..784).map(|_| rng.next() as u8).collect();
+        let x: Vec<f32> = raw.iter().map(|&r| f.manifest.normalisation.apply(r)).collect();
+        let mut s = rf.scratch();
+        let (mut a, mut b, mut c) = (vec![0.0; 784], vec![0.0; 784], vec![0.0; 784]);
+        for net in 0..2 {
+            rf.run_raw(net, &raw, &mut a, &mut s).unwrap();
+            rq.run_raw(net, &raw, &mut b, &mut s).unwrap();
+            rq.run_f32(net, &x, &mut c, &mut s).unwrap();
+            for other in [&b, &c] {
+                let err: f32 = a.iter().zip(other).map(|(p, q)| (p - q) * (p - q)).sum();
+                let sig: f32 = a.iter().map(|p| p * p).sum();
+                let sqnr = 10.0 * (sig / err.max(1e-30)).log10();
+                assert!(sqnr > 30.0, "net {net}: SQNR {sqnr:.1} dB");
+            }
+        }
+        // Both wire encodings: u8 has the raw image's size.
+        let mut w = Vec::new();
+        Wire::U8.encode(&a, rf.normalisation(), &mut w);
+        assert_eq!(w.len(), raw.len());
+        w.clear();
+        Wire::F32.encode(&a, rf.normalisation(), &mut w);
+        assert_eq!(w.len(), 4 * raw.len());
     }
 }

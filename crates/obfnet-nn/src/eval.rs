@@ -95,3 +95,32 @@ pub fn obfuscate_samples(stack: &ObfStack, data: &Dataset, n: usize) -> Result<V
         .map(|net| net.chunks(d).map(<[f32]>::to_vec).collect())
         .collect())
 }
+
+/// Accuracy of `model` on samples given as host vectors in the model's (normalised) input space:
+/// `inputs` holds `labels.len()` samples of 784 values each, row after row.
+///
+/// This is how inputs produced outside the engine (the edge runtime, a wire encoding, an
+/// attack) are scored by the frozen server model.
+///
+/// # Errors
+///
+/// [`Error::Shape`] if `inputs` is not `labels.len() × 784` values or is empty.
+pub fn accuracy_on_inputs(model: &LeNet, inputs: &[f32], labels: &[u8]) -> Result<f64> {
+    const D: usize = 784;
+    if labels.is_empty() || inputs.len() != labels.len() * D {
+        return Err(Error::Shape(format!(
+            "expected {} samples × {D} values, got {} values",
+            labels.len(),
+            inputs.len()
+        )));
+    }
+    let model = model.valid();
+    let device = crate::default_device().inner();
+    let mut correct = 0usize;
+    for (x, y) in inputs.chunks(EVAL_CHUNK * D).zip(labels.chunks(EVAL_CHUNK)) {
+        let t = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [y.len(), D]), &device);
+        let pred = argmax_labels(model.forward(t))?;
+        correct += pred.iter().zip(y).filter(|&(&p, &l)| p == i64::from(l)).count();
+    }
+    Ok(correct as f64 / labels.len() as f64)
+}

@@ -127,7 +127,7 @@ pub fn bundle_from_stack(stack: &ObfStack, dataset: &str, server_sha256: [u8; 32
             name: format!("{arch}-{i}"),
             arch: arch.name().to_string(),
             seed,
-            layers: arch.layers(rows, cols),
+            layers: stack.layer_specs(),
             sha256: [0; 32],
         })
         .collect();
@@ -145,6 +145,7 @@ pub fn bundle_from_stack(stack: &ObfStack, dataset: &str, server_sha256: [u8; 32
             shape,
             dtype: DType::F32,
         },
+        weights: DType::F32,
         server_model_sha256: server_sha256,
         nets,
     };

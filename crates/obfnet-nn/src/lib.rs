@@ -6,11 +6,12 @@
 //! computed or kept for it), evaluates them, and exports the obfuscators into the versioned
 //! bundle format of `obfnet-core`, which the edge runtime reads without this crate.
 //!
-//! The K obfuscators are trained **together** as one stacked module: every layer holds the K nets'
-//! weights as a batch (`[K, in, out]`), so one step is a few batched matrix products for all K
-//! nets and one pass of the frozen model over `K × batch` samples. Because Adam is element-wise
-//! and each net's loss term only depends on its own weights, this is mathematically the same as
-//! training the K nets one after another with their own seeds (initialisation and data order).
+//! The K obfuscators are trained **together** as one stacked module ([`ObfStack`]): each net
+//! keeps its own parameter tensors (a batched `[K, in, out]` layout was measured 1.5× slower on
+//! flex, see BENCHMARKS.md), a step runs every net on its own batch, and the K outputs go through
+//! the frozen model as one `K × batch` pass. Because Adam is element-wise and each net's loss term
+//! only depends on its own weights, this is mathematically the same as training the K nets one
+//! after another with their own seeds (initialisation and data order).
 //!
 //! ```no_run
 //! use obfnet_nn::{Dataset, ObfArch, ObfTrainConfig, ServerTrainConfig, train_server_model, train_obfuscators};
@@ -38,7 +39,7 @@ mod train;
 pub use burn;
 pub use data::{Dataset, NORMALISATION};
 pub use error::{Error, Result};
-pub use eval::{accuracy, obfuscate_samples, obfuscated_accuracies};
+pub use eval::{accuracy, accuracy_on_inputs, obfuscate_samples, obfuscated_accuracies};
 pub use export::{
     ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model, save_server_model,
     server_model_sha256, write_atomic,

@@ -6,11 +6,12 @@ use burn::tensor::ops::ConvOptions;
 use obfnet_core::{Activation, LayerSpec, LayerWeights};
 use serde::{Deserialize, Serialize};
 
+use crate::data::NORMALISATION;
 use crate::rng::SplitMix64;
 use crate::{Error, Result};
 
 /// The obfuscator architectures. All map a 28×28 image to a 28×28 image (784 → 784) and end in a
-/// ReLU, as in the ObfNet papers.
+/// ReLU, as in the ObfNet papers (or, trained with `clip_output`, in a clip to the raw range).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ObfArch {
@@ -45,6 +46,17 @@ impl ObfArch {
     /// Parses [`ObfArch::name`].
     pub fn from_name(name: &str) -> Option<ObfArch> {
         ObfArch::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The layers of one net of this architecture whose last layer clips its outputs to the raw
+    /// image range ([`Activation::Clip`]) instead of applying ReLU: trained this way, a net's
+    /// outputs survive the `u8` wire encoding (see `ObfTrainConfig::clip_output`).
+    pub fn layers_clipped(self, rows: usize, cols: usize) -> Vec<LayerSpec> {
+        let mut layers = self.layers(rows, cols);
+        if let Some(LayerSpec::Dense { act, .. } | LayerSpec::Conv2d { act, .. }) = layers.last_mut() {
+            *act = Activation::Clip;
+        }
+        layers
     }
 
     /// The layers of one net of this architecture for `rows × cols` single-channel images.
@@ -105,11 +117,19 @@ struct Conv {
 struct Net {
     conv: Option<Conv>,
     dense: Vec<Dense>,
+    /// `Some((lo, hi))` when the last layer clips to the raw range instead of ReLU
+    /// ([`Activation::Clip`]).
+    #[module(skip)]
+    clip: Option<(f32, f32)>,
 }
 
 impl Net {
     /// Builds a net from per-layer parameters in the bundle's layout (dense weight `[out, in]`).
     fn from_layers(specs: &[LayerSpec], layers: Vec<LayerWeights>, device: &Device) -> Net {
+        let clip = specs
+            .last()
+            .filter(|l| l.activation() == Activation::Clip)
+            .map(|_| (NORMALISATION.apply(0), NORMALISATION.apply(255)));
         let mut conv = None;
         let mut dense = Vec::new();
         for (spec, LayerWeights { weight, bias }) in specs.iter().zip(layers) {
@@ -141,7 +161,7 @@ impl Net {
                 }
             }
         }
-        Net { conv, dense }
+        Net { conv, dense, clip }
     }
 
     /// # Shapes
@@ -156,8 +176,13 @@ impl Net {
             // [B, C, oh, ow] -> [B, C·oh·ow], channel-major as in the bundle.
             h = y.flatten(1, 3);
         }
-        for layer in &self.dense {
-            h = relu(h.matmul(layer.weight.val()) + layer.bias.val().unsqueeze_dim(0));
+        let last = self.dense.len().saturating_sub(1);
+        for (i, layer) in self.dense.iter().enumerate() {
+            let z = h.matmul(layer.weight.val()) + layer.bias.val().unsqueeze_dim(0);
+            h = match self.clip {
+                Some((lo, hi)) if i == last => z.clamp(lo, hi),
+                _ => relu(z),
+            };
         }
         h
     }
@@ -205,13 +230,30 @@ impl ObfStack {
     /// K freshly initialised nets, net k from `seeds[k]` alone (PyTorch's default
     /// initialisation: every weight and bias uniform in ±1/√fan_in).
     pub fn new(arch: ObfArch, seeds: &[u64], rows: usize, cols: usize, device: &Device) -> Result<ObfStack> {
+        ObfStack::new_with_clip(arch, seeds, rows, cols, false, device)
+    }
+
+    /// As [`ObfStack::new`]; with `clip_output` the last layer clips to the raw image range
+    /// ([`ObfArch::layers_clipped`]) instead of applying ReLU. The initial weights are the same.
+    pub fn new_with_clip(
+        arch: ObfArch,
+        seeds: &[u64],
+        rows: usize,
+        cols: usize,
+        clip_output: bool,
+        device: &Device,
+    ) -> Result<ObfStack> {
         if seeds.is_empty() {
             return Err(Error::Config {
                 field: "k",
                 reason: "at least one obfuscator is needed".into(),
             });
         }
-        let specs = arch.layers(rows, cols);
+        let specs = if clip_output {
+            arch.layers_clipped(rows, cols)
+        } else {
+            arch.layers(rows, cols)
+        };
         let nets = seeds
             .iter()
             .map(|&seed| {
@@ -248,6 +290,20 @@ impl ObfStack {
     /// The architecture of every net in the stack.
     pub fn arch(&self) -> ObfArch {
         self.arch
+    }
+
+    /// Whether the nets' last layer clips to the raw image range instead of applying ReLU.
+    pub fn clips_output(&self) -> bool {
+        self.nets.first().is_some_and(|n| n.clip.is_some())
+    }
+
+    /// The layer specs of every net (as written to a bundle).
+    pub fn layer_specs(&self) -> Vec<LayerSpec> {
+        if self.clips_output() {
+            self.arch.layers_clipped(self.rows, self.cols)
+        } else {
+            self.arch.layers(self.rows, self.cols)
+        }
     }
 
     /// Number of nets (K).
@@ -377,7 +433,19 @@ impl ObfStack {
                 )));
             }
         };
-        let specs = arch.layers(rows, cols);
+        let specs = if first.layers == arch.layers_clipped(rows, cols) {
+            arch.layers_clipped(rows, cols)
+        } else {
+            arch.layers(rows, cols)
+        };
+        if specs.last().is_some_and(|l| l.activation() == Activation::Clip)
+            && m.normalisation != NORMALISATION
+        {
+            return Err(Error::Config {
+                field: "bundle",
+                reason: "clip layers need the engine's normalisation".into(),
+            });
+        }
         let mut nets = Vec::with_capacity(m.nets.len());
         for (i, spec) in m.nets.iter().enumerate() {
             if spec.arch != first.arch || spec.layers != specs {

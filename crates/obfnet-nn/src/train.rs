@@ -95,6 +95,9 @@ pub struct ObfTrainConfig {
     pub seed: u64,
     /// Use only the first `limit` training samples.
     pub limit: Option<usize>,
+    /// End every net in a clip to the raw image range instead of ReLU, so the frozen model is
+    /// trained against exactly what survives the `u8` wire encoding (off: the published recipe).
+    pub clip_output: bool,
 }
 
 impl Default for ObfTrainConfig {
@@ -108,6 +111,7 @@ impl Default for ObfTrainConfig {
             final_lr_fraction: 0.05,
             seed: 1000,
             limit: None,
+            clip_output: false,
         }
     }
 }
@@ -336,7 +340,8 @@ pub fn train_obfuscators(
     let frozen = server.clone().fork(&device).freeze();
     let seeds = cfg.seeds();
     let k = cfg.k;
-    let mut stack = ObfStack::new(cfg.arch, &seeds, train.rows, train.cols, &device)?;
+    let mut stack =
+        ObfStack::new_with_clip(cfg.arch, &seeds, train.rows, train.cols, cfg.clip_output, &device)?;
     let mut optim = adam().init();
     let ce = CrossEntropyLossConfig::new().init(&device);
 

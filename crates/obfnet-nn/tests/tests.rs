@@ -290,3 +290,181 @@ fn images_of_the_wrong_size_are_errors_not_panics() {
     assert!(train_obfuscators(&cfg, &model, &small, &test, &mut |_| {}).is_err());
     assert!(train_server_model(&ServerTrainConfig::default(), &small, &train, &mut |_| {}).is_err());
 }
+
+/// The edge runtime of `obfnet-core` against the engine's forward pass.
+mod edge_parity {
+    use super::*;
+    use obfnet_core::runtime::{NetChoice, Runtime, SeededRandom, Wire};
+    use obfnet_data::LabeledImages;
+
+    /// Real MNIST test images when fetched (required with OBFNET_REQUIRE_DATA=1), else synthetic.
+    fn images(n: usize) -> (LabeledImages, &'static str) {
+        let dir = std::env::var_os("OBFNET_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data"))
+            .join("mnist");
+        match obfnet_data::ImageDataset::load_mnist_dir("mnist", &dir) {
+            Ok(ds) => (ds.test.take(n), "real MNIST"),
+            Err(e) if std::env::var("OBFNET_REQUIRE_DATA").as_deref() == Ok("1") => {
+                panic!("OBFNET_REQUIRE_DATA=1 but MNIST is missing: {e}")
+            }
+            Err(_) => (synthetic(n, 9), "synthetic"),
+        }
+    }
+
+    /// Engine outputs and an f32 edge runtime for a K=2 stack of `arch`, after one short
+    /// epoch of training on synthetic data so that the weights are not just their init.
+    fn trained(arch: ObfArch) -> (ObfStack, Runtime) {
+        trained_with(arch, false)
+    }
+
+    fn trained_with(arch: ObfArch, clip_output: bool) -> (ObfStack, Runtime) {
+        let (train, test) = datasets(200, 50);
+        let server = LeNet::new(&obfnet_nn::LeNetConfig::default(), &default_device());
+        let cfg = ObfTrainConfig {
+            arch,
+            k: 2,
+            epochs: 1,
+            batch_size: 32,
+            clip_output,
+            ..Default::default()
+        };
+        let (stack, _) = train_obfuscators(&cfg, &server, &train, &test, &mut |_| {}).expect("train");
+        let bundle = obfnet_nn::bundle_from_stack(&stack, "mnist", [7; 32]).expect("bundle");
+        let bytes = bundle.to_bytes().expect("encode");
+        (stack, Runtime::from_bytes(&bytes).expect("runtime"))
+    }
+
+    #[test]
+    fn f32_edge_matches_engine_within_1e5_for_every_arch() {
+        let (imgs, source) = images(200);
+        let data = Dataset::from_images(&imgs, &default_device()).expect("data");
+        for arch in ObfArch::ALL {
+            let (stack, rt) = trained(arch);
+            let engine = obfnet_nn::obfuscate_samples(&stack, &data, imgs.len()).expect("engine");
+            let mut scratch = rt.scratch();
+            let mut out = vec![0.0f32; rt.output_len()];
+            let (mut worst, mut peak) = (0.0f32, 0.0f32);
+            for (net, per_net) in engine.iter().enumerate() {
+                for (i, want) in per_net.iter().enumerate() {
+                    rt.run_raw(net, imgs.image(i), &mut out, &mut scratch)
+                        .expect("run");
+                    for (a, b) in out.iter().zip(want) {
+                        worst = worst.max((a - b).abs());
+                        peak = peak.max(b.abs());
+                    }
+                }
+            }
+            eprintln!("{arch} on {source}: max |edge - engine| = {worst:.2e} (outputs up to {peak:.2})");
+            assert!(peak > 0.1, "{arch}: degenerate outputs");
+            assert!(worst <= 1e-5, "{arch}: edge differs from engine by {worst}");
+        }
+    }
+
+    #[test]
+    fn clipped_nets_round_trip_and_match_the_engine() {
+        let (imgs, _) = images(100);
+        let data = Dataset::from_images(&imgs, &default_device()).expect("data");
+        let (stack, rt) = trained_with(ObfArch::ObfNet2, true);
+        assert!(stack.clips_output());
+        let bundle = obfnet_nn::bundle_from_stack(&stack, "mnist", [7; 32]).expect("bundle");
+        assert_eq!(bundle.manifest.format_version, 2);
+        let reloaded = ObfStack::from_bundle(&bundle, &default_device()).expect("reload");
+        assert!(reloaded.clips_output());
+        let engine = obfnet_nn::obfuscate_samples(&reloaded, &data, imgs.len()).expect("engine");
+        let n = obfnet_nn::NORMALISATION;
+        let (lo, hi) = (n.apply(0), n.apply(255));
+        let mut scratch = rt.scratch();
+        let mut out = vec![0.0f32; 784];
+        let mut worst = 0.0f32;
+        for (net, per_net) in engine.iter().enumerate() {
+            for (i, want) in per_net.iter().enumerate() {
+                assert!(want.iter().all(|v| (lo..=hi).contains(v)));
+                rt.run_raw(net, imgs.image(i), &mut out, &mut scratch)
+                    .expect("run");
+                for (a, b) in out.iter().zip(want) {
+                    worst = worst.max((a - b).abs());
+                }
+            }
+        }
+        assert!(worst <= 1e-5, "clipped: edge differs from engine by {worst}");
+        // Through the u8 wire the outputs move by at most half a raw step.
+        let mut wire = out.clone();
+        obfnet_core::runtime::Wire::U8.round_trip(&mut wire, n);
+        let step = n.apply(1) - n.apply(0);
+        assert!(
+            out.iter()
+                .zip(&wire)
+                .all(|(a, b)| (a - b).abs() <= step / 2.0 + 1e-6)
+        );
+    }
+
+    #[test]
+    fn int8_edge_stays_close_to_f32() {
+        let (imgs, _) = images(100);
+        for arch in ObfArch::ALL {
+            let (stack, f32_rt) = trained(arch);
+            let bundle = obfnet_nn::bundle_from_stack(&stack, "mnist", [7; 32]).expect("bundle");
+            let int8 = bundle.quantize_int8().expect("quantise");
+            let bytes = int8.to_bytes().expect("encode");
+            assert!(bytes.len() * 3 < bundle.to_bytes().expect("encode").len());
+            let rt = Runtime::from_bytes(&bytes).expect("runtime");
+            let mut scratch = rt.scratch();
+            let (mut a, mut b) = (vec![0.0f32; 784], vec![0.0f32; 784]);
+            let (mut err2, mut sig2) = (0.0f64, 0.0f64);
+            for i in 0..imgs.len() {
+                for net in 0..2 {
+                    f32_rt
+                        .run_raw(net, imgs.image(i), &mut a, &mut scratch)
+                        .expect("f32");
+                    rt.run_raw(net, imgs.image(i), &mut b, &mut scratch)
+                        .expect("int8");
+                    for (x, y) in a.iter().zip(&b) {
+                        err2 += f64::from(x - y).powi(2);
+                        sig2 += f64::from(*x).powi(2);
+                    }
+                }
+            }
+            // Signal-to-quantisation-noise ratio; 8-bit weights and activations give ~30-40 dB.
+            let sqnr_db = 10.0 * (sig2 / err2.max(1e-30)).log10();
+            eprintln!("{arch}: int8 SQNR {sqnr_db:.1} dB");
+            assert!(sqnr_db > 25.0, "{arch}: int8 output SQNR only {sqnr_db:.1} dB");
+        }
+    }
+
+    #[test]
+    fn random_choice_uses_every_net_and_fixed_choice_is_exact() {
+        let (_, rt) = trained(ObfArch::ObfNet1);
+        let img = vec![128u8; 784];
+        let mut scratch = rt.scratch();
+        let mut out = vec![0.0f32; 784];
+        let mut rng = SeededRandom::new(3);
+        let mut seen = [0usize; 2];
+        for _ in 0..200 {
+            let net = rt
+                .obfuscate(&img, NetChoice::Random(&mut rng), &mut out, &mut scratch)
+                .expect("run");
+            seen[net] += 1;
+        }
+        // Binomial(200, 1/2): both nets are used (probability of failure 2^-199).
+        assert!(seen.iter().all(|&c| c > 0), "{seen:?}");
+        let mut fixed = vec![0.0f32; 784];
+        rt.obfuscate(&img, NetChoice::Fixed(1), &mut fixed, &mut scratch)
+            .expect("fixed");
+        rt.run_raw(1, &img, &mut out, &mut scratch).expect("run");
+        assert_eq!(fixed, out);
+        assert!(
+            rt.obfuscate(&img, NetChoice::Fixed(2), &mut out, &mut scratch)
+                .is_err()
+        );
+        assert!(rt.run_raw(0, &img[..10], &mut out, &mut scratch).is_err());
+        let mut os = obfnet_core::runtime::OsRandom;
+        assert!(
+            rt.obfuscate(&img, NetChoice::Random(&mut os), &mut out, &mut scratch)
+                .is_ok()
+        );
+        let mut wire = Vec::new();
+        Wire::U8.encode(&out, rt.normalisation(), &mut wire);
+        assert_eq!(wire.len(), img.len());
+    }
+}
