@@ -477,6 +477,7 @@ impl Attack for ShadowAttack {
             epochs: self.cfg.epochs,
             seed: self.cfg.seed,
             limit: Some(self.cfg.train_samples),
+            clip_output: scheme.clips_output(),
             ..ObfTrainConfig::default()
         };
         let (stack, report) = obfnet_nn::train_obfuscators(&cfg, ctx.server, ctx.train, ctx.test, progress)?;

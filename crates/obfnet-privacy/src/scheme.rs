@@ -38,6 +38,11 @@ pub trait Scheme {
     fn arch(&self) -> Option<ObfArch> {
         None
     }
+    /// Whether the obfuscator's last layer clips to the raw image range instead of ReLU
+    /// (ObfNet schemes trained with `clip_output`; the shadow attack copies this public choice).
+    fn clips_output(&self) -> bool {
+        false
+    }
     /// Number of candidates K the device picks from.
     fn candidates(&self) -> usize;
     /// Values per input image.
@@ -166,7 +171,11 @@ impl ObfScheme {
 
 impl Scheme for ObfScheme {
     fn name(&self) -> String {
-        format!("{}-k{}", self.plain.arch(), self.plain.k())
+        let clip = if self.plain.clips_output() { "-clip" } else { "" };
+        format!("{}{clip}-k{}", self.plain.arch(), self.plain.k())
+    }
+    fn clips_output(&self) -> bool {
+        self.plain.clips_output()
     }
     fn family(&self) -> Family {
         Family::ObfNet

@@ -451,6 +451,13 @@ mod obfuscator_scheme {
             chosen.iter().any(|&k| k != chosen[0]),
             "16 samples over 3 nets use more than one"
         );
+
+        // a stack whose nets clip their outputs is named apart and says so (the shadow copies it)
+        let clipped =
+            ObfStack::new_with_clip(ObfArch::ObfNet1, &[1, 2], 12, 12, true, &device).expect("stack");
+        let scheme = ObfScheme::new(&clipped.subset(&[1]).expect("subset"));
+        assert_eq!(scheme.name(), "obfnet1-clip-k1");
+        assert!(scheme.clips_output() && !full.clips_output());
     }
 }
 
