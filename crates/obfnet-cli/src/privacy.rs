@@ -550,7 +550,7 @@ fn markdown_table(results: &[SchemeResult]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| scheme | K | formal guarantee | accuracy | attack (empirical) | SSIM | PSNR dB | recognisability | raw-vs-obf AUC | which-of-K acc (chance) |"
+        "| scheme | K | formal guarantee | accuracy | attack (empirical) | SSIM | PSNR dB | recognisability | raw-vs-obf AUC (empirical) | which-of-K acc (chance; empirical) |"
     );
     let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
