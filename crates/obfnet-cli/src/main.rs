@@ -4,6 +4,8 @@
 mod edge;
 mod fetch;
 mod grid;
+mod plot;
+mod privacy;
 mod progress;
 mod quickstart;
 mod serve;
@@ -51,6 +53,10 @@ enum Command {
     BenchTrain(BenchArgs),
     /// Serve the model: Open Inference Protocol v2 over REST + gRPC, optional MQTT v5 worker.
     Serve(serve::ServeArgs),
+    /// Attack one bundle (or baseline) with the privacy attacks and score the reconstructions.
+    Attack(privacy::AttackArgs),
+    /// The privacy report: every obfuscator kind, K and baseline, all attacks; HTML + PNG + JSON.
+    Report(privacy::ReportArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -198,6 +204,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Obfuscate(a) => edge::cmd_obfuscate(&a, json),
         Command::BenchTrain(a) => cmd_bench(&a, json),
         Command::Serve(a) => serve::cmd_serve(&a, json),
+        Command::Attack(a) => privacy::run_attack(&a, json),
+        Command::Report(a) => privacy::run_report(&a, json),
     }
 }
 

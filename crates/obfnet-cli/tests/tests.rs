@@ -401,3 +401,5 @@ fn bad_inputs_are_clear_errors_not_panics() {
         .failure()
         .code(2);
 }
+
+mod privacy;

@@ -336,6 +336,46 @@ impl ObfStack {
         Tensor::stack(outs, 0)
     }
 
+    /// Runs net `net` alone on a batch (used by the privacy attacks, which re-run one candidate
+    /// net on a reconstruction).
+    ///
+    /// # Shapes
+    /// `x`: `[B, rows·cols]` → `[B, rows·cols]`.
+    pub fn forward_net(&self, net: usize, x: Tensor<2>) -> Result<Tensor<2>> {
+        let n = self.nets.get(net).ok_or_else(|| Error::Config {
+            field: "net",
+            reason: format!("net {net} of {}", self.seeds.len()),
+        })?;
+        Ok(n.forward(x, self.rows, self.cols))
+    }
+
+    /// A stack of the nets `nets` of this one (in that order), e.g. net 0 alone for K = 1.
+    pub fn subset(&self, nets: &[usize]) -> Result<ObfStack> {
+        if nets.is_empty() {
+            return Err(Error::Config {
+                field: "nets",
+                reason: "at least one net is needed".into(),
+            });
+        }
+        let mut out = Vec::with_capacity(nets.len());
+        let mut seeds = Vec::with_capacity(nets.len());
+        for &i in nets {
+            let net = self.nets.get(i).ok_or_else(|| Error::Config {
+                field: "nets",
+                reason: format!("net {i} of {}", self.seeds.len()),
+            })?;
+            out.push(net.clone());
+            seeds.push(self.seeds[i]);
+        }
+        Ok(ObfStack {
+            nets: out,
+            arch: self.arch,
+            seeds,
+            rows: self.rows,
+            cols: self.cols,
+        })
+    }
+
     /// Runs every net on the same samples.
     ///
     /// # Shapes

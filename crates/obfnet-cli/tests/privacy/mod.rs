@@ -1,0 +1,194 @@
+//! `obfnet attack` and `obfnet report` on the tiny generated dataset, with tiny budgets.
+
+use super::{json_of, obfnet, write_fixture};
+
+const TINY: [&str; 22] = [
+    "--eval-samples",
+    "20",
+    "--rmle-samples",
+    "5",
+    "--rmle-steps",
+    "10",
+    "--inverse-train",
+    "200",
+    "--per-net-train",
+    "100",
+    "--inverse-epochs",
+    "1",
+    "--inverse-hidden",
+    "64",
+    "--shadow-train",
+    "100",
+    "--distinguisher-train",
+    "100",
+    "--recogniser-epochs",
+    "1",
+    "--seed",
+    "3",
+];
+
+#[test]
+fn report_and_attack_write_complete_labelled_results() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    write_fixture(&data, 300, 60);
+    let data_arg = data.to_str().expect("utf-8 path");
+    let model = tmp.path().join("server");
+    obfnet()
+        .args(["train-model", "--epochs", "2", "--data-dir", data_arg])
+        .arg("--out")
+        .arg(&model)
+        .assert()
+        .success();
+    let out_dir = tmp.path().join("privacy");
+    let report_cmd = || {
+        let mut c = obfnet();
+        c.args([
+            "report",
+            "--json",
+            "--archs",
+            "conv",
+            "-k",
+            "1,2",
+            "--obf-limit",
+            "300",
+        ])
+        .args([
+            "--baselines",
+            "laplace:7840,projection-gaussian:196",
+            "--data-dir",
+            data_arg,
+        ])
+        .args(TINY)
+        .arg("--model")
+        .arg(&model)
+        .arg("--out")
+        .arg(&out_dir);
+        c
+    };
+    let out = report_cmd().assert().success();
+    let summary = json_of(&out.get_output().stdout);
+    assert_eq!(summary["schemes"], 4);
+
+    let html = std::fs::read_to_string(out_dir.join("report.html")).expect("report.html");
+    assert!(html.contains("Threat model") && html.contains("Honest-but-curious"));
+    assert!(html.contains("data:image/png;base64,"), "images inline");
+    assert!(
+        !html.contains("src=\"http") && !html.contains("src=\"grid"),
+        "no external assets"
+    );
+    assert!(html.contains("empirical") && html.contains("formal"));
+    for png in [
+        "accuracy-vs-ssim.png",
+        "grid-conv-k2.png",
+        "grid-laplace-eps7840.png",
+    ] {
+        assert!(out_dir.join(png).is_file(), "{png}");
+    }
+    assert!(
+        out_dir.join("obfnets-conv.obfb").is_file(),
+        "missing arch trained and cached"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
+            .expect("json");
+    let results = report["results"].as_array().expect("results");
+    let names: Vec<&str> = results.iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "conv-k1",
+            "conv-k2",
+            "laplace-eps7840",
+            "projection-gaussian-784to196"
+        ]
+    );
+    for r in results {
+        for a in r["attacks"].as_array().expect("attacks") {
+            let ssim = a["scores"]["ssim"].as_f64().expect("ssim");
+            assert!((-1.0..=1.0).contains(&ssim), "{a}");
+            assert_eq!(a["evidence"], "empirical");
+        }
+    }
+    let attacks = |i: usize| -> Vec<String> {
+        results[i]["attacks"]
+            .as_array()
+            .expect("attacks")
+            .iter()
+            .filter_map(|a| a["attack"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(
+        attacks(0),
+        ["observed-as-image", "inverse-pooled", "rmle", "shadow"]
+    );
+    assert_eq!(
+        attacks(1),
+        [
+            "observed-as-image",
+            "inverse-pooled",
+            "inverse-per-net",
+            "rmle",
+            "shadow"
+        ]
+    );
+    assert_eq!(results[1]["distinguishers"]["which_of_k_chance"], 0.5);
+    assert_eq!(results[2]["guarantee"]["kind"], "formal_dp");
+    assert!((results[2]["guarantee"]["epsilon"].as_f64().expect("eps") - 7840.0).abs() < 1e-6);
+    assert!(
+        results[3]["distinguishers"]["raw_vs_observed_auc"].is_null(),
+        "size differs"
+    );
+    assert_eq!(results[3]["guarantee"]["kind"], "empirical");
+
+    // --resume reuses every finished scheme
+    let out = report_cmd().arg("--resume").assert().success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr);
+    assert_eq!(stderr.matches("reusing the result").count(), 4, "{stderr}");
+
+    // attack on one baseline, JSON on stdout
+    let out = obfnet()
+        .args([
+            "attack",
+            "--json",
+            "--baseline",
+            "gaussian:0.5",
+            "--skip",
+            "rmle,distinguishers",
+        ])
+        .args(["--data-dir", data_arg])
+        .args(TINY)
+        .arg("--model")
+        .arg(&model)
+        .assert()
+        .success();
+    let v = json_of(&out.get_output().stdout);
+    assert_eq!(v["result"]["name"], "gaussian-sigma0.5");
+    assert_eq!(v["result"]["guarantee"]["delta"], 1e-5);
+    assert!(v["result"]["distinguishers"].is_null());
+}
+
+#[test]
+fn attack_rejects_bad_arguments_clearly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = obfnet()
+        .args(["attack", "--baseline", "laplace:-3"])
+        .assert()
+        .failure();
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("positive number"));
+    let out = obfnet()
+        .args(["attack", "--skip", "everything"])
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .assert()
+        .failure();
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("--skip"));
+    let out = obfnet()
+        .args(["report", "--eval-samples", "0"])
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .assert()
+        .failure();
+    assert!(String::from_utf8_lossy(&out.get_output().stderr).contains("eval_samples"));
+}

@@ -1,0 +1,447 @@
+//! The whole evaluation of one scheme: utility, every applicable attack, the distinguishers,
+//! and the pictures, with the budgets that produced them.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use obfnet_nn::{Dataset, LeNet, ServerTrainConfig, SplitMix64, TrainEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::attack::{
+    Attack, FitContext, InverseConfig, InverseMode, InverseNet, Rmle, RmleConfig, ShadowAttack, ShadowConfig,
+};
+use crate::distinguish::{DistinguisherConfig, Distinguishers, distinguish};
+use crate::mechanism::Guarantee;
+use crate::metrics::{ImageScores, from_pixels, score_images, to_pixels};
+use crate::mlp::{from_host, to_vec};
+use crate::scheme::{Family, Scheme, Utility, observe};
+use crate::{Error, Result};
+
+/// Every budget of an evaluation. Defaults (documented per field) keep one scheme to a few
+/// minutes on two CPU cores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttackConfig {
+    /// Test samples attacked and scored (the first ones of the test split). Default 500.
+    pub eval_samples: usize,
+    /// Of those, how many rMLE attacks (it is the costly one). Default 100.
+    pub rmle_samples: usize,
+    /// Samples shown in the picture grid. Default 8.
+    pub grid_samples: usize,
+    /// Seeds which net a device picks and the noise it draws. Default 1.
+    pub seed: u64,
+    /// The pooled inverse network (and the shadow attack's decoder).
+    pub inverse: InverseConfig,
+    /// Training images per decoder of the per-net inverse networks. Default 5000.
+    pub per_net_train_samples: usize,
+    /// rMLE.
+    pub rmle: RmleConfig,
+    /// Shadow model.
+    pub shadow: ShadowConfig,
+    /// Distinguishers.
+    pub distinguisher: DistinguisherConfig,
+    /// Epochs of the separately trained recognition classifier (LeNet-5). Default 2.
+    pub recogniser_epochs: usize,
+    /// Seed of the recognition classifier (differs from the server model's 0). Default 4242.
+    pub recogniser_seed: u64,
+    /// Which attacks run.
+    pub attacks: AttackSelection,
+}
+
+impl Default for AttackConfig {
+    fn default() -> Self {
+        AttackConfig {
+            eval_samples: 500,
+            rmle_samples: 100,
+            grid_samples: 8,
+            seed: 1,
+            inverse: InverseConfig::default(),
+            per_net_train_samples: 5000,
+            rmle: RmleConfig::default(),
+            shadow: ShadowConfig::default(),
+            distinguisher: DistinguisherConfig::default(),
+            recogniser_epochs: 2,
+            recogniser_seed: 4242,
+            attacks: AttackSelection::default(),
+        }
+    }
+}
+
+/// Which attacks run (all by default).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttackSelection {
+    /// Black-box inverse networks (pooled, and per net when K > 1).
+    pub inverse: bool,
+    /// White-box rMLE.
+    pub rmle: bool,
+    /// Query-free shadow model (obfuscation nets only).
+    pub shadow: bool,
+    /// Raw-vs-obfuscated and which-of-K distinguishers.
+    pub distinguishers: bool,
+}
+
+impl Default for AttackSelection {
+    fn default() -> Self {
+        AttackSelection {
+            inverse: true,
+            rmle: true,
+            shadow: true,
+            distinguishers: true,
+        }
+    }
+}
+
+impl AttackConfig {
+    /// Checks the budgets.
+    pub fn validate(&self) -> Result<()> {
+        if self.eval_samples == 0 || self.eval_samples > 10_000 {
+            return Err(Error::config(
+                "eval_samples",
+                format!("{} is not in 1..=10000", self.eval_samples),
+            ));
+        }
+        if self.rmle_samples > self.eval_samples {
+            return Err(Error::config("rmle_samples", "cannot exceed eval_samples"));
+        }
+        if self.grid_samples > self.eval_samples.min(32) {
+            return Err(Error::config(
+                "grid_samples",
+                "at most 32 and at most eval_samples",
+            ));
+        }
+        if self.inverse.train_samples == 0 || self.per_net_train_samples == 0 {
+            return Err(Error::config("train_samples", "must be > 0"));
+        }
+        if self.recogniser_epochs == 0 {
+            return Err(Error::config("recogniser_epochs", "must be ≥ 1"));
+        }
+        self.inverse.mlp.validate()?;
+        self.distinguisher.mlp.validate()?;
+        Ok(())
+    }
+}
+
+/// The separately trained classifier that judges whether reconstructions are recognisable.
+///
+/// It is a LeNet-5 trained with its own seed and epochs on the training split — not the
+/// server's frozen model — so a reconstruction is not rewarded for fitting that model's quirks.
+#[derive(Debug)]
+pub struct Recogniser {
+    model: LeNet,
+    /// Its accuracy on the raw test split (the ceiling for recognisability).
+    pub raw_accuracy: f64,
+    /// Epochs it was trained.
+    pub epochs: usize,
+    /// Its seed.
+    pub seed: u64,
+}
+
+impl Recogniser {
+    /// Trains the recogniser on `train`.
+    pub fn train(
+        cfg: &AttackConfig,
+        train: &Dataset,
+        test: &Dataset,
+        progress: &mut dyn FnMut(TrainEvent),
+    ) -> Result<Recogniser> {
+        let scfg = ServerTrainConfig {
+            epochs: cfg.recogniser_epochs,
+            seed: cfg.recogniser_seed,
+            ..ServerTrainConfig::default()
+        };
+        let (model, report) = obfnet_nn::train_server_model(&scfg, train, test, progress)?;
+        Ok(Recogniser {
+            model,
+            raw_accuracy: report.test_accuracy,
+            epochs: cfg.recogniser_epochs,
+            seed: cfg.recogniser_seed,
+        })
+    }
+
+    /// Accuracy on pixel-space images (`[n·784]`) with these labels.
+    pub fn accuracy(&self, pixels: &[f32], labels: &[u8], rows: usize, cols: usize) -> Result<f64> {
+        let n = labels.len();
+        let x = from_host(from_pixels(pixels), n, rows * cols)?;
+        let ds = Dataset {
+            y: Tensor::from_data(
+                TensorData::new(labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(), [n]),
+                &x.device(),
+            ),
+            x,
+            labels: labels.to_vec(),
+            rows,
+            cols,
+        };
+        Ok(obfnet_nn::accuracy(&self.model, &ds)?)
+    }
+}
+
+/// Everything an evaluation shares across schemes.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalContext<'a> {
+    /// The server's frozen model.
+    pub server: &'a LeNet,
+    /// Training split (the server's own data; attackers fit here).
+    pub train: &'a Dataset,
+    /// Test split (attacked samples come from here).
+    pub test: &'a Dataset,
+    /// The separately trained recognition classifier.
+    pub recogniser: &'a Recogniser,
+}
+
+/// One attack's measured result on one scheme. Every number here is **empirical**.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttackScore {
+    /// Attack name.
+    pub attack: String,
+    /// Image similarity of reconstructions to originals (pixel space, range 1).
+    pub scores: ImageScores,
+    /// Accuracy of the separately trained recogniser on the reconstructions.
+    pub recognisability: f64,
+    /// Wall time of fit + reconstruction, seconds.
+    pub seconds: f64,
+    /// Always `"empirical"`: measured by this attack, not a bound.
+    pub evidence: String,
+    /// Anything to know when reading it.
+    pub note: Option<String>,
+}
+
+/// Pixel-space pictures for the grid: originals, what was sent, each attack's reconstruction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pictures {
+    /// Image height.
+    pub rows: usize,
+    /// Image width.
+    pub cols: usize,
+    /// Original test images.
+    pub originals: Vec<Vec<f32>>,
+    /// What devices sent, scaled per image to [0, 1] for display.
+    pub observed: Vec<Vec<f32>>,
+    /// (attack, reconstructions).
+    pub reconstructions: Vec<(String, Vec<Vec<f32>>)>,
+}
+
+/// The evaluation of one scheme.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchemeResult {
+    /// Scheme name.
+    pub name: String,
+    /// Family.
+    pub family: Family,
+    /// Obfuscator architecture (ObfNet schemes).
+    pub arch: Option<String>,
+    /// Number of candidates K.
+    pub k: usize,
+    /// What the scheme guarantees by construction.
+    pub guarantee: Guarantee,
+    /// Server-side accuracy (utility).
+    pub utility: Utility,
+    /// Reconstruction attacks.
+    pub attacks: Vec<AttackScore>,
+    /// Distinguishers.
+    pub distinguishers: Option<Distinguishers>,
+    /// Frozen model's accuracy behind the attacker's shadow net, if that attack ran.
+    pub shadow_accuracy: Option<f64>,
+    /// Pictures for the grid.
+    pub pictures: Pictures,
+    /// Wall time of the whole evaluation, seconds.
+    pub seconds: f64,
+}
+
+impl SchemeResult {
+    /// The attack with the highest mean SSIM (the strongest measured), excluding the
+    /// observed-as-image reference.
+    pub fn best_attack(&self) -> Option<&AttackScore> {
+        self.attacks
+            .iter()
+            .filter(|a| a.attack != OBSERVED_AS_IMAGE)
+            .max_by(|a, b| a.scores.ssim.total_cmp(&b.scores.ssim))
+    }
+}
+
+/// Name of the reference "attack" that takes the observed output as the image (no inversion).
+pub const OBSERVED_AS_IMAGE: &str = "observed-as-image";
+
+fn rows_of(flat: &[f32], d: usize, n: usize) -> Vec<Vec<f32>> {
+    flat.chunks_exact(d).take(n).map(<[f32]>::to_vec).collect()
+}
+
+/// Per-image min–max scaling to [0, 1], padded with mid-gray to `d` values.
+fn display(observed: &[f32], m: usize, d: usize, n: usize) -> Vec<Vec<f32>> {
+    observed
+        .chunks_exact(m)
+        .take(n)
+        .map(|o| {
+            let (lo, hi) = o.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
+                (l.min(v), h.max(v))
+            });
+            let span = if hi > lo { hi - lo } else { 1.0 };
+            let mut v: Vec<f32> = o.iter().take(d).map(|&x| (x - lo) / span).collect();
+            v.resize(d, 0.5);
+            v
+        })
+        .collect()
+}
+
+/// Evaluates `scheme`: its utility, every applicable attack on the first `eval_samples` test
+/// images, and the distinguishers.
+pub fn evaluate_scheme(
+    scheme: &dyn Scheme,
+    ctx: EvalContext<'_>,
+    cfg: &AttackConfig,
+    progress: &mut dyn FnMut(TrainEvent),
+) -> Result<SchemeResult> {
+    cfg.validate()?;
+    let t0 = Instant::now();
+    let (rows, cols) = (ctx.test.rows, ctx.test.cols);
+    let d = rows * cols;
+    if scheme.input_dim() != d {
+        return Err(Error::Shape(format!(
+            "scheme takes {} values, images have {d}",
+            scheme.input_dim()
+        )));
+    }
+    let n = cfg.eval_samples.min(ctx.test.len());
+    let labels = &ctx.test.labels[..n];
+    let x = ctx.test.slice(0, n);
+    let orig = to_pixels(&to_vec(x.clone())?);
+    let mut rng = SplitMix64::new(cfg.seed);
+    let (observed, _chosen) = observe(scheme, &x, &mut rng)?;
+    let m = scheme.output_dim();
+    let obs_host = to_vec(observed.clone())?;
+    let g = cfg.grid_samples.min(n);
+    let mut pictures = Pictures {
+        rows,
+        cols,
+        originals: rows_of(&orig, d, g),
+        observed: display(&obs_host, m, d, g),
+        reconstructions: Vec::new(),
+    };
+    progress(TrainEvent::Phase {
+        name: format!("{}: utility", scheme.name()),
+        total_steps: 0,
+    });
+    let utility = scheme.utility(ctx.server, ctx.train, ctx.test, cfg.seed ^ 0x7574_696c)?;
+    let fit = FitContext {
+        server: ctx.server,
+        train: ctx.train,
+        test: ctx.test,
+    };
+    let mut scores = Vec::new();
+    let mut score = |name: String,
+                     recon_norm: Vec<f32>,
+                     count: usize,
+                     secs: f64,
+                     note: Option<String>,
+                     pictures: &mut Pictures|
+     -> Result<()> {
+        let recon = to_pixels(&recon_norm);
+        let s = score_images(&orig[..count * d], &recon, rows, cols)?;
+        let recog = ctx.recogniser.accuracy(&recon, &labels[..count], rows, cols)?;
+        pictures
+            .reconstructions
+            .push((name.clone(), rows_of(&recon, d, g)));
+        tracing::info!(scheme = %scheme.name(), attack = %name, ssim = s.ssim, psnr = s.psnr_db, "attack scored");
+        scores.push(AttackScore {
+            attack: name,
+            scores: s,
+            recognisability: recog,
+            seconds: secs,
+            evidence: "empirical".into(),
+            note,
+        });
+        Ok(())
+    };
+    if m == d {
+        score(
+            OBSERVED_AS_IMAGE.into(),
+            obs_host.clone(),
+            n,
+            0.0,
+            Some("reference: what was sent, read as an image (no attack)".into()),
+            &mut pictures,
+        )?;
+    }
+    let mut shadow_accuracy = None;
+    if cfg.attacks.inverse {
+        let mut attacks: Vec<(InverseNet, Option<String>)> = vec![(
+            InverseNet::new(cfg.inverse.clone(), InverseMode::Pooled),
+            Some(format!("{} training pairs", cfg.inverse.train_samples)),
+        )];
+        if scheme.candidates() > 1 {
+            let per = InverseConfig {
+                train_samples: cfg.per_net_train_samples,
+                ..cfg.inverse.clone()
+            };
+            attacks.push((
+                InverseNet::new(per, InverseMode::PerNet),
+                Some(format!(
+                    "{} decoders × {} pairs; per sample the decoder whose output re-obfuscates closest",
+                    scheme.candidates(),
+                    cfg.per_net_train_samples
+                )),
+            ));
+        }
+        for (mut a, note) in attacks {
+            let t = Instant::now();
+            a.fit(scheme, fit, progress)?;
+            let r = to_vec(a.reconstruct(scheme, &observed, progress)?)?;
+            score(a.name(), r, n, t.elapsed().as_secs_f64(), note, &mut pictures)?;
+        }
+    }
+    if cfg.attacks.rmle && cfg.rmle_samples > 0 {
+        let t = Instant::now();
+        let mut a = Rmle::new(cfg.rmle.clone(), rows, cols);
+        a.fit(scheme, fit, progress)?;
+        let nr = cfg.rmle_samples;
+        let r = to_vec(a.reconstruct(scheme, &observed.clone().slice([0..nr, 0..m]), progress)?)?;
+        score(
+            a.name(),
+            r,
+            nr,
+            t.elapsed().as_secs_f64(),
+            Some(format!("first {nr} of the {n} samples; {} steps", cfg.rmle.steps)),
+            &mut pictures,
+        )?;
+    }
+    if cfg.attacks.shadow && scheme.arch().is_some() {
+        let t = Instant::now();
+        let mut a = ShadowAttack::new(cfg.shadow.clone(), cfg.inverse.clone());
+        a.fit(scheme, fit, progress)?;
+        let r = to_vec(a.reconstruct(scheme, &observed, progress)?)?;
+        shadow_accuracy = a.shadow_accuracy;
+        score(
+            a.name(),
+            r,
+            n,
+            t.elapsed().as_secs_f64(),
+            Some(format!(
+                "attacker's own net ({} epoch(s), {} images), frozen model behind it: {}",
+                cfg.shadow.epochs,
+                cfg.shadow.train_samples,
+                a.shadow_accuracy
+                    .map_or("?".into(), |v| format!("{:.2}%", v * 100.0))
+            )),
+            &mut pictures,
+        )?;
+    }
+    let distinguishers = if cfg.attacks.distinguishers {
+        Some(distinguish(scheme, ctx.train, &x, &cfg.distinguisher, progress)?)
+    } else {
+        None
+    };
+    Ok(SchemeResult {
+        name: scheme.name(),
+        family: scheme.family(),
+        arch: scheme.arch().map(|a| a.name().to_string()),
+        k: scheme.candidates(),
+        guarantee: scheme.guarantee(),
+        utility,
+        attacks: scores,
+        distinguishers,
+        shadow_accuracy,
+        pictures,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,220 @@
+//! What each input-protection scheme guarantees, and the local noise mechanisms used as
+//! baselines (Laplace and Gaussian noise added to the image on the device).
+
+use obfnet_nn::SplitMix64;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The kind of privacy statement a scheme (or a number in a report) carries.
+///
+/// A results table never mixes these without saying which is which.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Guarantee {
+    /// A formal local differential-privacy guarantee per image: for any two images, the
+    /// output distributions differ by at most `e^epsilon` (plus `delta`).
+    FormalDp {
+        /// Privacy-loss bound ε, per image sent.
+        epsilon: f64,
+        /// Failure probability δ (0 for pure ε-DP).
+        delta: f64,
+        /// The sensitivity argument the bound rests on.
+        basis: String,
+    },
+    /// A computational guarantee resting on a cryptographic assumption.
+    Cryptographic {
+        /// The assumption.
+        assumption: String,
+    },
+    /// No formal guarantee: privacy is only what the attacks here measure.
+    Empirical,
+}
+
+impl Guarantee {
+    /// A short label for tables: `formal (ε = …, δ = …)`, `cryptographic`, or `empirical only`.
+    pub fn label(&self) -> String {
+        match self {
+            Guarantee::FormalDp { epsilon, delta, .. } if *delta == 0.0 => {
+                format!("formal ε-DP, ε = {epsilon:.3e} per image")
+            }
+            Guarantee::FormalDp { epsilon, delta, .. } => {
+                format!("formal (ε, δ)-DP, ε = {epsilon:.3e}, δ = {delta:.0e} per image")
+            }
+            Guarantee::Cryptographic { .. } => "cryptographic".into(),
+            Guarantee::Empirical => "none (empirical only)".into(),
+        }
+    }
+}
+
+/// Noise a device adds to the image in pixel space (`[0, 1]`) before sending it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Noise {
+    /// i.i.d. Laplace noise of scale `b` per pixel.
+    Laplace {
+        /// Scale `b` (pixel units; standard deviation `b·√2`).
+        scale: f64,
+    },
+    /// i.i.d. Gaussian noise of standard deviation `sigma` per pixel.
+    Gaussian {
+        /// Standard deviation (pixel units).
+        sigma: f64,
+    },
+}
+
+impl Noise {
+    /// Checks the scale is finite and positive.
+    pub fn validate(&self) -> Result<()> {
+        let s = match *self {
+            Noise::Laplace { scale } => scale,
+            Noise::Gaussian { sigma } => sigma,
+        };
+        if !(s.is_finite() && s > 0.0) {
+            return Err(Error::config(
+                "noise",
+                format!("scale {s} must be finite and > 0"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One noise sample (pixel units).
+    pub fn sample(&self, rng: &mut SplitMix64) -> f64 {
+        match *self {
+            Noise::Laplace { scale } => {
+                let u = open_uniform(rng) - 0.5;
+                -scale * u.signum() * (1.0 - 2.0 * u.abs()).ln()
+            }
+            Noise::Gaussian { sigma } => sigma * standard_normal(rng),
+        }
+    }
+
+    /// Standard deviation per pixel.
+    pub fn std_dev(&self) -> f64 {
+        match *self {
+            Noise::Laplace { scale } => scale * std::f64::consts::SQRT_2,
+            Noise::Gaussian { sigma } => sigma,
+        }
+    }
+
+    /// The formal guarantee for images of `d` pixels in `[0, 1]` (neighbouring = any two images):
+    /// Laplace: L1 sensitivity `d`, so ε = d / b (pure DP); Gaussian: L2 sensitivity `√d`, ε
+    /// from the analytic Gaussian mechanism (Balle & Wang 2018, Thm. 8) at the given δ.
+    pub fn guarantee(&self, d: usize, delta: f64) -> Result<Guarantee> {
+        self.validate()?;
+        let df = d as f64;
+        Ok(match *self {
+            Noise::Laplace { scale } => Guarantee::FormalDp {
+                epsilon: df / scale,
+                delta: 0.0,
+                basis: format!(
+                    "pixels clipped to [0, 1]; L1 sensitivity of the whole {d}-pixel image = {d}; ε = {d}/b"
+                ),
+            },
+            Noise::Gaussian { sigma } => Guarantee::FormalDp {
+                epsilon: analytic_gaussian_epsilon(df.sqrt(), sigma, delta)?,
+                delta,
+                basis: format!(
+                    "pixels clipped to [0, 1]; L2 sensitivity √{d} = {:.1}; analytic Gaussian mechanism (Balle & Wang 2018)",
+                    df.sqrt()
+                ),
+            },
+        })
+    }
+}
+
+/// Uniform in the open interval (0, 1), 53 bits.
+fn open_uniform(rng: &mut SplitMix64) -> f64 {
+    ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+}
+
+/// A standard normal sample (Box–Muller).
+pub(crate) fn standard_normal(rng: &mut SplitMix64) -> f64 {
+    let (u1, u2) = (open_uniform(rng), open_uniform(rng));
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
+/// `ln erfc(z)` for `z ≥ 0` (Numerical Recipes' Chebyshev fit, relative error of erfc below
+/// 1.2e-7 everywhere; computed in log space so large `z` does not underflow).
+fn ln_erfc_nonneg(z: f64) -> f64 {
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let poly = -z * z - 1.265_512_23
+        + t * (1.000_023_68
+            + t * (0.374_091_96
+                + t * (0.096_784_18
+                    + t * (-0.186_288_06
+                        + t * (0.278_868_07
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+    t.ln() + poly
+}
+
+/// `ln Φ(x)`, Φ the standard normal CDF.
+fn ln_phi(x: f64) -> f64 {
+    let z = -x / std::f64::consts::SQRT_2;
+    if z >= 0.0 {
+        (0.5f64).ln() + ln_erfc_nonneg(z)
+    } else {
+        // erfc(z) = 2 − erfc(−z) for negative z
+        (0.5 * (2.0 - ln_erfc_nonneg(-z).exp())).ln()
+    }
+}
+
+/// δ(ε) of the Gaussian mechanism with L2 sensitivity `delta2` and noise `sigma`
+/// (Balle & Wang 2018, Theorem 8): `Φ(Δ/2σ − εσ/Δ) − e^ε Φ(−Δ/2σ − εσ/Δ)`.
+pub fn gaussian_delta(delta2: f64, sigma: f64, epsilon: f64) -> f64 {
+    let a = delta2 / (2.0 * sigma);
+    let b = epsilon * sigma / delta2;
+    ln_phi(a - b).exp() - (epsilon + ln_phi(-a - b)).exp()
+}
+
+/// The smallest ε for which the Gaussian mechanism (sensitivity `delta2`, noise `sigma`) is
+/// (ε, δ)-DP, by bisection on [`gaussian_delta`] (which decreases in ε) to a relative 1e-9.
+///
+/// # Errors
+/// Non-positive or non-finite inputs, δ outside (0, 1).
+pub fn analytic_gaussian_epsilon(delta2: f64, sigma: f64, delta: f64) -> Result<f64> {
+    if !(delta2.is_finite() && delta2 > 0.0 && sigma.is_finite() && sigma > 0.0) {
+        return Err(Error::config("sigma", "sensitivity and σ must be finite and > 0"));
+    }
+    if !(delta > 0.0 && delta < 1.0) {
+        return Err(Error::config("delta", format!("{delta} is not in (0, 1)")));
+    }
+    if gaussian_delta(delta2, sigma, 0.0) <= delta {
+        return Ok(0.0);
+    }
+    let mut hi = 1.0;
+    while gaussian_delta(delta2, sigma, hi) > delta {
+        hi *= 2.0;
+        if hi > 1e12 {
+            return Err(Error::config("sigma", "ε does not converge"));
+        }
+    }
+    let mut lo = 0.0;
+    while hi - lo > 1e-9 * hi {
+        let mid = 0.5 * (lo + hi);
+        if gaussian_delta(delta2, sigma, mid) > delta {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(hi)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ln_phi_matches_known_values() {
+        // Φ(0) = 0.5, Φ(1.96) ≈ 0.9750021, Φ(−5) ≈ 2.8665157e-7
+        assert!((ln_phi(0.0).exp() - 0.5).abs() < 1e-7);
+        assert!((ln_phi(1.96).exp() - 0.975_002_1).abs() < 1e-6);
+        assert!((ln_phi(-5.0).exp() / 2.866_515_7e-7 - 1.0).abs() < 1e-5);
+        // far tail stays finite: ln Φ(−40) ≈ −804.61
+        assert!((ln_phi(-40.0) + 804.608).abs() < 0.01, "{}", ln_phi(-40.0));
+    }
+}
