@@ -329,6 +329,10 @@ pub(crate) struct EdgeEval {
     pub accuracy_u8_wire: Vec<f64>,
     /// Largest |edge − engine| over all outputs, per net (f32 bundles only).
     pub max_abs_diff_vs_engine: Option<Vec<f32>>,
+    /// Fraction of output values outside the raw range 0..=255 (clipped by the u8 wire), per net.
+    pub outside_raw_range: Vec<f64>,
+    /// Largest output value per net, in raw units (255 is the largest a u8 pixel holds).
+    pub max_output_raw: Vec<f32>,
 }
 
 /// Runs every net of the bundle through the edge runtime on all `images` (both cores), scores
@@ -360,7 +364,12 @@ pub(crate) fn evaluate_edge(
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
         .clamp(1, 8);
+    let data = engine
+        .as_ref()
+        .map(|_| obfnet_nn::Dataset::from_images(images, &obfnet_nn::default_device()))
+        .transpose()?;
     let (mut acc_f32, mut acc_u8, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut outside, mut max_raw) = (Vec::new(), Vec::new());
     for net in 0..rt.k() {
         let mut outs = vec![0.0f32; n * d];
         let chunk = n.div_ceil(threads);
@@ -382,29 +391,20 @@ pub(crate) fn evaluate_edge(
             }
             Ok(())
         })?;
-        if let Some(stack) = &engine {
-            let mut worst = 0.0f32;
-            for start in (0..n).step_by(1000) {
-                let len = (n - start).min(1000);
-                let sub = obfnet_nn::Dataset::from_images(
-                    &obfnet_data::LabeledImages {
-                        rows: images.rows,
-                        cols: images.cols,
-                        pixels: images.pixels[start * d..(start + len) * d].to_vec(),
-                        labels: images.labels[start..start + len].to_vec(),
-                    },
-                    &obfnet_nn::default_device(),
-                )?;
-                let want = obfnet_nn::obfuscate_samples(stack, &sub, len)?;
-                for (i, w) in want[net].iter().enumerate() {
-                    let got = &outs[(start + i) * d..(start + i + 1) * d];
-                    for (a, b) in got.iter().zip(w) {
-                        worst = worst.max((a - b).abs());
-                    }
-                }
-            }
+        if let (Some(stack), Some(data)) = (&engine, &data) {
+            let want = obfnet_nn::obfuscate_samples(&stack.subset(&[net])?, data, n)?;
+            let worst = want
+                .iter()
+                .flatten()
+                .zip(outs.chunks_exact(d))
+                .flat_map(|(w, got)| w.iter().zip(got).map(|(a, b)| (a - b).abs()))
+                .fold(0.0f32, f32::max);
             diffs.push(worst);
         }
+        let norm = rt.normalisation();
+        let raw: Vec<f32> = outs.iter().map(|&v| norm.invert(v)).collect();
+        outside.push(raw.iter().filter(|r| !(0.0..=255.0).contains(*r)).count() as f64 / raw.len() as f64);
+        max_raw.push(raw.iter().copied().fold(f32::MIN, f32::max));
         acc_f32.push(obfnet_nn::accuracy_on_inputs(model, &outs, &images.labels)?);
         for o in outs.chunks_exact_mut(d) {
             Wire::U8.round_trip(o, rt.normalisation());
@@ -416,6 +416,8 @@ pub(crate) fn evaluate_edge(
         accuracy_f32_wire: acc_f32,
         accuracy_u8_wire: acc_u8,
         max_abs_diff_vs_engine: engine.map(|_| diffs),
+        outside_raw_range: outside,
+        max_output_raw: max_raw,
     })
 }
 

@@ -405,8 +405,10 @@ fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
                             .and_then(|d| d.get(i))
                             .map(|d| format!("; max |edge - engine| {d:.1e}"))
                             .unwrap_or_default();
+                        let outside = e.outside_raw_range.get(i).copied().unwrap_or(0.0) * 100.0;
                         println!(
-                            "  behind net {i}: {:.2}% (f32 wire), {:.2}% (u8 wire){diff}",
+                            "  behind net {i}: {:.2}% (f32 wire), {:.2}% (u8 wire; {outside:.1}% of outputs \
+                             outside the raw range){diff}",
                             f * 100.0,
                             u * 100.0
                         );

@@ -181,6 +181,11 @@ fn edge_verbs(tmp: &Path, data: &Path, model: &Path, bundle: &Path, engine_eval:
         assert!((e - g).abs() <= 0.011, "edge {e} vs engine {g}");
     }
     assert_eq!(accs(&edge["edge"]["accuracy_u8_wire"]).len(), 2);
+    let outside = accs(&edge["edge"]["outside_raw_range"]);
+    assert!(
+        outside.len() == 2 && outside.iter().all(|f| (0.0..=1.0).contains(f)),
+        "{outside:?}"
+    );
     let q8 = evaluate(&int8);
     assert_eq!(q8["edge"]["weights"], "i8");
     assert!(q8["edge"]["max_abs_diff_vs_engine"].is_null());
