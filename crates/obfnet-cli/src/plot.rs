@@ -1,5 +1,5 @@
 //! A small accuracy-vs-SSIM scatter plot drawn straight into an RGB buffer and written as PNG
-//! (no plotting library, no fonts: tick labels use a built-in 3×5 digit font).
+//! (no plotting library, no font files: labels use a built-in 3×5 font of digits and capitals).
 
 use std::fs;
 use std::io::BufWriter;
@@ -24,7 +24,16 @@ const RIGHT: usize = 20;
 const TOP: usize = 20;
 const BOTTOM: usize = 50;
 
-/// 3×5 glyphs for `0-9` and `.`, one row per 3-bit number (MSB left).
+/// A dashed vertical reference line with a label at its top (e.g. the label-only floor).
+#[derive(Debug, Clone)]
+pub(crate) struct VLine {
+    pub x: f64,
+    pub rgb: [u8; 3],
+    pub label: String,
+}
+
+/// 3×5 glyphs for `0-9`, `.`, `-`, `=`, `≤` and capitals, one row per 3-bit number (MSB left);
+/// anything else is drawn as a space.
 fn glyph(c: char) -> Option<[u8; 5]> {
     Some(match c {
         '0' => [7, 5, 5, 5, 7],
@@ -38,6 +47,32 @@ fn glyph(c: char) -> Option<[u8; 5]> {
         '8' => [7, 5, 7, 5, 7],
         '9' => [7, 5, 7, 1, 7],
         '.' => [0, 0, 0, 0, 2],
+        '-' => [0, 0, 7, 0, 0],
+        '=' => [0, 7, 0, 7, 0],
+        '≤' => [1, 2, 4, 2, 7],
+        'A' => [2, 5, 7, 5, 5],
+        'B' => [6, 5, 6, 5, 6],
+        'C' => [3, 4, 4, 4, 3],
+        'D' => [6, 5, 5, 5, 6],
+        'E' => [7, 4, 6, 4, 7],
+        'F' => [7, 4, 6, 4, 4],
+        'G' => [3, 4, 5, 5, 3],
+        'H' => [5, 5, 7, 5, 5],
+        'I' => [7, 2, 2, 2, 7],
+        'K' => [5, 5, 6, 5, 5],
+        'L' => [4, 4, 4, 4, 7],
+        'M' => [5, 7, 7, 5, 5],
+        'N' => [6, 5, 5, 5, 5],
+        'O' => [2, 5, 5, 5, 2],
+        'P' => [6, 5, 6, 4, 4],
+        'R' => [6, 5, 6, 5, 5],
+        'S' => [3, 4, 2, 1, 6],
+        'T' => [7, 2, 2, 2, 2],
+        'U' => [5, 5, 5, 5, 7],
+        'V' => [5, 5, 5, 5, 2],
+        'W' => [5, 5, 7, 7, 5],
+        'X' => [5, 5, 2, 5, 5],
+        'Y' => [5, 5, 2, 2, 2],
         _ => return None,
     })
 }
@@ -78,8 +113,8 @@ impl Canvas {
 }
 
 /// Draws the scatter: x axis SSIM in `[0, 1]`, y axis accuracy in `[y_min, 1]`, with grid lines
-/// every 0.1 (x) / 0.05 or 0.1 (y) and tick labels.
-pub(crate) fn write_scatter_png(path: &Path, points: &[Point], y_min: f64) -> Result<()> {
+/// every 0.1 (x) / 0.05 or 0.1 (y), tick labels, axis titles and the reference lines `vlines`.
+pub(crate) fn write_scatter_png(path: &Path, points: &[Point], y_min: f64, vlines: &[VLine]) -> Result<()> {
     ensure!(y_min.is_finite() && y_min < 1.0, "y_min {y_min} must be below 1");
     let mut c = Canvas {
         px: vec![255; W * H * 3],
@@ -106,6 +141,22 @@ pub(crate) fn write_scatter_png(path: &Path, points: &[Point], y_min: f64) -> Re
     }
     c.rect(LEFT, TOP, LEFT, TOP + ph, axis);
     c.rect(LEFT, TOP + ph, LEFT + pw, TOP + ph, axis);
+    c.text(
+        LEFT + pw / 2 - 110,
+        TOP + ph + 30,
+        2,
+        "SSIM OF THE STRONGEST ATTACK",
+        axis,
+    );
+    c.text(4, 4, 2, "SERVER ACCURACY", axis);
+    for (i, v) in vlines.iter().enumerate() {
+        ensure!(v.x.is_finite(), "non-finite reference line");
+        let x = to_x(v.x);
+        for y in (TOP..=TOP + ph).step_by(8) {
+            c.rect(x, y, x, (y + 3).min(TOP + ph), v.rgb);
+        }
+        c.text(x + 4, TOP + 4 + 14 * i, 2, &v.label, v.rgb);
+    }
     for p in points {
         ensure!(p.x.is_finite() && p.y.is_finite(), "non-finite point");
         let (x, y) = (to_x(p.x), to_y(p.y));
@@ -146,7 +197,12 @@ mod tests {
             rgb: [200, 0, 0],
             filled: true,
         };
-        write_scatter_png(&path, &[p], 0.8).expect("write");
+        let line = VLine {
+            x: 0.3,
+            rgb: [0, 0, 200],
+            label: "GOAL".into(),
+        };
+        write_scatter_png(&path, &[p], 0.8, &[line]).expect("write");
         let dec = png::Decoder::new(std::io::BufReader::new(fs::File::open(&path).expect("open")));
         let mut r = dec.read_info().expect("info");
         let mut buf = vec![0; r.output_buffer_size().expect("size")];
@@ -155,6 +211,10 @@ mod tests {
         let y = TOP + (0.5 * (H - TOP - BOTTOM) as f64).round() as usize;
         let i = (y * W + x) * 3;
         assert_eq!(&buf[i..i + 3], &[200, 0, 0]);
-        assert!(write_scatter_png(&path, &[], 1.0).is_err());
+        // the dashed line's first dash starts at the top of the plot area
+        let lx = LEFT + (0.3 * (W - LEFT - RIGHT) as f64).round() as usize;
+        let j = (TOP * W + lx) * 3;
+        assert_eq!(&buf[j..j + 3], &[0, 0, 200]);
+        assert!(write_scatter_png(&path, &[], 1.0, &[]).is_err());
     }
 }

@@ -205,6 +205,11 @@ pub(crate) struct ReportArgs {
     /// Obfuscator architectures to evaluate.
     #[arg(long, value_delimiter = ',', default_value = "obfnet1,obfnet2,conv", value_parser = crate::parse_arch)]
     archs: Vec<ObfArch>,
+    /// Extra bundles for the privacy–utility frontier (e.g. privacy-trained nets from
+    /// `train-obf --adversary-weight`), each evaluated with all its nets (at most the largest
+    /// -k) under its file name, and marked as privacy-trained in the table and the plot.
+    #[arg(long)]
+    frontier: Vec<PathBuf>,
     /// Values of K (the first K nets of each bundle).
     #[arg(short = 'k', long = "k", value_delimiter = ',', default_value = "1,10")]
     k: Vec<usize>,
@@ -348,6 +353,19 @@ pub(crate) fn run_attack(a: &AttackArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
+fn file_bundles_extra(out: &mut Vec<BundleInfo>, path: &Path, stack: &ObfStack) {
+    out.push(BundleInfo {
+        arch: stack.arch().name().into(),
+        path: path.to_path_buf(),
+        nets: stack.k(),
+        trained_here: false,
+        training: Some(format!(
+            "frontier bundle, {} multiply-adds per sample",
+            stack.macs()
+        )),
+    });
+}
+
 fn bundle_arch(path: &Path) -> Result<ObfArch> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let bundle = obfnet_core::Bundle::from_bytes(&bytes)
@@ -380,6 +398,7 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
     }
     let mut stacks = Vec::new();
     let mut bundles = Vec::new();
+    let mut bundles_extra = Vec::new();
     for &arch in &a.archs {
         let cached = a.out.join(format!("obfnets-{arch}.obfb"));
         let found = given
@@ -454,6 +473,24 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
             schemes.push(Box::new(ObfScheme::new(&stack.subset(&nets)?)));
         }
     }
+    let mut frontier_names = Vec::new();
+    for path in &a.frontier {
+        let stack = load_stack(path, &s.sha)?;
+        let k = stack.k().min(kmax);
+        let nets: Vec<usize> = (0..k).collect();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().trim_start_matches("obfnets-").to_string())
+            .unwrap_or_else(|| "frontier".into());
+        let name = format!("{stem}-k{k}");
+        ensure!(
+            !frontier_names.contains(&name),
+            "two --frontier bundles would both be reported as {name}"
+        );
+        file_bundles_extra(&mut bundles_extra, path, &stack);
+        frontier_names.push(name.clone());
+        schemes.push(Box::new(ObfScheme::new(&stack.subset(&nets)?).with_name(name)));
+    }
     if !a.no_baselines {
         for b in &a.baselines {
             schemes.push(baseline_scheme(b, cfg.seed)?);
@@ -496,7 +533,7 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
             seed: recogniser.seed,
             raw_test_accuracy: recogniser.raw_accuracy,
         },
-        bundles,
+        bundles: bundles.into_iter().chain(bundles_extra).collect(),
         results: Vec::new(),
         seconds: 0.0,
     };
@@ -513,6 +550,8 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
                     .with_context(|| format!("evaluating {name}"))?
             }
         };
+        let mut result = result;
+        result.privacy_trained = frontier_names.contains(&name);
         file.results.push(result);
         file.seconds = t0.elapsed().as_secs_f64();
         // written after every scheme, so an interrupted run loses nothing finished
@@ -530,6 +569,10 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
         },
     );
     Ok(())
+}
+
+fn macs_cell(macs: Option<u64>) -> String {
+    macs.map_or("–".into(), |m| format!("{:.2} M", m as f64 / 1e6))
 }
 
 fn pct(v: f64) -> String {
@@ -550,9 +593,9 @@ fn markdown_table(results: &[SchemeResult]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "| scheme | K | formal guarantee | accuracy | attack (empirical) | SSIM | PSNR dB | recognisability | raw-vs-obf AUC (empirical) | which-of-K acc (chance; empirical) |"
+        "| scheme | K | device MACs | formal guarantee | accuracy | attack (empirical) | SSIM | PSNR dB | recognisability | raw-vs-obf AUC (empirical) | which-of-K acc (chance; empirical) |"
     );
-    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|---|");
     for r in results {
         let (auc, which) = match &r.distinguishers {
             Some(d) => (
@@ -569,9 +612,14 @@ fn markdown_table(results: &[SchemeResult]) -> String {
             let first = i == 0;
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | {} | {} | {:.3} | {:.1} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {:.3} | {:.1} | {} | {} | {} |",
                 if first { r.name.as_str() } else { "" },
                 if first { r.k.to_string() } else { String::new() },
+                if first {
+                    macs_cell(r.device_macs)
+                } else {
+                    String::new()
+                },
                 if first {
                     guarantee_cell(&r.guarantee)
                 } else {
@@ -624,7 +672,13 @@ fn write_grid(out: &Path, r: &SchemeResult) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Colour of privacy-trained (frontier) obfuscators in the table and plot.
+const FRONTIER_RGB: [u8; 3] = [23, 190, 207];
+
 fn family_colour(r: &SchemeResult) -> [u8; 3] {
+    if r.privacy_trained {
+        return FRONTIER_RGB;
+    }
     match (r.family, r.arch.as_deref()) {
         (Family::ObfNet, Some("obfnet1")) => [214, 39, 40],
         (Family::ObfNet, Some("obfnet2")) => [255, 127, 14],
@@ -694,7 +748,19 @@ fn write_outputs(out: &Path, f: &ReportFile) -> Result<PathBuf> {
         .max(0.0)
         / 10.0;
     let scatter = out.join("accuracy-vs-ssim.png");
-    crate::plot::write_scatter_png(&scatter, &points, y_min)?;
+    let mut vlines = vec![crate::plot::VLine {
+        x: 0.3,
+        rgb: [200, 0, 0],
+        label: "SSIM 0.3".into(),
+    }];
+    if let Some(l) = f.results.iter().find_map(SchemeResult::label_only) {
+        vlines.push(crate::plot::VLine {
+            x: l.scores.ssim,
+            rgb: [0, 0, 0],
+            label: "LABEL ONLY".into(),
+        });
+    }
+    crate::plot::write_scatter_png(&scatter, &points, y_min, &vlines)?;
     let table = markdown_table(&f.results);
     std::fs::write(out.join("report.md"), &table)
         .with_context(|| format!("writing {}/report.md", out.display()))?;
@@ -743,7 +809,7 @@ classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructi
                 .map_or(String::new(), |t| format!(" ({})", html_escape(t)))
         );
     }
-    h.push_str("</ul><h2>Results</h2><table><tr><th>scheme</th><th>K</th><th>guarantee</th><th>accuracy</th><th>attack (empirical)</th><th>SSIM</th><th>PSNR dB</th><th>MSE</th><th>recognisability</th><th>n</th><th>raw-vs-obf AUC (empirical)</th><th>which-of-K acc (chance)</th></tr>");
+    h.push_str("</ul><h2>Results</h2><table><tr><th>scheme</th><th>K</th><th>device MACs</th><th>guarantee</th><th>accuracy</th><th>attack (empirical)</th><th>SSIM</th><th>PSNR dB</th><th>MSE</th><th>recognisability</th><th>n</th><th>raw-vs-obf AUC (empirical)</th><th>which-of-K acc (chance)</th></tr>");
     for r in &f.results {
         let (auc, which) = match &r.distinguishers {
             Some(d) => (
@@ -765,12 +831,13 @@ classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructi
                 let c = family_colour(r);
                 let _ = write!(
                     h,
-                    "<td rowspan={span}><span class=k style=\"background:rgb({},{},{})\"></span> {}</td><td rowspan={span}>{}</td><td rowspan={span} title=\"{}\">{}</td><td rowspan={span} title=\"{}\">{}</td>",
+                    "<td rowspan={span}><span class=k style=\"background:rgb({},{},{})\"></span> {}</td><td rowspan={span}>{}</td><td rowspan={span}>{}</td><td rowspan={span} title=\"{}\">{}</td><td rowspan={span} title=\"{}\">{}</td>",
                     c[0],
                     c[1],
                     c[2],
                     html_escape(&r.name),
                     r.k,
+                    macs_cell(r.device_macs),
                     html_escape(&match &r.guarantee {
                         Guarantee::FormalDp { basis, .. } => basis.clone(),
                         _ => "no formal guarantee".into(),
@@ -802,14 +869,17 @@ classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructi
             h.push_str("</tr>");
         }
     }
-    h.push_str("</table><p>observed-as-image is a reference, not an attack: what the device sent, read as an image.</p>");
+    h.push_str("</table><p>observed-as-image and label-only are references, not attacks on the scheme: what the device sent, read as an image; \
+and the mean training image of the sample's true label — what the server's answer alone reveals. No scheme that lets the server answer \
+correctly can push every attack below the label-only row; it is the floor of the frontier.</p>");
     let _ = write!(
         h,
         "<h2>Privacy–utility frontier</h2><p>x: SSIM of the strongest reconstruction attack (empirical), y: server accuracy. \
 Colours: <span class=k style=\"background:rgb(214,39,40)\"></span> ObfNet1, <span class=k style=\"background:rgb(255,127,14)\"></span> ObfNet2, \
 <span class=k style=\"background:rgb(148,103,189)\"></span> conv, <span class=k style=\"background:rgb(31,119,180)\"></span> Laplace, \
-<span class=k style=\"background:rgb(44,160,44)\"></span> Gaussian, <span class=k style=\"background:rgb(127,127,127)\"></span> projection; \
-hollow = ObfNet K = 1.</p>{}",
+<span class=k style=\"background:rgb(44,160,44)\"></span> Gaussian, <span class=k style=\"background:rgb(127,127,127)\"></span> projection, \
+<span class=k style=\"background:rgb(23,190,207)\"></span> privacy-trained (frontier bundles); \
+hollow = ObfNet K = 1. Dashed lines: red, SSIM 0.3 (≈ unrecognisable); black, the label-only floor.</p>{}",
         img_tag(&scatter, "accuracy vs SSIM")?
     );
     h.push_str("<h2>Pictures</h2><p>Rows: original; what was sent (scaled per image for display); then each attack's reconstruction in the order of the table.</p>");

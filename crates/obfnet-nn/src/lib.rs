@@ -33,6 +33,7 @@ mod eval;
 mod export;
 mod lenet;
 mod obf;
+mod privacy_train;
 mod rng;
 mod train;
 
@@ -45,11 +46,12 @@ pub use export::{
     server_model_sha256, write_atomic,
 };
 pub use lenet::{LeNet, LeNetConfig};
-pub use obf::{ObfArch, ObfStack};
+pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
+pub use privacy_train::{PrivacyTraining, class_means};
 pub use rng::SplitMix64;
 pub use train::{
-    Calibration, ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent, calibrate,
-    train_obfuscators, train_server_model,
+    Calibration, ObfReport, ObfTrainConfig, PrivacyEpoch, ServerReport, ServerTrainConfig, TrainEvent,
+    calibrate, train_obfuscators, train_server_model,
 };
 
 /// The device training runs on: burn's pure-Rust `flex` CPU backend with autodiff.

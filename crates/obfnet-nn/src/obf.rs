@@ -23,7 +23,17 @@ pub enum ObfArch {
     /// 4×14×14 = 784) + ReLU → dense 784 → 784 + ReLU (0.63 M multiply-adds). The strided
     /// convolution halves the resolution before the dense layer mixes every position.
     Conv,
+    /// The privacy-oriented bottleneck net: dense 784 → 1000 + ReLU → dense 1000 → w (linear,
+    /// the bottleneck) → dense w → 784 + ReLU. Everything the device sends is an affine image of
+    /// a w-number code (then ReLU), so at most w numbers' worth of the input leaves the device;
+    /// trained with the adversarial option of `ObfTrainConfig::privacy`, the code is pushed to
+    /// keep what the frozen model needs and little else. Multiply-adds: 784·1000 + 1000·w + w·784
+    /// (0.84 M for w = 32). The width is `ObfTrainConfig::bottleneck` ([`DEFAULT_BOTTLENECK`]).
+    Bottleneck,
 }
+
+/// Width of the [`ObfArch::Bottleneck`] code unless configured otherwise.
+pub const DEFAULT_BOTTLENECK: usize = 32;
 
 const CONV_CHANNELS: usize = 4;
 const CONV_KERNEL: usize = 5;
@@ -32,7 +42,15 @@ const CONV_PAD: usize = 2;
 
 impl ObfArch {
     /// Every architecture, in a fixed order.
-    pub const ALL: [ObfArch; 3] = [ObfArch::ObfNet1, ObfArch::ObfNet2, ObfArch::Conv];
+    pub const ALL: [ObfArch; 4] = [
+        ObfArch::ObfNet1,
+        ObfArch::ObfNet2,
+        ObfArch::Conv,
+        ObfArch::Bottleneck,
+    ];
+
+    /// The published architectures (the ObfNet papers' recipe); [`ObfArch::Bottleneck`] is ours.
+    pub const PUBLISHED: [ObfArch; 3] = [ObfArch::ObfNet1, ObfArch::ObfNet2, ObfArch::Conv];
 
     /// The name used on the command line and in bundles.
     pub fn name(self) -> &'static str {
@@ -40,6 +58,7 @@ impl ObfArch {
             ObfArch::ObfNet1 => "obfnet1",
             ObfArch::ObfNet2 => "obfnet2",
             ObfArch::Conv => "conv",
+            ObfArch::Bottleneck => "bottleneck",
         }
     }
 
@@ -52,15 +71,34 @@ impl ObfArch {
     /// image range ([`Activation::Clip`]) instead of applying ReLU: trained this way, a net's
     /// outputs survive the `u8` wire encoding (see `ObfTrainConfig::clip_output`).
     pub fn layers_clipped(self, rows: usize, cols: usize) -> Vec<LayerSpec> {
-        let mut layers = self.layers(rows, cols);
-        if let Some(LayerSpec::Dense { act, .. } | LayerSpec::Conv2d { act, .. }) = layers.last_mut() {
+        self.layers_for(rows, cols, DEFAULT_BOTTLENECK, true)
+    }
+
+    /// The layers of one net of this architecture for `rows × cols` single-channel images.
+    pub fn layers(self, rows: usize, cols: usize) -> Vec<LayerSpec> {
+        self.layers_for(rows, cols, DEFAULT_BOTTLENECK, false)
+    }
+
+    /// The layers of one net: `bottleneck` is the code width of [`ObfArch::Bottleneck`] (ignored
+    /// by the others); with `clip` the last layer clips to the raw image range instead of ReLU.
+    pub fn layers_for(self, rows: usize, cols: usize, bottleneck: usize, clip: bool) -> Vec<LayerSpec> {
+        let mut layers = self.relu_layers(rows, cols, bottleneck);
+        if clip && let Some(LayerSpec::Dense { act, .. } | LayerSpec::Conv2d { act, .. }) = layers.last_mut()
+        {
             *act = Activation::Clip;
         }
         layers
     }
 
-    /// The layers of one net of this architecture for `rows × cols` single-channel images.
-    pub fn layers(self, rows: usize, cols: usize) -> Vec<LayerSpec> {
+    /// The bottleneck width of a net of this architecture with these layers, if it is one.
+    pub fn bottleneck_of(self, layers: &[LayerSpec]) -> Option<usize> {
+        match (self, layers.get(1)) {
+            (ObfArch::Bottleneck, Some(LayerSpec::Dense { outputs, .. })) => Some(*outputs),
+            _ => None,
+        }
+    }
+
+    fn relu_layers(self, rows: usize, cols: usize, bottleneck: usize) -> Vec<LayerSpec> {
         let d = rows * cols;
         let dense = |inputs, outputs| LayerSpec::Dense {
             inputs,
@@ -84,6 +122,15 @@ impl ObfArch {
                 let mid = conv.output_len();
                 vec![conv, dense(mid, d)]
             }
+            ObfArch::Bottleneck => vec![
+                dense(d, 1000),
+                LayerSpec::Dense {
+                    inputs: 1000,
+                    outputs: bottleneck,
+                    act: Activation::None,
+                },
+                dense(bottleneck, d),
+            ],
         }
     }
 }
@@ -121,6 +168,9 @@ struct Net {
     /// ([`Activation::Clip`]).
     #[module(skip)]
     clip: Option<(f32, f32)>,
+    /// Per dense layer: no activation (a linear layer such as the bottleneck).
+    #[module(skip)]
+    linear: Vec<bool>,
 }
 
 impl Net {
@@ -132,9 +182,11 @@ impl Net {
             .map(|_| (NORMALISATION.apply(0), NORMALISATION.apply(255)));
         let mut conv = None;
         let mut dense = Vec::new();
+        let mut linear = Vec::new();
         for (spec, LayerWeights { weight, bias }) in specs.iter().zip(layers) {
             match *spec {
-                LayerSpec::Dense { inputs, outputs, .. } => {
+                LayerSpec::Dense { inputs, outputs, act } => {
+                    linear.push(act == Activation::None);
                     let w = Tensor::<2>::from_data(TensorData::new(weight, [outputs, inputs]), device)
                         .transpose();
                     let b = Tensor::<1>::from_data(TensorData::new(bias, [outputs]), device);
@@ -161,7 +213,12 @@ impl Net {
                 }
             }
         }
-        Net { conv, dense, clip }
+        Net {
+            conv,
+            dense,
+            clip,
+            linear,
+        }
     }
 
     /// # Shapes
@@ -181,6 +238,7 @@ impl Net {
             let z = h.matmul(layer.weight.val()) + layer.bias.val().unsqueeze_dim(0);
             h = match self.clip {
                 Some((lo, hi)) if i == last => z.clamp(lo, hi),
+                _ if self.linear.get(i).copied().unwrap_or(false) => z,
                 _ => relu(z),
             };
         }
@@ -224,6 +282,9 @@ pub struct ObfStack {
     rows: usize,
     #[module(skip)]
     cols: usize,
+    /// The layers of every net.
+    #[module(skip)]
+    specs: Vec<LayerSpec>,
 }
 
 impl ObfStack {
@@ -243,17 +304,32 @@ impl ObfStack {
         clip_output: bool,
         device: &Device,
     ) -> Result<ObfStack> {
+        ObfStack::new_design(arch, DEFAULT_BOTTLENECK, seeds, rows, cols, clip_output, device)
+    }
+
+    /// As [`ObfStack::new_with_clip`], with the bottleneck width of [`ObfArch::Bottleneck`].
+    pub fn new_design(
+        arch: ObfArch,
+        bottleneck: usize,
+        seeds: &[u64],
+        rows: usize,
+        cols: usize,
+        clip_output: bool,
+        device: &Device,
+    ) -> Result<ObfStack> {
+        if arch == ObfArch::Bottleneck && !(1..=4096).contains(&bottleneck) {
+            return Err(Error::Config {
+                field: "bottleneck",
+                reason: format!("{bottleneck} is not in 1..=4096"),
+            });
+        }
         if seeds.is_empty() {
             return Err(Error::Config {
                 field: "k",
                 reason: "at least one obfuscator is needed".into(),
             });
         }
-        let specs = if clip_output {
-            arch.layers_clipped(rows, cols)
-        } else {
-            arch.layers(rows, cols)
-        };
+        let specs = arch.layers_for(rows, cols, bottleneck, clip_output);
         let nets = seeds
             .iter()
             .map(|&seed| {
@@ -284,6 +360,7 @@ impl ObfStack {
             seeds: seeds.to_vec(),
             rows,
             cols,
+            specs,
         })
     }
 
@@ -299,11 +376,12 @@ impl ObfStack {
 
     /// The layer specs of every net (as written to a bundle).
     pub fn layer_specs(&self) -> Vec<LayerSpec> {
-        if self.clips_output() {
-            self.arch.layers_clipped(self.rows, self.cols)
-        } else {
-            self.arch.layers(self.rows, self.cols)
-        }
+        self.specs.clone()
+    }
+
+    /// Multiply-adds per sample of one net.
+    pub fn macs(&self) -> u64 {
+        self.specs.iter().map(LayerSpec::macs).sum()
     }
 
     /// Number of nets (K).
@@ -373,6 +451,7 @@ impl ObfStack {
             seeds,
             rows: self.rows,
             cols: self.cols,
+            specs: self.specs.clone(),
         })
     }
 
@@ -433,10 +512,11 @@ impl ObfStack {
                 )));
             }
         };
-        let specs = if first.layers == arch.layers_clipped(rows, cols) {
-            arch.layers_clipped(rows, cols)
+        let width = arch.bottleneck_of(&first.layers).unwrap_or(DEFAULT_BOTTLENECK);
+        let specs = if first.layers == arch.layers_for(rows, cols, width, true) {
+            arch.layers_for(rows, cols, width, true)
         } else {
-            arch.layers(rows, cols)
+            arch.layers_for(rows, cols, width, false)
         };
         if specs.last().is_some_and(|l| l.activation() == Activation::Clip)
             && m.normalisation != NORMALISATION
@@ -474,6 +554,7 @@ impl ObfStack {
             seeds,
             rows,
             cols,
+            specs,
         })
     }
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Dataset, index_tensor};
 use crate::eval::{accuracy, obfuscated_accuracies};
 use crate::lenet::{LeNet, LeNetConfig};
-use crate::obf::{ObfArch, ObfStack, order_stream};
+use crate::obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack, order_stream};
+use crate::privacy_train::{self, Adversaries, PrivacyTraining};
 use crate::rng::SplitMix64;
 use crate::{Error, Result};
 
@@ -98,6 +99,11 @@ pub struct ObfTrainConfig {
     /// End every net in a clip to the raw image range instead of ReLU, so the frozen model is
     /// trained against exactly what survives the `u8` wire encoding (off: the published recipe).
     pub clip_output: bool,
+    /// Code width of [`ObfArch::Bottleneck`] (ignored by the other architectures).
+    pub bottleneck: usize,
+    /// Privacy-aware (adversarial) training; `None` (the default) trains for accuracy only, the
+    /// published recipe. See [`PrivacyTraining`].
+    pub privacy: Option<PrivacyTraining>,
 }
 
 impl Default for ObfTrainConfig {
@@ -112,6 +118,8 @@ impl Default for ObfTrainConfig {
             seed: 1000,
             limit: None,
             clip_output: false,
+            bottleneck: DEFAULT_BOTTLENECK,
+            privacy: None,
         }
     }
 }
@@ -150,6 +158,21 @@ pub struct ObfReport {
     pub frozen_gradient_found: bool,
     /// Training samples used per net per epoch.
     pub train_samples: usize,
+    /// With privacy-aware training: per epoch, the training decoders' mean squared error and the
+    /// class-mean floor's (normalised space), means over the K nets.
+    #[serde(default)]
+    pub privacy_epochs: Vec<PrivacyEpoch>,
+}
+
+/// One epoch of privacy-aware training, as logged (means over the steps and the K nets).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyEpoch {
+    /// Cross-entropy of the frozen model behind the nets.
+    pub ce: f32,
+    /// The training decoders' mean squared error on the batches (normalised space).
+    pub decoder_mse: f32,
+    /// The class-mean (label-only) reconstruction's error on the same batches.
+    pub floor_mse: f32,
 }
 
 impl ObfReport {
@@ -210,7 +233,7 @@ fn median_ms(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2] * 1e3
 }
 
-fn scalar(loss: &Tensor<1>) -> Result<f32> {
+pub(crate) fn scalar(loss: &Tensor<1>) -> Result<f32> {
     loss.clone()
         .inner()
         .into_data()
@@ -340,9 +363,29 @@ pub fn train_obfuscators(
     let frozen = server.clone().fork(&device).freeze();
     let seeds = cfg.seeds();
     let k = cfg.k;
-    let mut stack =
-        ObfStack::new_with_clip(cfg.arch, &seeds, train.rows, train.cols, cfg.clip_output, &device)?;
+    let mut stack = ObfStack::new_design(
+        cfg.arch,
+        cfg.bottleneck,
+        &seeds,
+        train.rows,
+        train.cols,
+        cfg.clip_output,
+        &device,
+    )?;
     let mut optim = adam().init();
+    let mut adversary = match &cfg.privacy {
+        Some(p) => {
+            p.validate()?;
+            Some((
+                Adversaries::new(&seeds, train.dim(), p.decoder_hidden, &device),
+                adam().init(),
+                privacy_train::class_means(train)?,
+                p.clone(),
+            ))
+        }
+        None => None,
+    };
+    let mut privacy_epochs = Vec::new();
     let ce = CrossEntropyLossConfig::new().init(&device);
 
     let n = cfg.limit.unwrap_or(usize::MAX).min(train.len());
@@ -366,6 +409,7 @@ pub fn train_obfuscators(
         let te = Instant::now();
         let orders: Vec<Vec<usize>> = rngs.iter_mut().map(|r| r.permutation(n)).collect();
         let mut loss_sum = 0.0f64;
+        let mut epoch_priv = (0.0f64, 0.0f64, 0.0f64);
         for s in 0..steps_per_epoch {
             let ts = Instant::now();
             let lo = s * cfg.batch_size;
@@ -380,7 +424,36 @@ pub fn train_obfuscators(
             let y = train.y.clone().select(0, sel);
             let lr = cosine_lr(cfg.learning_rate, cfg.final_lr_fraction, step, total);
             let (value, grad_found);
-            (stack, value, grad_found) = obf_step(stack, &frozen, &mut optim, &ce, x, y, lr)?;
+            match adversary.take() {
+                None => {
+                    (stack, value, grad_found) = obf_step(stack, &frozen, &mut optim, &ce, x, y, lr)?;
+                }
+                Some((adv0, mut adv_optim, means, p)) => {
+                    let active = step >= p.warmup_steps;
+                    let (adv, losses);
+                    (stack, adv, losses, grad_found) = adversarial_step(
+                        AdvStep {
+                            stack,
+                            adv: adv0,
+                            frozen: &frozen,
+                            optim: &mut optim,
+                            adv_optim: &mut adv_optim,
+                            ce: &ce,
+                            means: &means,
+                            weight: if active { p.weight } else { 0.0 },
+                            lr,
+                            adv_lr: p.decoder_learning_rate,
+                        },
+                        x,
+                        y,
+                    )?;
+                    value = losses.ce;
+                    epoch_priv.0 += f64::from(losses.ce);
+                    epoch_priv.1 += f64::from(losses.decoder_mse);
+                    epoch_priv.2 += f64::from(losses.floor_mse);
+                    adversary = Some((adv, adv_optim, means, p));
+                }
+            }
             if !value.is_finite() {
                 return Err(Error::Diverged { step, loss: value });
             }
@@ -396,6 +469,22 @@ pub fn train_obfuscators(
         }
         let mean_loss = (loss_sum / steps_per_epoch as f64) as f32;
         epoch_losses.push(mean_loss);
+        if adversary.is_some() {
+            let n = steps_per_epoch.max(1) as f64;
+            let e = PrivacyEpoch {
+                ce: (epoch_priv.0 / n) as f32,
+                decoder_mse: (epoch_priv.1 / n) as f32,
+                floor_mse: (epoch_priv.2 / n) as f32,
+            };
+            tracing::info!(
+                epoch,
+                ce = e.ce,
+                decoder_mse = e.decoder_mse,
+                floor_mse = e.floor_mse,
+                "privacy"
+            );
+            privacy_epochs.push(e);
+        }
         if epoch == 0 {
             first_epoch_seconds = te.elapsed().as_secs_f64();
         }
@@ -421,6 +510,7 @@ pub fn train_obfuscators(
         frozen_checked_steps,
         frozen_gradient_found,
         train_samples: n,
+        privacy_epochs,
     };
     Ok((stack, report))
 }
@@ -469,6 +559,55 @@ fn obf_step(
     let grad_found = frozen.has_any_gradient(&g);
     let grads = GradientsParams::from_module(&mut g, &stack);
     Ok((optim.step(lr, stack, grads), value, grad_found))
+}
+
+/// Everything one adversarial step needs besides the batch.
+struct AdvStep<'a> {
+    stack: ObfStack,
+    adv: Adversaries,
+    frozen: &'a LeNet,
+    optim: &'a mut burn::optim::ModuleOptimizer,
+    adv_optim: &'a mut burn::optim::ModuleOptimizer,
+    ce: &'a Ce,
+    means: &'a Tensor<2>,
+    weight: f32,
+    lr: f64,
+    adv_lr: f64,
+}
+
+/// One step of privacy-aware training (see `privacy_train`): a decoder step on the current
+/// obfuscations, then an obfuscator step on `CE + λ · privacy term`.
+///
+/// # Shapes
+/// `x`: `[K, B, d]`, `y`: `[K·B]`.
+fn adversarial_step(
+    s: AdvStep<'_>,
+    x: Tensor<3>,
+    y: Tensor<1, Int>,
+) -> Result<(ObfStack, Adversaries, privacy_train::StepLosses, bool)> {
+    let [k, b, d] = x.dims();
+    let obf = s.stack.forward(x.clone().autodiff());
+    let (adv, decoder_mse) =
+        privacy_train::decoder_step(s.adv, s.adv_optim, obf.clone().inner(), x.clone(), s.adv_lr)?;
+    let logits = s.frozen.forward(obf.clone().reshape([k * b, d]));
+    let ce_loss = s.ce.forward(logits, y.clone().autodiff());
+    let ce_value = scalar(&ce_loss)?;
+    let (term, _, floor_mse) = privacy_train::privacy_term(&adv, obf, x, s.means, y)?;
+    let loss = (ce_loss + term.mul_scalar(s.weight)).mul_scalar(k as f32);
+    let mut g = loss.backward();
+    let grad_found = s.frozen.has_any_gradient(&g);
+    let grads = GradientsParams::from_module(&mut g, &s.stack);
+    let stack = s.optim.step(s.lr, s.stack, grads);
+    Ok((
+        stack,
+        adv,
+        privacy_train::StepLosses {
+            ce: ce_value,
+            decoder_mse,
+            floor_mse,
+        },
+        grad_found,
+    ))
 }
 
 /// Measured seconds per optimisation step, used to say up front how long a job will take.

@@ -468,3 +468,153 @@ mod edge_parity {
         assert_eq!(wire.len(), img.len());
     }
 }
+
+mod privacy_training {
+    use super::*;
+    use obfnet_nn::{PrivacyTraining, class_means};
+
+    #[test]
+    fn class_means_are_the_per_label_averages() {
+        let (train, _) = datasets(60, 10);
+        let means = class_means(&train).expect("means");
+        assert_eq!(means.dims(), [10, 784]);
+        let means: Vec<f32> = means.into_data().try_into_vec_as::<f32>().expect("host");
+        let x: Vec<f32> = train
+            .x
+            .clone()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("host");
+        for c in 0..10u8 {
+            let rows: Vec<usize> = (0..train.len()).filter(|&i| train.labels[i] == c).collect();
+            for j in [0usize, 100, 400, 783] {
+                let want = rows.iter().map(|&i| x[i * 784 + j]).sum::<f32>() / rows.len() as f32;
+                let got = means[usize::from(c) * 784 + j];
+                assert!((got - want).abs() < 1e-4, "class {c} pixel {j}: {got} vs {want}");
+            }
+        }
+    }
+
+    /// Like `synthetic`, plus style the label does not determine: the square's brightness and a
+    /// horizontal stripe at a random row, on a faint background — so a decoder can do better
+    /// than the class mean.
+    fn styled(n: usize, seed: u64) -> Dataset {
+        let mut rng = SplitMix64::new(seed);
+        let mut pixels = Vec::with_capacity(n * 784);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = (i % 10) as u8;
+            let (r0, c0) = (3 + 12 * usize::from(c / 5), 1 + 5 * usize::from(c % 5));
+            let bright = 100.0 + rng.next_f32() * 155.0;
+            let stripe = (rng.next_f32() * 28.0) as usize;
+            for r in 0..28 {
+                for col in 0..28 {
+                    let on = (r0..r0 + 6).contains(&r) && (c0..c0 + 6).contains(&col);
+                    let v = if on {
+                        bright
+                    } else if r == stripe.min(27) {
+                        180.0
+                    } else {
+                        rng.next_f32() * 10.0
+                    };
+                    pixels.push(v as u8);
+                }
+            }
+            labels.push(c);
+        }
+        let images = LabeledImages {
+            rows: 28,
+            cols: 28,
+            pixels,
+            labels,
+        };
+        Dataset::from_images(&images, &default_device()).expect("styled")
+    }
+
+    fn adversarial(
+        arch: ObfArch,
+        weight: f32,
+        train: &Dataset,
+        test: &Dataset,
+        model: &LeNet,
+    ) -> obfnet_nn::ObfReport {
+        let cfg = ObfTrainConfig {
+            arch,
+            k: 2,
+            epochs: 4,
+            batch_size: 32,
+            bottleneck: 8,
+            privacy: Some(PrivacyTraining {
+                weight,
+                warmup_steps: 10,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let (stack, report) = train_obfuscators(&cfg, model, train, test, &mut |_| {}).expect("train");
+        assert_eq!(stack.k(), 2);
+        report
+    }
+
+    #[test]
+    fn adversarial_training_keeps_the_model_frozen_and_raises_the_adversarys_error() {
+        let (train, test) = (styled(600, 11), styled(200, 12));
+        let model = tiny_server(&train, &test);
+        let before = model.parameters_flat().expect("weights");
+        let plain = adversarial(ObfArch::ObfNet2, 0.0, &train, &test, &model);
+        let private = adversarial(ObfArch::ObfNet2, 50.0, &train, &test, &model);
+        assert_eq!(
+            model.parameters_flat().expect("weights"),
+            before,
+            "server weights changed"
+        );
+        for r in [&plain, &private] {
+            assert!(!r.frozen_gradient_found);
+            assert_eq!(r.privacy_epochs.len(), 4);
+            assert!(
+                r.privacy_epochs
+                    .iter()
+                    .all(|e| e.decoder_mse.is_finite() && e.floor_mse > 0.0)
+            );
+        }
+        let last = |r: &obfnet_nn::ObfReport| *r.privacy_epochs.last().expect("epochs");
+        let (p, q) = (last(&plain), last(&private));
+        eprintln!(
+            "λ=0: {p:?} acc {:?}; λ=50: {q:?} acc {:?}",
+            plain.accuracies, private.accuracies
+        );
+        // Without the privacy term the training decoder reconstructs better than the class
+        // mean; with it, the obfuscators push the decoder's error up towards that floor.
+        assert!(p.decoder_mse < p.floor_mse, "{p:?}");
+        assert!(
+            q.decoder_mse / q.floor_mse > p.decoder_mse / p.floor_mse + 0.05,
+            "{p:?} vs {q:?}"
+        );
+    }
+
+    #[test]
+    fn bottleneck_nets_have_the_configured_code_width_and_cost() {
+        let device = default_device();
+        let stack =
+            ObfStack::new_design(ObfArch::Bottleneck, 16, &[1, 2], 28, 28, true, &device).expect("stack");
+        let specs = stack.layer_specs();
+        assert_eq!(ObfArch::Bottleneck.bottleneck_of(&specs), Some(16));
+        assert_eq!(stack.macs(), 784 * 1000 + 1000 * 16 + 16 * 784);
+        assert_eq!(specs[1].activation(), obfnet_core::Activation::None);
+        assert_eq!(specs[2].activation(), obfnet_core::Activation::Clip);
+        assert!(ObfStack::new_design(ObfArch::Bottleneck, 0, &[1], 28, 28, false, &device).is_err());
+        let bad = PrivacyTraining {
+            weight: f32::NAN,
+            ..Default::default()
+        };
+        let (train, test) = datasets(20, 20);
+        let model = LeNet::new(&obfnet_nn::LeNetConfig::default(), &device);
+        let cfg = ObfTrainConfig {
+            k: 1,
+            epochs: 1,
+            privacy: Some(bad),
+            ..Default::default()
+        };
+        assert!(train_obfuscators(&cfg, &model, &train, &test, &mut |_| {}).is_err());
+    }
+}

@@ -247,6 +247,12 @@ pub struct SchemeResult {
     pub pictures: Pictures,
     /// Wall time of the whole evaluation, seconds.
     pub seconds: f64,
+    /// Multiply-adds per sample on the device (obfuscation nets; `None` for the others).
+    #[serde(default)]
+    pub device_macs: Option<u64>,
+    /// Trained with a privacy objective (set by the caller that knows; the frontier's marker).
+    #[serde(default)]
+    pub privacy_trained: bool,
 }
 
 impl SchemeResult {
@@ -255,13 +261,28 @@ impl SchemeResult {
     pub fn best_attack(&self) -> Option<&AttackScore> {
         self.attacks
             .iter()
-            .filter(|a| a.attack != OBSERVED_AS_IMAGE)
+            .filter(|a| !is_reference(&a.attack))
             .max_by(|a, b| a.scores.ssim.total_cmp(&b.scores.ssim))
+    }
+
+    /// The label-only reference, if it was scored.
+    pub fn label_only(&self) -> Option<&AttackScore> {
+        self.attacks.iter().find(|a| a.attack == LABEL_ONLY)
     }
 }
 
 /// Name of the reference "attack" that takes the observed output as the image (no inversion).
 pub const OBSERVED_AS_IMAGE: &str = "observed-as-image";
+
+/// Name of the label-only reference: each sample's reconstruction is the mean of the server's own
+/// training images of its true label. Any scheme that lets the server answer with the right
+/// label reveals this much; no scheme with useful accuracy can push every attack below it.
+pub const LABEL_ONLY: &str = "label-only (class mean)";
+
+/// Whether `attack` names a reference row rather than an attack on the scheme.
+pub fn is_reference(attack: &str) -> bool {
+    attack == OBSERVED_AS_IMAGE || attack == LABEL_ONLY
+}
 
 fn rows_of(flat: &[f32], d: usize, n: usize) -> Vec<Vec<f32>> {
     flat.chunks_exact(d).take(n).map(<[f32]>::to_vec).collect()
@@ -363,6 +384,31 @@ pub fn evaluate_scheme(
             &mut pictures,
         )?;
     }
+    {
+        let t = Instant::now();
+        let means = obfnet_nn::class_means(ctx.train)?;
+        let classes = means.dims()[0];
+        let means = to_vec(means)?;
+        let mut r = Vec::with_capacity(n * d);
+        for &l in labels {
+            let l = usize::from(l);
+            if l >= classes {
+                return Err(Error::Shape(format!("label {l} has no training images")));
+            }
+            r.extend_from_slice(&means[l * d..(l + 1) * d]);
+        }
+        score(
+            LABEL_ONLY.into(),
+            r,
+            n,
+            t.elapsed().as_secs_f64(),
+            Some(
+                "reference: the mean training image of the sample's label — what the label alone reveals"
+                    .into(),
+            ),
+            &mut pictures,
+        )?;
+    }
     let mut shadow_accuracy = None;
     if cfg.attacks.inverse {
         let mut attacks: Vec<(InverseNet, Option<String>)> = vec![(
@@ -443,5 +489,7 @@ pub fn evaluate_scheme(
         shadow_accuracy,
         pictures,
         seconds: t0.elapsed().as_secs_f64(),
+        device_macs: scheme.device_macs(),
+        privacy_trained: false,
     })
 }

@@ -57,6 +57,14 @@ pub trait Scheme {
     /// # Shapes
     /// `x`: `[B, input_dim]` (normalised) → `[B, output_dim]`.
     fn map(&self, k: usize, x: Tensor<2>) -> Result<Tensor<2>>;
+    /// The code width of a bottleneck obfuscator (public, like the architecture).
+    fn bottleneck(&self) -> Option<usize> {
+        None
+    }
+    /// Multiply-adds per sample on the device, for schemes that run a net there.
+    fn device_macs(&self) -> Option<u64> {
+        None
+    }
     /// Noise added after [`Scheme::map`], in pixel units (`None` for deterministic schemes).
     fn noise(&self) -> Option<Noise> {
         None
@@ -150,6 +158,7 @@ fn add_noise(x: Tensor<2>, noise: Noise, rng: &mut SplitMix64) -> Result<Tensor<
 pub struct ObfScheme {
     plain: ObfStack,
     frozen: ObfStack,
+    name: Option<String>,
 }
 
 impl ObfScheme {
@@ -160,7 +169,15 @@ impl ObfScheme {
         ObfScheme {
             plain: stack.valid(),
             frozen: stack.clone().fork(&device).freeze(),
+            name: None,
         }
+    }
+
+    /// Reports under `name` instead of `{arch}-k{K}` (e.g. for several bundles of one
+    /// architecture trained differently).
+    pub fn with_name(mut self, name: impl Into<String>) -> ObfScheme {
+        self.name = Some(name.into());
+        self
     }
 
     /// The nets.
@@ -171,8 +188,17 @@ impl ObfScheme {
 
 impl Scheme for ObfScheme {
     fn name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
         let clip = if self.plain.clips_output() { "-clip" } else { "" };
         format!("{}{clip}-k{}", self.plain.arch(), self.plain.k())
+    }
+    fn device_macs(&self) -> Option<u64> {
+        Some(self.plain.macs())
+    }
+    fn bottleneck(&self) -> Option<usize> {
+        self.plain.arch().bottleneck_of(&self.plain.layer_specs())
     }
     fn clips_output(&self) -> bool {
         self.plain.clips_output()

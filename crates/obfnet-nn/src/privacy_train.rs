@@ -1,0 +1,242 @@
+//! Privacy-aware obfuscator training: each obfuscator is trained against the frozen server model
+//! **and** against an inverse network (a decoder) trained alongside it, in the spirit of
+//! DeepObfuscator and privacy-adversarial networks.
+//!
+//! Every step alternates two updates on the same batch:
+//!
+//! 1. **Adversary**: net k's decoder `D_k` takes one Adam step on the mean squared error between
+//!    `D_k(obf_k(x))` and `x` (the obfuscator's outputs are constants here).
+//! 2. **Obfuscator**: net k takes one Adam step on
+//!    `CE(model(obf_k(x)), y) + λ · mean_i max(0, floor_i − mse_i)`, where `mse_i` is the
+//!    decoder's squared error on sample i (gradients flow through the decoder, whose weights are
+//!    constants here) and `floor_i` is the squared error of the **class mean** of sample i's
+//!    label — what an attacker reconstructs from the label alone, which the server learns anyway
+//!    because it answers with the label. The term pushes the decoder's reconstruction to be no
+//!    better than a label-only guess, and stops pushing once it is: an unbounded objective
+//!    (maximise the decoder's error) rewards outputs that merely confuse the current decoder, and
+//!    a fresh decoder undoes them.
+//!
+//! All in the normalised input space. The decoder used here is only the training adversary: the
+//! privacy evaluation (`obfnet-privacy`) trains fresh attackers from scratch against the frozen
+//! nets, never this one.
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+use crate::rng::SplitMix64;
+use crate::{Error, Result};
+
+/// Settings of adversarial (privacy-aware) obfuscator training; see the module docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PrivacyTraining {
+    /// λ: weight of the reconstruction term against the classification loss.
+    pub weight: f32,
+    /// Hidden width of each net's decoder (one hidden ReLU layer).
+    pub decoder_hidden: usize,
+    /// Adam learning rate of the decoders (constant).
+    pub decoder_learning_rate: f64,
+    /// Decoder-only steps before the obfuscators start seeing the privacy term, so that the
+    /// first gradients come from a decoder that has learnt something.
+    pub warmup_steps: usize,
+}
+
+impl Default for PrivacyTraining {
+    fn default() -> Self {
+        PrivacyTraining {
+            weight: 1.0,
+            decoder_hidden: 512,
+            decoder_learning_rate: 1e-3,
+            warmup_steps: 100,
+        }
+    }
+}
+
+impl PrivacyTraining {
+    pub(crate) fn validate(&self) -> Result<()> {
+        if !(self.weight.is_finite() && self.weight >= 0.0 && self.weight <= 1e6) {
+            return Err(Error::Config {
+                field: "privacy.weight",
+                reason: format!("{} is not in [0, 1e6]", self.weight),
+            });
+        }
+        if !(1..=100_000).contains(&self.decoder_hidden) {
+            return Err(Error::Config {
+                field: "privacy.decoder_hidden",
+                reason: format!("{} is not in 1..=100000", self.decoder_hidden),
+            });
+        }
+        if !(self.decoder_learning_rate.is_finite() && self.decoder_learning_rate > 0.0) {
+            return Err(Error::Config {
+                field: "privacy.decoder_learning_rate",
+                reason: "must be finite and > 0".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// One dense layer `x · W + b`.
+#[derive(Module, Debug)]
+struct Layer {
+    /// `[in, out]`
+    weight: Param<Tensor<2>>,
+    /// `[out]`
+    bias: Param<Tensor<1>>,
+}
+
+impl Layer {
+    fn new(inputs: usize, outputs: usize, rng: &mut SplitMix64, device: &Device) -> Layer {
+        let bound = 1.0 / (inputs as f32).sqrt();
+        let w: Vec<f32> = (0..inputs * outputs).map(|_| rng.uniform(bound)).collect();
+        let b: Vec<f32> = (0..outputs).map(|_| rng.uniform(bound)).collect();
+        Layer {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [inputs, outputs]), device)),
+            bias: Param::from_tensor(Tensor::from_data(TensorData::new(b, [outputs]), device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        x.matmul(self.weight.val()) + self.bias.val().unsqueeze_dim(0)
+    }
+}
+
+/// One decoder `d → hidden → d` (ReLU between, linear output).
+#[derive(Module, Debug)]
+struct Decoder {
+    hidden: Layer,
+    out: Layer,
+}
+
+/// The K training adversaries, decoder k attacking net k.
+#[derive(Module, Debug)]
+pub(crate) struct Adversaries {
+    nets: Vec<Decoder>,
+}
+
+impl Adversaries {
+    pub(crate) fn new(seeds: &[u64], d: usize, hidden: usize, device: &Device) -> Adversaries {
+        let nets = seeds
+            .iter()
+            .map(|&s| {
+                let mut rng = SplitMix64::new(s ^ 0x6f62_666e_6574_0003);
+                Decoder {
+                    hidden: Layer::new(d, hidden, &mut rng, device),
+                    out: Layer::new(hidden, d, &mut rng, device),
+                }
+            })
+            .collect();
+        Adversaries { nets }
+    }
+
+    /// # Shapes
+    /// `o`: `[K, B, d]` → `[K, B, d]` (decoder k on row k).
+    fn forward(&self, o: Tensor<3>) -> Tensor<3> {
+        let [_, b, d] = o.dims();
+        let outs = self
+            .nets
+            .iter()
+            .enumerate()
+            .map(|(k, net)| {
+                let h = relu(net.hidden.forward(o.clone().narrow(0, k, 1).reshape([b, d])));
+                net.out.forward(h)
+            })
+            .collect();
+        Tensor::stack(outs, 0)
+    }
+}
+
+/// Per-class mean of the (normalised) inputs of `train`, `[classes, d]`, on the plain device:
+/// the best squared-error reconstruction from the label alone.
+///
+/// # Errors
+/// [`Error::Shape`] when `train` holds no labels.
+pub fn class_means(train: &Dataset) -> Result<Tensor<2>> {
+    let classes = train
+        .labels
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| usize::from(m) + 1);
+    if classes == 0 {
+        return Err(Error::Shape("the training split holds no labels".into()));
+    }
+    let device = train.x.device();
+    let mut counts = vec![0f32; classes];
+    for &l in &train.labels {
+        counts[usize::from(l)] += 1.0;
+    }
+    let onehot = train.y.clone().one_hot(classes).float(); // [n, C]
+    let sums = onehot.transpose().matmul(train.x.clone()); // [C, d]
+    let inv: Vec<f32> = counts
+        .iter()
+        .map(|&c| if c > 0.0 { 1.0 / c } else { 0.0 })
+        .collect();
+    let inv = Tensor::<1>::from_data(TensorData::new(inv, [classes]), &device);
+    Ok(sums * inv.unsqueeze_dim(1))
+}
+
+/// What one adversarial step measured (means over the K nets).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StepLosses {
+    /// Cross-entropy of the frozen model on the obfuscated batch.
+    pub ce: f32,
+    /// The decoders' mean squared error (normalised space).
+    pub decoder_mse: f32,
+    /// The class-mean floor's mean squared error on the same batch.
+    pub floor_mse: f32,
+}
+
+/// Per-sample mean squared error over the last axis: `[K, B, d]` → `[K·B]`.
+fn per_sample_mse(a: Tensor<3>, b: Tensor<3>) -> Tensor<1> {
+    let [k, n, _] = a.dims();
+    (a - b).powi_scalar(2).mean_dim(2).reshape([k * n])
+}
+
+/// The adversary half of a step: one Adam step of every decoder on `(obf, x)`.
+///
+/// # Shapes
+/// `obf`, `x`: `[K, B, d]` (plain device).
+pub(crate) fn decoder_step(
+    adv: Adversaries,
+    optim: &mut burn::optim::ModuleOptimizer,
+    obf: Tensor<3>,
+    x: Tensor<3>,
+    lr: f64,
+) -> Result<(Adversaries, f32)> {
+    let k = obf.dims()[0];
+    let rec = adv.forward(obf.autodiff());
+    let loss = (rec - x.autodiff()).powi_scalar(2).mean().mul_scalar(k as f32);
+    let value = crate::train::scalar(&loss)? / k as f32;
+    let mut g = loss.backward();
+    let grads = burn::optim::GradientsParams::from_module(&mut g, &adv);
+    Ok((optim.step(lr, adv, grads), value))
+}
+
+/// The privacy term of the obfuscator half, `mean_i max(0, floor_i − mse_i)`, and the mean
+/// decoder and floor errors (for the log).
+///
+/// # Shapes
+/// `obf`: `[K, B, d]` (autodiff, carries the obfuscators' graph); `x`: `[K, B, d]`; `means`:
+/// `[C, d]`; `y`: `[K·B]` (plain device).
+pub(crate) fn privacy_term(
+    adv: &Adversaries,
+    obf: Tensor<3>,
+    x: Tensor<3>,
+    means: &Tensor<2>,
+    y: Tensor<1, Int>,
+) -> Result<(Tensor<1>, f32, f32)> {
+    let [k, b, d] = x.dims();
+    let fixed = adv.clone().no_grad();
+    let rec = fixed.forward(obf);
+    let mse = per_sample_mse(rec, x.clone().autodiff());
+    let guess = means.clone().select(0, y).reshape([k, b, d]);
+    let floor = per_sample_mse(guess, x);
+    let floor_mean = crate::train::scalar(&floor.clone().mean())?;
+    let mse_mean = crate::train::scalar(&mse.clone().inner().mean())?;
+    let term = (floor.autodiff() - mse).clamp_min(0.0).mean();
+    Ok((term, mse_mean, floor_mean))
+}
