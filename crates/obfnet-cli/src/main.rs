@@ -134,6 +134,10 @@ struct TrainObfArgs {
     /// Adversary-only steps before the privacy term switches on (with --adversary-weight).
     #[arg(long, default_value_t = obfnet_nn::PrivacyTraining::default().warmup_steps)]
     adversary_warmup: usize,
+    /// Diversity weight μ (with --adversary-weight, K ≥ 2): push the K nets to map the same
+    /// input to dissimilar outputs (mean cosine similarity between neighbouring nets).
+    #[arg(long, default_value_t = 0.0)]
+    diversity: f32,
 }
 
 #[derive(Debug, Args)]
@@ -326,10 +330,19 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
             weight,
             decoder_hidden: a.adversary_hidden,
             warmup_steps: a.adversary_warmup,
+            diversity: a.diversity,
             ..Default::default()
         }),
         ..Default::default()
     };
+    anyhow::ensure!(
+        a.adversary_weight.is_some() || a.diversity == 0.0,
+        "--diversity is part of privacy-aware training: give --adversary-weight too (0 for diversity alone)"
+    );
+    anyhow::ensure!(
+        a.diversity == 0.0 || a.k >= 2,
+        "--diversity needs at least two nets (-k 2 or more)"
+    );
     let mut bar = progress::Bars::new(interactive() && !json);
     let (stack, report) = obfnet_nn::train_obfuscators(&cfg, &model, &train, &test, &mut |e| bar.on(e))?;
     bar.finish();

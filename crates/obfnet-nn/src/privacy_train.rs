@@ -42,6 +42,11 @@ pub struct PrivacyTraining {
     /// Decoder-only steps before the obfuscators start seeing the privacy term, so that the
     /// first gradients come from a decoder that has learnt something.
     pub warmup_steps: usize,
+    /// μ: weight of the diversity term, the mean cosine similarity between what net k and net
+    /// k+1 (mod K) make of the same (centred) batch. Pushing it down makes the K nets map one
+    /// input to different outputs, so that a decoder pooled over the nets has K different
+    /// functions to undo. 0 (the default) turns it off; it needs K ≥ 2.
+    pub diversity: f32,
 }
 
 impl Default for PrivacyTraining {
@@ -51,6 +56,7 @@ impl Default for PrivacyTraining {
             decoder_hidden: 512,
             decoder_learning_rate: 1e-3,
             warmup_steps: 100,
+            diversity: 0.0,
         }
     }
 }
@@ -61,6 +67,12 @@ impl PrivacyTraining {
             return Err(Error::Config {
                 field: "privacy.weight",
                 reason: format!("{} is not in [0, 1e6]", self.weight),
+            });
+        }
+        if !(self.diversity.is_finite() && (0.0..=1e6).contains(&self.diversity)) {
+            return Err(Error::Config {
+                field: "privacy.diversity",
+                reason: format!("{} is not in [0, 1e6]", self.diversity),
             });
         }
         if !(1..=100_000).contains(&self.decoder_hidden) {
@@ -239,4 +251,22 @@ pub(crate) fn privacy_term(
     let mse_mean = crate::train::scalar(&mse.clone().inner().mean())?;
     let term = (floor.autodiff() - mse).clamp_min(0.0).mean();
     Ok((term, mse_mean, floor_mean))
+}
+
+/// The diversity term: mean over k of the cosine similarity between net k's and net k+1's
+/// (mod K) outputs on net k's batch, each output centred per sample.
+///
+/// # Shapes
+/// `obf`: `[K, B, d]` (net k on batch k), `other`: `[K, B, d]` (net k+1 on batch k); autodiff.
+pub(crate) fn diversity_term(obf: Tensor<3>, other: Tensor<3>) -> Tensor<1> {
+    let centre = |t: Tensor<3>| {
+        let m = t.clone().mean_dim(2);
+        t - m
+    };
+    let (a, b) = (centre(obf), centre(other));
+    let dot = (a.clone() * b.clone()).sum_dim(2);
+    let na = a.powi_scalar(2).sum_dim(2).sqrt();
+    let nb = b.powi_scalar(2).sum_dim(2).sqrt();
+    let cos = dot / (na * nb).clamp_min(1e-6);
+    cos.mean()
 }

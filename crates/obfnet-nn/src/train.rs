@@ -441,6 +441,7 @@ pub fn train_obfuscators(
                             ce: &ce,
                             means: &means,
                             weight: if active { p.weight } else { 0.0 },
+                            diversity: if k > 1 { p.diversity } else { 0.0 },
                             lr,
                             adv_lr: p.decoder_learning_rate,
                         },
@@ -571,6 +572,7 @@ struct AdvStep<'a> {
     ce: &'a Ce,
     means: &'a Tensor<2>,
     weight: f32,
+    diversity: f32,
     lr: f64,
     adv_lr: f64,
 }
@@ -592,8 +594,20 @@ fn adversarial_step(
     let logits = s.frozen.forward(obf.clone().reshape([k * b, d]));
     let ce_loss = s.ce.forward(logits, y.clone().autodiff());
     let ce_value = scalar(&ce_loss)?;
+    let mut loss = ce_loss;
+    if s.diversity > 0.0 {
+        // net k+1 (mod K) on net k's batch: roll the batches down by one along K
+        let rolled = Tensor::cat(
+            vec![x.clone().narrow(0, k - 1, 1), x.clone().narrow(0, 0, k - 1)],
+            0,
+        );
+        let other = s.stack.forward(rolled.autodiff());
+        // row j of `other` is net j on batch j-1; roll back up so row k is net k+1 on batch k
+        let other = Tensor::cat(vec![other.clone().narrow(0, 1, k - 1), other.narrow(0, 0, 1)], 0);
+        loss = loss + privacy_train::diversity_term(obf.clone(), other).mul_scalar(s.diversity);
+    }
     let (term, _, floor_mse) = privacy_train::privacy_term(&adv, obf, x, s.means, y)?;
-    let loss = (ce_loss + term.mul_scalar(s.weight)).mul_scalar(k as f32);
+    let loss = (loss + term.mul_scalar(s.weight)).mul_scalar(k as f32);
     let mut g = loss.backward();
     let grad_found = s.frozen.has_any_gradient(&g);
     let grads = GradientsParams::from_module(&mut g, &s.stack);
