@@ -559,7 +559,7 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
     }
     bar.finish();
     let html = write_outputs(&a.out, &file)?;
-    let table = markdown_table(&file.results);
+    let table = format!("{}{}", markdown_table(&file.results), frontier_table(&file));
     emit(
         json,
         &json!({"report": html, "json": report_path, "seconds": file.seconds, "schemes": file.results.len()}),
@@ -642,6 +642,74 @@ fn markdown_table(results: &[SchemeResult]) -> String {
                 if first { which.as_str() } else { "" },
             );
         }
+    }
+    t
+}
+
+/// Accuracy drop at or below which (points) and best-attack SSIM at or below which a
+/// configuration with at least `GOAL_K` nets meets the privacy goal.
+const GOAL_DROP_PT: f64 = 1.0;
+const GOAL_SSIM: f64 = 0.3;
+const GOAL_K: usize = 10;
+
+/// Whether K nets with this accuracy drop (points) and best-attack SSIM meet the goal, and if
+/// not, why.
+fn goal_verdict(k: usize, drop: f64, ssim: f64) -> String {
+    if k < GOAL_K {
+        return format!("n/a (K = {k} < {GOAL_K})");
+    }
+    let mut why = Vec::new();
+    if !(drop <= GOAL_DROP_PT) {
+        why.push(format!("drop {drop:.2} pt > {GOAL_DROP_PT}"));
+    }
+    if !(ssim <= GOAL_SSIM) {
+        why.push(format!("SSIM {ssim:.3} > {GOAL_SSIM}"));
+    }
+    if why.is_empty() {
+        "met".into()
+    } else {
+        format!("not met: {}", why.join(", "))
+    }
+}
+
+/// The obfuscators next to the goal (accuracy drop ≤ 1 pt, best-attack SSIM ≤ 0.3, K = 10):
+/// every ObfNet scheme, privacy-trained or not. Empty when the report holds none.
+fn frontier_table(f: &ReportFile) -> String {
+    let rows: Vec<&SchemeResult> = f.results.iter().filter(|r| r.family == Family::ObfNet).collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "\nGoal: best-attack SSIM ≤ {GOAL_SSIM} at ≤ {GOAL_DROP_PT} pt mean accuracy drop with K = {GOAL_K} \
+         (raw accuracy {}). Best attack = the strongest of the fresh attackers above (empirical); \
+         the label-only floor is what the server's answer alone reveals.\n",
+        pct(f.server_raw_accuracy)
+    );
+    let _ = writeln!(
+        t,
+        "| scheme | privacy-trained | K | device MACs | accuracy | drop (pt) | best attack | SSIM | label-only floor | goal |"
+    );
+    let _ = writeln!(t, "|---|---|---|---|---|---|---|---|---|---|");
+    for r in rows {
+        let drop = (f.server_raw_accuracy - r.utility.accuracy) * 100.0;
+        let (name, ssim) = r.best_attack().map_or(("–".to_string(), f64::NAN), |b| {
+            (b.attack.clone(), b.scores.ssim)
+        });
+        let floor = r
+            .label_only()
+            .map_or("–".into(), |l| format!("{:.3}", l.scores.ssim));
+        let goal = goal_verdict(r.k, drop, ssim);
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {drop:.2} | {name} | {ssim:.3} | {floor} | {goal} |",
+            r.name,
+            if r.privacy_trained { "yes" } else { "no" },
+            r.k,
+            macs_cell(r.device_macs),
+            pct(r.utility.accuracy),
+        );
     }
     t
 }
@@ -761,7 +829,8 @@ fn write_outputs(out: &Path, f: &ReportFile) -> Result<PathBuf> {
         });
     }
     crate::plot::write_scatter_png(&scatter, &points, y_min, &vlines)?;
-    let table = markdown_table(&f.results);
+    let frontier = frontier_table(f);
+    let table = format!("{}{frontier}", markdown_table(&f.results));
     std::fs::write(out.join("report.md"), &table)
         .with_context(|| format!("writing {}/report.md", out.display()))?;
 
@@ -882,6 +951,11 @@ Colours: <span class=k style=\"background:rgb(214,39,40)\"></span> ObfNet1, <spa
 hollow = ObfNet K = 1. Dashed lines: red, SSIM 0.3 (≈ unrecognisable); black, the label-only floor.</p>{}",
         img_tag(&scatter, "accuracy vs SSIM")?
     );
+    if !frontier.is_empty() {
+        h.push_str("<h2>Privacy-trained obfuscators against the goal</h2><pre>");
+        h.push_str(&html_escape(&frontier));
+        h.push_str("</pre>");
+    }
     h.push_str("<h2>Pictures</h2><p>Rows: original; what was sent (scaled per image for display); then each attack's reconstruction in the order of the table.</p>");
     for (r, path) in &grids {
         let names: Vec<&str> = r
@@ -911,6 +985,16 @@ hollow = ObfNet K = 1. Dashed lines: red, SSIM 0.3 (≈ unrecognisable); black, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn goal_needs_ten_nets_small_drop_and_low_ssim() {
+        assert_eq!(goal_verdict(10, 0.9, 0.29), "met");
+        assert_eq!(goal_verdict(10, 1.0, 0.3), "met");
+        assert!(goal_verdict(2, 0.1, 0.1).starts_with("n/a"));
+        assert_eq!(goal_verdict(10, 1.2, 0.2), "not met: drop 1.20 pt > 1");
+        assert_eq!(goal_verdict(10, 0.5, 0.31), "not met: SSIM 0.310 > 0.3");
+        assert!(goal_verdict(10, 0.5, f64::NAN).starts_with("not met"));
+    }
 
     #[test]
     fn base64_known_answers() {
