@@ -36,11 +36,12 @@ train sweep-bneck32-adv3 --arch bottleneck --bottleneck 32 --adversary-weight 3 
 train sweep-bneck32-adv10 --arch bottleneck --bottleneck 32 --adversary-weight 10 "${S[@]}"
 train sweep-bneck32-adv3-div1 --arch bottleneck --bottleneck 32 --adversary-weight 3 --diversity 1 "${S[@]}"
 train sweep-obfnet2-adv3 --arch obfnet2 --adversary-weight 3 "${S[@]}"
-# The configuration for the goal (K = 10, 4 epochs, output clipped to the raw range).
+# The configurations for the goal (K = 10, 4 epochs, output clipped to the raw range).
 train bneck32-adv3-clip --arch bottleneck --bottleneck 32 --adversary-weight 3 --clip-output -k 10 --epochs 4
+train bneck32-adv1-clip --arch bottleneck --bottleneck 32 --adversary-weight 1 --clip-output -k 10 --epochs 4
 
 frontier=()
-for f in "$OUT"/obfnets-sweep-*.obfb "$OUT"/obfnets-bneck32-adv3-clip.obfb; do
+for f in "$OUT"/obfnets-sweep-*.obfb "$OUT"/obfnets-bneck32-adv*-clip.obfb; do
   frontier+=(--frontier "$f")
 done
 exec "$B" report --model "$RUN/server" --bundle "$RUN/obfnets-obfnet2.obfb" --archs obfnet2 -k 10 \
