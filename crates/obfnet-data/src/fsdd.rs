@@ -63,7 +63,8 @@ impl FsddClip {
             .and_then(|n| n.strip_suffix(".wav"))
             .ok_or_else(bad)?;
         let mut parts = stem.split('_');
-        let (Some(d), Some(speaker), Some(t), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(d), Some(speaker), Some(t), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(bad());
         };
@@ -149,7 +150,8 @@ pub struct FsddData {
 pub fn load_fsdd(dir: &Path, cfg: &MfccConfig) -> Result<FsddData> {
     let mfcc = Mfcc::new(cfg.clone())?;
     let clips = list_recordings(dir)?;
-    let (test_clips, train_clips): (Vec<FsddClip>, Vec<FsddClip>) = clips.into_iter().partition(FsddClip::is_test);
+    let (test_clips, train_clips): (Vec<FsddClip>, Vec<FsddClip>) =
+        clips.into_iter().partition(FsddClip::is_test);
     if train_clips.is_empty() || test_clips.is_empty() {
         return Err(Error::FsddIncomplete {
             dir: recordings_dir(dir),
@@ -212,9 +214,23 @@ mod tests {
     #[test]
     fn names_parse_and_reject() {
         let c = FsddClip::from_path(Path::new("x/7_george_12.wav")).expect("parse");
-        assert_eq!((c.digit, c.speaker.as_str(), c.take, c.is_test()), (7, "george", 12, false));
-        assert!(FsddClip::from_path(Path::new("0_theo_4.wav")).expect("parse").is_test());
-        for bad in ["10_george_1.wav", "a_b_c.wav", "1_george.wav", "1_george_2_3.wav", "1__2.wav", "1_g_2.mp3"] {
+        assert_eq!(
+            (c.digit, c.speaker.as_str(), c.take, c.is_test()),
+            (7, "george", 12, false)
+        );
+        assert!(
+            FsddClip::from_path(Path::new("0_theo_4.wav"))
+                .expect("parse")
+                .is_test()
+        );
+        for bad in [
+            "10_george_1.wav",
+            "a_b_c.wav",
+            "1_george.wav",
+            "1_george_2_3.wav",
+            "1__2.wav",
+            "1_g_2.mp3",
+        ] {
             assert!(
                 matches!(FsddClip::from_path(Path::new(bad)), Err(Error::FsddName { .. })),
                 "{bad}"

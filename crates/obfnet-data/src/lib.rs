@@ -67,12 +67,13 @@ mod wav;
 pub use dataset::{ImageDataset, LabeledImages, MNIST_CLASSES, MNIST_FILE_NAMES, read_split};
 pub use error::{Error, Result, WavError};
 pub use fsdd::{FSDD_ATTRIBUTION, FsddClip, FsddData, load_fsdd};
-pub use mfcc::{Mfcc, MfccConfig, MfccQuantiser};
-pub use registry::{
-    DatasetReader, FASHION_MNIST, FSDD, FsddMfcc, IdxImages, MNIST, Modality, dataset, dataset_names, datasets,
-};
-pub use wav::{MAX_WAV_BYTES, Wav, parse_wav, read_wav};
 pub use idx::{
     MAX_FILE_BYTES, MAX_SIDE, MEMORY_PATH, encode_idx_images, encode_idx_labels, parse_idx_images,
     parse_idx_labels,
 };
+pub use mfcc::{Mfcc, MfccConfig, MfccQuantiser};
+pub use registry::{
+    DatasetReader, FASHION_MNIST, FSDD, FsddMfcc, IdxImages, MNIST, Modality, dataset, dataset_names,
+    datasets,
+};
+pub use wav::{MAX_WAV_BYTES, Wav, parse_wav, read_wav};

@@ -92,7 +92,10 @@ impl MfccConfig {
             return bad("sample_rate", "must be positive".into());
         }
         if !self.n_fft.is_power_of_two() || !(4..=65_536).contains(&self.n_fft) {
-            return bad("n_fft", format!("{} is not a power of two in 4..=65536", self.n_fft));
+            return bad(
+                "n_fft",
+                format!("{} is not a power of two in 4..=65536", self.n_fft),
+            );
         }
         if self.frame_len == 0 || self.frame_len > self.n_fft {
             return bad("frame_len", format!("{} is not in 1..=n_fft", self.frame_len));
@@ -110,7 +113,10 @@ impl MfccConfig {
         if !(self.f_min >= 0.0 && self.f_min < self.f_max && self.f_max <= nyquist) {
             return bad(
                 "f_max",
-                format!("need 0 <= f_min ({}) < f_max ({}) <= {nyquist}", self.f_min, self.f_max),
+                format!(
+                    "need 0 <= f_min ({}) < f_max ({}) <= {nyquist}",
+                    self.f_min, self.f_max
+                ),
             );
         }
         if !(self.log_floor.is_finite() && self.log_floor > 0.0) {
@@ -219,7 +225,11 @@ impl Mfcc {
         let n = cfg.n_mels;
         let dct = (0..n)
             .map(|k| {
-                let scale = if k == 0 { (1.0 / n as f64).sqrt() } else { (2.0 / n as f64).sqrt() };
+                let scale = if k == 0 {
+                    (1.0 / n as f64).sqrt()
+                } else {
+                    (2.0 / n as f64).sqrt()
+                };
                 (0..n)
                     .map(|i| {
                         let a = std::f64::consts::PI * k as f64 * (2 * i + 1) as f64 / (2 * n) as f64;
@@ -378,7 +388,9 @@ impl Mfcc {
         let ft_mel: Vec<f32> = (0..bins)
             .map(|k| self.filters.iter().zip(mel).map(|(f, m)| f[k] * m).sum())
             .collect();
-        let colsum: Vec<f32> = (0..bins).map(|k| self.filters.iter().map(|f| f[k]).sum()).collect();
+        let colsum: Vec<f32> = (0..bins)
+            .map(|k| self.filters.iter().map(|f| f[k]).sum())
+            .collect();
         let mut p: Vec<f32> = ft_mel
             .iter()
             .zip(&colsum)
@@ -478,10 +490,13 @@ impl MfccQuantiser {
     /// [`Error::Config`] if `maps` is empty or not a whole number of maps.
     pub fn fit(maps: &[f32], n_mfcc: usize, frames: usize) -> Result<MfccQuantiser> {
         let d = n_mfcc * frames;
-        if d == 0 || maps.is_empty() || maps.len() % d != 0 {
+        if d == 0 || maps.is_empty() || !maps.len().is_multiple_of(d) {
             return Err(Error::Config {
                 field: "maps",
-                reason: format!("{} values are not a whole number of {n_mfcc} × {frames} maps", maps.len()),
+                reason: format!(
+                    "{} values are not a whole number of {n_mfcc} × {frames} maps",
+                    maps.len()
+                ),
             });
         }
         // values per coefficient: maps × frames
@@ -517,7 +532,11 @@ impl MfccQuantiser {
                 let k = (i / self.frames.max(1)) % self.mean.len().max(1);
                 let u = ZERO_CODE + CODES_PER_STD * (v - self.mean[k]) / self.std[k];
                 // clamped into 0..=255 first, so the cast is exact
-                if u.is_finite() { u.round().clamp(0.0, 255.0) as u8 } else { 0 }
+                if u.is_finite() {
+                    u.round().clamp(0.0, 255.0) as u8
+                } else {
+                    0
+                }
             })
             .collect()
     }
@@ -607,11 +626,26 @@ mod tests {
         let long = sine(440.0, 9000);
         assert_eq!(m.compute(&long), m.compute(&long[..5296]));
         for bad in [
-            MfccConfig { n_fft: 200, ..MfccConfig::FSDD },
-            MfccConfig { hop: 0, ..MfccConfig::FSDD },
-            MfccConfig { n_mfcc: 33, ..MfccConfig::FSDD },
-            MfccConfig { f_max: 5000.0, ..MfccConfig::FSDD },
-            MfccConfig { log_floor: 0.0, ..MfccConfig::FSDD },
+            MfccConfig {
+                n_fft: 200,
+                ..MfccConfig::FSDD
+            },
+            MfccConfig {
+                hop: 0,
+                ..MfccConfig::FSDD
+            },
+            MfccConfig {
+                n_mfcc: 33,
+                ..MfccConfig::FSDD
+            },
+            MfccConfig {
+                f_max: 5000.0,
+                ..MfccConfig::FSDD
+            },
+            MfccConfig {
+                log_floor: 0.0,
+                ..MfccConfig::FSDD
+            },
         ] {
             assert!(matches!(Mfcc::new(bad), Err(Error::Config { .. })));
         }
@@ -631,7 +665,10 @@ mod tests {
             let nearest = (0..32)
                 .min_by(|&a, &b| (centre(a) - f).abs().total_cmp(&(centre(b) - f).abs()))
                 .unwrap_or(0);
-            assert!(band.abs_diff(nearest) <= 1, "{f} Hz: peak band {band}, nearest {nearest}");
+            assert!(
+                band.abs_diff(nearest) <= 1,
+                "{f} Hz: peak band {band}, nearest {nearest}"
+            );
         }
     }
 
@@ -639,7 +676,9 @@ mod tests {
     fn resynthesis_keeps_a_tones_frequency() {
         let m = Mfcc::new(MfccConfig::FSDD).expect("valid");
         for f in [500.0f32, 1200.0] {
-            let audio = m.resynthesise(&m.compute(&sine(f, 5296)), 32, 7).expect("resynth");
+            let audio = m
+                .resynthesise(&m.compute(&sine(f, 5296)), 32, 7)
+                .expect("resynth");
             assert_eq!(audio.len(), 5296);
             let got = dominant_hz(&audio);
             // 20 cepstral coefficients smooth the spectrum to about one mel band (~100 Hz here)
@@ -658,7 +697,10 @@ mod tests {
         let back = q.decode(&codes.iter().map(|&c| f32::from(c)).collect::<Vec<_>>());
         for (i, (a, b)) in maps.iter().zip(&back).enumerate() {
             let k = (i / 4) % 3;
-            assert!((a - b).abs() <= 0.5 * q.std[k] / CODES_PER_STD + 1e-5, "{a} vs {b}");
+            assert!(
+                (a - b).abs() <= 0.5 * q.std[k] / CODES_PER_STD + 1e-5,
+                "{a} vs {b}"
+            );
         }
         assert_eq!(q.clipped_fraction(&maps), 0.0);
         assert!(MfccQuantiser::fit(&maps[..5], 3, 4).is_err());

@@ -195,7 +195,10 @@ mod tests {
     #[test]
     fn lookup() {
         assert_eq!(dataset("fsdd").expect("fsdd").sample_shape(), (20, 64));
-        assert_eq!(dataset("fashion-mnist").expect("fm").class_names()[9], "Ankle boot");
+        assert_eq!(
+            dataset("fashion-mnist").expect("fm").class_names()[9],
+            "Ankle boot"
+        );
         assert_eq!(dataset("mnist").expect("mnist").modality(), Modality::Image);
         let err = dataset("asl").expect_err("unknown");
         assert!(err.to_string().contains("mnist, fashion-mnist, fsdd"), "{err}");
@@ -208,6 +211,9 @@ mod tests {
     fn missing_idx_dir_names_the_dataset_in_the_hint() {
         let dir = tempfile::tempdir().expect("tempdir");
         let err = FASHION_MNIST.load(dir.path()).expect_err("missing");
-        assert!(err.to_string().contains("obfnet fetch --dataset fashion-mnist"), "{err}");
+        assert!(
+            err.to_string().contains("obfnet fetch --dataset fashion-mnist"),
+            "{err}"
+        );
     }
 }

@@ -144,16 +144,23 @@ fn parse_inner(b: &[u8]) -> std::result::Result<Wav, WavError> {
         };
         match id {
             b"fmt " => {
-                let (Some(tag), Some(channels), Some(rate), Some(bits)) =
-                    (u16_at(body, 0), u16_at(body, 2), u32_at(body, 4), u16_at(body, 14))
-                else {
+                let (Some(tag), Some(channels), Some(rate), Some(bits)) = (
+                    u16_at(body, 0),
+                    u16_at(body, 2),
+                    u32_at(body, 4),
+                    u16_at(body, 14),
+                ) else {
                     return Err(WavError::Truncated { what: "fmt chunk" });
                 };
                 let tag = if tag == 0xfffe {
                     // WAVE_FORMAT_EXTENSIBLE: the sub-format GUID starts at byte 24
                     match (u16_at(body, 24), body.get(26..40)) {
                         (Some(sub), Some(tail)) if tail == KSDATAFORMAT_TAIL => sub,
-                        _ => return Err(WavError::Truncated { what: "extensible fmt chunk" }),
+                        _ => {
+                            return Err(WavError::Truncated {
+                                what: "extensible fmt chunk",
+                            });
+                        }
                     }
                 } else {
                     tag
@@ -176,7 +183,7 @@ fn parse_inner(b: &[u8]) -> std::result::Result<Wav, WavError> {
                 if sample_rate == 0 {
                     return Err(WavError::ZeroSampleRate);
                 }
-                if body.len() % 2 != 0 {
+                if !body.len().is_multiple_of(2) {
                     return Err(WavError::OddDataLength { len: body.len() });
                 }
                 let samples = body
@@ -239,7 +246,10 @@ mod tests {
         let mut b = good.clone();
         b[8] = b'X';
         assert_eq!(err(&b), WavError::NotWave);
-        assert_eq!(err(&good[..good.len() - 1]), WavError::Truncated { what: "data chunk" });
+        assert_eq!(
+            err(&good[..good.len() - 1]),
+            WavError::Truncated { what: "data chunk" }
+        );
         let mut b = good.clone();
         b[20] = 3; // IEEE float
         assert_eq!(err(&b), WavError::NotPcm { format_tag: 3 });
