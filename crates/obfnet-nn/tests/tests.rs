@@ -266,8 +266,9 @@ fn real_mnist_short_training() {
     );
 }
 
-/// Real FSDD (20×64 MFCC maps from the raw WAVs): LeNet-5 sized for the maps, 8 epochs on the
-/// 2,700 training clips, must clear 90% on the official 300-clip test split.
+/// Real FSDD (20×64 MFCC maps from the raw WAVs): LeNet-5 sized for the maps, 15 epochs on the
+/// 2,700 training clips, must clear 90% on the official 300-clip test split (measured: 8 epochs
+/// give 89.7%, the quickstart's 30 give 97.0%).
 #[test]
 fn real_fsdd_short_training() {
     use obfnet_data::DatasetReader as _;
@@ -287,14 +288,14 @@ fn real_fsdd_short_training() {
     let train = Dataset::from_images(&ds.train, &device).expect("train");
     let test = Dataset::from_images(&ds.test, &device).expect("test");
     let cfg = ServerTrainConfig {
-        epochs: 8,
+        epochs: 15,
         ..Default::default()
     };
     let (model, report) = train_server_model(&cfg, &train, &test, &mut |_| {}).expect("train");
     assert_eq!(model.input_shape(), (20, 64));
     assert!(
         report.test_accuracy > 0.90,
-        "LeNet on FSDD after 8 epochs: {}",
+        "LeNet on FSDD after 15 epochs: {}",
         report.test_accuracy
     );
 }

@@ -127,13 +127,12 @@ fn a_model_or_bundle_for_another_dataset_is_refused() {
             .arg(&data)
             .arg("--model")
             .arg(&model)
-            .arg("--out")
-            .arg(tmp.path().join("x.obfb"))
             .args(if verb == "evaluate" {
-                &[][..]
+                vec![]
             } else {
-                &["-k", "1", "--limit", "10"][..]
+                vec!["-k", "1", "--limit", "10", "--out"]
             })
+            .args((verb != "evaluate").then(|| tmp.path().join("x.obfb")))
             .assert()
             .failure();
         let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
