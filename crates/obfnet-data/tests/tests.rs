@@ -56,6 +56,38 @@ mod real_data {
     }
 }
 
+mod real_fashion {
+    use std::path::PathBuf;
+
+    use obfnet_data::{DatasetReader, Error, FASHION_MNIST};
+
+    /// Real Fashion-MNIST from `<data dir>/fashion-mnist` (Debian's gzipped IDX files): sizes and
+    /// the first test labels. Skips when absent unless `OBFNET_REQUIRE_DATA=1`.
+    #[test]
+    fn real_fashion_mnist() {
+        let dir = std::env::var_os("OBFNET_DATA_DIR")
+            .map_or_else(
+                || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"),
+                PathBuf::from,
+            )
+            .join("fashion-mnist");
+        let ds = match FASHION_MNIST.load(&dir) {
+            Ok(ds) => ds,
+            Err(err @ Error::Missing { .. })
+                if std::env::var("OBFNET_REQUIRE_DATA").as_deref() != Ok("1") =>
+            {
+                eprintln!("skipping real_fashion_mnist: {err}");
+                return;
+            }
+            Err(err) => panic!("loading Fashion-MNIST from {}: {err}", dir.display()),
+        };
+        assert_eq!((ds.train.len(), ds.test.len()), (60_000, 10_000));
+        assert_eq!((ds.test.rows, ds.test.cols), (28, 28));
+        assert_eq!(ds.test.labels[..5], [9, 2, 1, 1, 6]);
+        assert_eq!(ds.name, "fashion-mnist");
+    }
+}
+
 mod real_fsdd {
     use std::path::PathBuf;
 
