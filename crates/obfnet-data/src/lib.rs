@@ -1,13 +1,20 @@
 //! Dataset readers for obfnet.
 //!
 //! obfnet trains small obfuscation networks in front of a frozen classifier; this crate is
-//! where their training and evaluation data comes from. It reads the IDX format of MNIST and
-//! Fashion-MNIST (plain or gzip, size-capped, every header field and length checked) into
-//! [`LabeledImages`] / [`ImageDataset`], which `obfnet-nn`, `obfnet-privacy` and the `obfnet`
-//! binary consume.
+//! where their training and evaluation data comes from. Every dataset sits behind one trait,
+//! [`DatasetReader`] (registry: [`datasets`], [`dataset`]), and yields an [`ImageDataset`] of
+//! `rows × cols` `u8` samples, which `obfnet-nn`, `obfnet-privacy` and the `obfnet` binary
+//! consume without knowing where it came from:
+//!
+//! - `mnist`, `fashion-mnist`: the IDX format (plain or gzip, size-capped, every header field
+//!   and length checked), 28 × 28 images;
+//! - `fsdd`: the Free Spoken Digit Dataset read from its raw WAV files ([`read_wav`]), turned
+//!   into 20 × 64 MFCC maps ([`mfcc`]) coded as `u8` ([`MfccQuantiser`]), with the official
+//!   split; [`Mfcc::resynthesise`] turns a map back into audio.
 //!
 //! It **never downloads**: a missing file is an [`Error::Missing`] telling the user to run
-//! `obfnet fetch`, the binary's verb that obtains the files (into `<data_dir>/mnist/`).
+//! `obfnet fetch --dataset <name>`, the binary's verb that obtains the files (into
+//! `<data_dir>/<name>/`).
 //!
 //! All errors are one typed [`Error`] naming the file involved; nothing here panics on bad
 //! input.
@@ -51,11 +58,22 @@
 
 mod dataset;
 mod error;
+pub mod fsdd;
 mod idx;
+pub mod mfcc;
+mod registry;
+mod wav;
 
 pub use dataset::{ImageDataset, LabeledImages, MNIST_CLASSES, MNIST_FILE_NAMES, read_split};
-pub use error::{Error, Result};
+pub use error::{Error, Result, WavError};
+pub use fsdd::{FSDD_ATTRIBUTION, FsddClip, FsddData, load_fsdd};
 pub use idx::{
     MAX_FILE_BYTES, MAX_SIDE, MEMORY_PATH, encode_idx_images, encode_idx_labels, parse_idx_images,
     parse_idx_labels,
 };
+pub use mfcc::{Mfcc, MfccConfig, MfccQuantiser};
+pub use registry::{
+    DatasetReader, FASHION_MNIST, FSDD, FsddMfcc, IdxImages, MNIST, Modality, dataset, dataset_names,
+    datasets,
+};
+pub use wav::{MAX_WAV_BYTES, Wav, parse_wav, read_wav};

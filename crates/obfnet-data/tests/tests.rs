@@ -56,6 +56,90 @@ mod real_data {
     }
 }
 
+mod real_fashion {
+    use std::path::PathBuf;
+
+    use obfnet_data::{DatasetReader, Error, FASHION_MNIST};
+
+    /// Real Fashion-MNIST from `<data dir>/fashion-mnist` (Debian's gzipped IDX files): sizes and
+    /// the first test labels. Skips when absent unless `OBFNET_REQUIRE_DATA=1`.
+    #[test]
+    fn real_fashion_mnist() {
+        let dir = std::env::var_os("OBFNET_DATA_DIR")
+            .map_or_else(
+                || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"),
+                PathBuf::from,
+            )
+            .join("fashion-mnist");
+        let ds = match FASHION_MNIST.load(&dir) {
+            Ok(ds) => ds,
+            Err(err @ Error::Missing { .. })
+                if std::env::var("OBFNET_REQUIRE_DATA").as_deref() != Ok("1") =>
+            {
+                eprintln!("skipping real_fashion_mnist: {err}");
+                return;
+            }
+            Err(err) => panic!("loading Fashion-MNIST from {}: {err}", dir.display()),
+        };
+        assert_eq!((ds.train.len(), ds.test.len()), (60_000, 10_000));
+        assert_eq!((ds.test.rows, ds.test.cols), (28, 28));
+        assert_eq!(ds.test.labels[..5], [9, 2, 1, 1, 6]);
+        assert_eq!(ds.name, "fashion-mnist");
+    }
+}
+
+mod real_fsdd {
+    use std::path::PathBuf;
+
+    use obfnet_data::{DatasetReader, Error, FSDD};
+
+    fn data_dir() -> PathBuf {
+        std::env::var_os("OBFNET_DATA_DIR").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"),
+            PathBuf::from,
+        )
+    }
+
+    fn require_data() -> bool {
+        std::env::var("OBFNET_REQUIRE_DATA").is_ok_and(|v| v == "1")
+    }
+
+    /// The real FSDD from `<data dir>/fsdd`: 3,000 clips, the official 2,700 / 300 split, the
+    /// MFCC maps' shape and code statistics. Skips when absent unless `OBFNET_REQUIRE_DATA=1`.
+    #[test]
+    fn real_fsdd() {
+        let dir = data_dir().join("fsdd");
+        let data = match FSDD.load_full(&dir) {
+            Ok(d) => d,
+            Err(err @ Error::Missing { .. }) if !require_data() => {
+                eprintln!("skipping real_fsdd: {err} (set OBFNET_REQUIRE_DATA=1 to make this fail)");
+                return;
+            }
+            Err(err) => panic!("loading FSDD from {}: {err}", dir.display()),
+        };
+        let ds = &data.dataset;
+        assert_eq!((ds.train.len(), ds.test.len()), (2700, 300));
+        assert_eq!((ds.test.rows, ds.test.cols), FSDD.sample_shape());
+        assert!(data.test_clips.iter().all(|c| c.take < 5));
+        assert!(data.train_clips.iter().all(|c| c.take >= 5));
+        let mut hist = [0usize; 10];
+        for &l in &ds.test.labels {
+            hist[usize::from(l)] += 1;
+        }
+        assert_eq!(hist, [30; 10]);
+        // codes are centred: the mean code over the training split is near 128
+        let mean = ds.train.pixels.iter().map(|&p| f64::from(p)).sum::<f64>() / ds.train.pixels.len() as f64;
+        assert!((120.0..136.0).contains(&mean), "mean code {mean}");
+        assert!(data.train_clipped < 0.01, "clipped {}", data.train_clipped);
+        eprintln!(
+            "fsdd: clipped train {:.4}% test {:.4}%, truncated clips {}, mean code {mean:.1}",
+            data.train_clipped * 100.0,
+            data.test_clipped * 100.0,
+            data.truncated_clips
+        );
+    }
+}
+
 mod generated {
     use std::io::Write;
 

@@ -15,11 +15,13 @@ fn argmax_labels(logits: Tensor<2>) -> Result<Vec<i64>> {
         .map_err(|e| Error::Backend(format!("{e:?}")))
 }
 
-fn check_lenet_input(data: &Dataset) -> Result<()> {
-    if (data.rows, data.cols) != (28, 28) {
+fn check_lenet_input(model: &LeNet, data: &Dataset) -> Result<()> {
+    if model.input_shape() != (data.rows, data.cols) {
         return Err(Error::Shape(format!(
-            "the LeNet-5 server model takes 28×28 images, got {}×{}",
-            data.rows, data.cols
+            "the server model takes {:?} inputs, the data has {}×{}",
+            model.input_shape(),
+            data.rows,
+            data.cols
         )));
     }
     Ok(())
@@ -39,7 +41,7 @@ fn check_stack_input(stack: &ObfStack, data: &Dataset) -> Result<()> {
 
 /// Accuracy of `model` on the raw (unobfuscated) samples of `data`.
 pub fn accuracy(model: &LeNet, data: &Dataset) -> Result<f64> {
-    check_lenet_input(data)?;
+    check_lenet_input(model, data)?;
     let model = model.valid();
     let mut correct = 0usize;
     for start in (0..data.len()).step_by(EVAL_CHUNK) {
@@ -56,7 +58,7 @@ pub fn accuracy(model: &LeNet, data: &Dataset) -> Result<f64> {
 
 /// Accuracy of `model(obf_k(x))` on `data` for each of the K nets of `stack`.
 pub fn obfuscated_accuracies(model: &LeNet, stack: &ObfStack, data: &Dataset) -> Result<Vec<f64>> {
-    check_lenet_input(data)?;
+    check_lenet_input(model, data)?;
     check_stack_input(stack, data)?;
     let model = model.valid();
     let stack = stack.valid();
@@ -97,19 +99,21 @@ pub fn obfuscate_samples(stack: &ObfStack, data: &Dataset, n: usize) -> Result<V
 }
 
 /// Accuracy of `model` on samples given as host vectors in the model's (normalised) input space:
-/// `inputs` holds `labels.len()` samples of 784 values each, row after row.
+/// `inputs` holds `labels.len()` samples of `rows · cols` values each (784 for 28×28), row after
+/// row.
 ///
 /// This is how inputs produced outside the engine (the edge runtime, a wire encoding, an
 /// attack) are scored by the frozen server model.
 ///
 /// # Errors
 ///
-/// [`Error::Shape`] if `inputs` is not `labels.len() × 784` values or is empty.
+/// [`Error::Shape`] if `inputs` is not `labels.len() × rows · cols` values or is empty.
 pub fn accuracy_on_inputs(model: &LeNet, inputs: &[f32], labels: &[u8]) -> Result<f64> {
-    const D: usize = 784;
-    if labels.is_empty() || inputs.len() != labels.len() * D {
+    let (rows, cols) = model.input_shape();
+    let d = rows * cols;
+    if labels.is_empty() || inputs.len() != labels.len() * d {
         return Err(Error::Shape(format!(
-            "expected {} samples × {D} values, got {} values",
+            "expected {} samples × {d} values, got {} values",
             labels.len(),
             inputs.len()
         )));
@@ -117,8 +121,8 @@ pub fn accuracy_on_inputs(model: &LeNet, inputs: &[f32], labels: &[u8]) -> Resul
     let model = model.valid();
     let device = crate::default_device().inner();
     let mut correct = 0usize;
-    for (x, y) in inputs.chunks(EVAL_CHUNK * D).zip(labels.chunks(EVAL_CHUNK)) {
-        let t = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [y.len(), D]), &device);
+    for (x, y) in inputs.chunks(EVAL_CHUNK * d).zip(labels.chunks(EVAL_CHUNK)) {
+        let t = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [y.len(), d]), &device);
         let pred = argmax_labels(model.forward(t))?;
         correct += pred.iter().zip(y).filter(|&(&p, &l)| p == i64::from(l)).count();
     }

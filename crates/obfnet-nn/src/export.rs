@@ -41,13 +41,47 @@ pub struct ServerModelConfig {
     pub training: ServerTrainConfig,
     /// What training measured.
     pub report: ServerReport,
+    /// The dataset the model was trained on (`obfnet_data::dataset` name). Absent in configs
+    /// written before datasets were recorded, which were all MNIST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
+}
+
+impl ServerModelConfig {
+    /// The dataset the model was trained for (`"mnist"` for configs that predate the field).
+    pub fn dataset_name(&self) -> &str {
+        self.dataset.as_deref().unwrap_or("mnist")
+    }
 }
 
 /// Saves the server model as safetensors plus `config.json` in `dir` (both written atomically:
 /// a temporary file renamed into place). Returns the sha256 of the weights file, which bundles
-/// use as the model's id.
+/// use as the model's id. The config records no dataset (read back as MNIST); use
+/// [`save_server_model_for`] to record it.
 pub fn save_server_model(
     model: &LeNet,
+    training: &ServerTrainConfig,
+    report: &ServerReport,
+    dir: &Path,
+) -> Result<[u8; 32]> {
+    save_inner(model, None, training, report, dir)
+}
+
+/// As [`save_server_model`], recording in `config.json` that the model was trained on
+/// `dataset`, so that loading it for another dataset can be refused.
+pub fn save_server_model_for(
+    model: &LeNet,
+    dataset: &str,
+    training: &ServerTrainConfig,
+    report: &ServerReport,
+    dir: &Path,
+) -> Result<[u8; 32]> {
+    save_inner(model, Some(dataset), training, report, dir)
+}
+
+fn save_inner(
+    model: &LeNet,
+    dataset: Option<&str>,
     training: &ServerTrainConfig,
     report: &ServerReport,
     dir: &Path,
@@ -60,10 +94,11 @@ pub fn save_server_model(
         reason: format!("{e}"),
     })?;
     let config = ServerModelConfig {
-        model: LeNetConfig::default(),
+        model: model.config(),
         normalisation: [NORMALISATION.scale, NORMALISATION.mean, NORMALISATION.std],
         training: training.clone(),
         report: report.clone(),
+        dataset: dataset.map(str::to_owned),
     };
     let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::ConfigFile {
         path: files.config.clone(),
@@ -82,12 +117,7 @@ pub fn load_server_model(dir: &Path) -> Result<(LeNet, ServerModelConfig, [u8; 3
         path: files.config.clone(),
         source: e,
     })?;
-    if config.model != LeNetConfig::default() {
-        return Err(Error::Shape(format!(
-            "unsupported server model architecture {:?}",
-            config.model
-        )));
-    }
+    config.model.validate()?;
     let bytes = std::fs::read(&files.weights).map_err(|e| Error::io("read", &files.weights, e))?;
     let device = crate::default_device();
     let mut model = LeNet::new(&config.model, &device);

@@ -9,10 +9,48 @@ use serde::{Deserialize, Serialize};
 pub struct LeNetConfig {
     /// Architecture name; `"lenet5"` is the only one so far.
     pub arch: String,
-    /// Input image height and width.
+    /// Input height and width (default 28 × 28; any size from 12 × 12 up to 1024 × 1024 works,
+    /// e.g. 20 × 64 MFCC maps).
     pub input: [usize; 2],
     /// Number of classes.
     pub classes: usize,
+}
+
+impl LeNetConfig {
+    /// The default LeNet-5 for `rows × cols` inputs.
+    pub fn for_input(rows: usize, cols: usize) -> LeNetConfig {
+        LeNetConfig {
+            input: [rows, cols],
+            ..LeNetConfig::default()
+        }
+    }
+
+    /// Checks the architecture name, the input size (each side in 12..=1024, so both
+    /// convolution + pooling stages leave at least one position) and the class count (2..=1000).
+    ///
+    /// # Errors
+    /// [`crate::Error::Shape`] saying what is unsupported.
+    pub fn validate(&self) -> crate::Result<()> {
+        let [r, c] = self.input;
+        if self.arch != "lenet5"
+            || !(12..=1024).contains(&r)
+            || !(12..=1024).contains(&c)
+            || !(2..=1000).contains(&self.classes)
+        {
+            return Err(crate::Error::Shape(format!(
+                "unsupported server model {:?} {r}×{c} with {} classes (LeNet-5 takes inputs from 12×12 \
+                 to 1024×1024 and 2..=1000 classes)",
+                self.arch, self.classes
+            )));
+        }
+        Ok(())
+    }
+
+    /// Values after the second pooling stage: `16 · ((rows/2 − 4)/2) · ((cols/2 − 4)/2)`.
+    fn flat(&self) -> usize {
+        let side = |n: usize| (n / 2).saturating_sub(4) / 2;
+        16 * side(self.input[0]).max(1) * side(self.input[1]).max(1)
+    }
 }
 
 impl Default for LeNetConfig {
@@ -26,7 +64,9 @@ impl Default for LeNetConfig {
 }
 
 /// LeNet-5 as in the ObfNet papers: conv 6@5×5 (pad 2) → ReLU → max-pool 2 → conv 16@5×5 → ReLU
-/// → max-pool 2 → fc 120 → ReLU → fc 84 → ReLU → fc 10. About 0.42 M multiply-adds per image.
+/// → max-pool 2 → fc 120 → ReLU → fc 84 → ReLU → fc 10. About 0.42 M multiply-adds per 28×28
+/// image. Other input sizes change only the width of fc 120's input (16 × 5 × 5 for 28 × 28,
+/// 16 × 3 × 14 for 20 × 64).
 #[derive(Module, Debug)]
 pub struct LeNet {
     conv1: Conv2d,
@@ -36,35 +76,61 @@ pub struct LeNet {
     fc2: Linear,
     fc3: Linear,
     relu: Relu,
+    #[module(skip)]
+    rows: usize,
+    #[module(skip)]
+    cols: usize,
+    #[module(skip)]
+    flat: usize,
 }
 
 impl LeNet {
     /// A freshly initialised LeNet-5 (burn's default initialisers, which match PyTorch's) on
-    /// `device`. Seed the device first for a reproducible init.
+    /// `device`. Seed the device first for a reproducible init. The input size is
+    /// `config.input` (check it with [`LeNetConfig::validate`] first; sides below 12 are
+    /// treated as 12 for the layer sizes, and such a model rejects every input shape).
     pub fn new(config: &LeNetConfig, device: &Device) -> LeNet {
+        let flat = config.flat();
         LeNet {
             conv1: Conv2dConfig::new([1, 6], [5, 5])
                 .with_padding(PaddingConfig2d::Explicit(2, 2, 2, 2))
                 .init(device),
             conv2: Conv2dConfig::new([6, 16], [5, 5]).init(device),
             pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(),
-            fc1: LinearConfig::new(16 * 5 * 5, 120).init(device),
+            fc1: LinearConfig::new(flat, 120).init(device),
             fc2: LinearConfig::new(120, 84).init(device),
             fc3: LinearConfig::new(84, config.classes).init(device),
             relu: Relu::new(),
+            rows: config.input[0],
+            cols: config.input[1],
+            flat,
+        }
+    }
+
+    /// `(rows, cols)` of the inputs this model takes.
+    pub fn input_shape(&self) -> (usize, usize) {
+        (self.rows, self.cols)
+    }
+
+    /// The architecture of this model.
+    pub fn config(&self) -> LeNetConfig {
+        LeNetConfig {
+            arch: "lenet5".into(),
+            input: [self.rows, self.cols],
+            classes: self.fc3.weight.val().dims()[1],
         }
     }
 
     /// Class logits.
     ///
     /// # Shapes
-    /// `x`: `[n, 784]` (normalised, flattened 28×28) → `[n, classes]`.
+    /// `x`: `[n, rows·cols]` (normalised, flattened; `[n, 784]` for 28×28) → `[n, classes]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let [n, _] = x.dims();
-        let x = x.reshape([n, 1, 28, 28]);
+        let x = x.reshape([n, 1, self.rows, self.cols]);
         let x = self.pool.forward(self.relu.forward(self.conv1.forward(x)));
         let x = self.pool.forward(self.relu.forward(self.conv2.forward(x)));
-        let x = x.reshape([n, 16 * 5 * 5]);
+        let x = x.reshape([n, self.flat]);
         let x = self.relu.forward(self.fc1.forward(x));
         let x = self.relu.forward(self.fc2.forward(x));
         self.fc3.forward(x)

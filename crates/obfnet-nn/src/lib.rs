@@ -43,7 +43,7 @@ pub use error::{Error, Result};
 pub use eval::{accuracy, accuracy_on_inputs, obfuscate_samples, obfuscated_accuracies};
 pub use export::{
     ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model, save_server_model,
-    server_model_sha256, write_atomic,
+    save_server_model_for, server_model_sha256, write_atomic,
 };
 pub use lenet::{LeNet, LeNetConfig};
 pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};

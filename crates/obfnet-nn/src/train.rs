@@ -244,7 +244,8 @@ pub(crate) fn scalar(loss: &Tensor<1>) -> Result<f32> {
         .ok_or_else(|| Error::Backend("empty loss".into()))
 }
 
-/// Trains the server model (LeNet-5) on `train` and measures it on `test`.
+/// Trains the server model (LeNet-5 sized for the samples' `rows × cols`) on `train` and
+/// measures it on `test`.
 pub fn train_server_model(
     cfg: &ServerTrainConfig,
     train: &Dataset,
@@ -257,15 +258,17 @@ pub fn train_server_model(
         cfg.learning_rate,
         cfg.final_lr_fraction,
     )?;
-    if train.rows != 28 || train.cols != 28 {
+    if (train.rows, train.cols) != (test.rows, test.cols) {
         return Err(Error::Shape(format!(
-            "LeNet-5 takes 28×28 images, got {}×{}",
-            train.rows, train.cols
+            "train samples are {}×{} but test samples {}×{}",
+            train.rows, train.cols, test.rows, test.cols
         )));
     }
+    let arch = LeNetConfig::for_input(train.rows, train.cols);
+    arch.validate()?;
     let device = crate::default_device();
     device.seed(cfg.seed);
-    let mut model = LeNet::new(&LeNetConfig::default(), &device);
+    let mut model = LeNet::new(&arch, &device);
     let mut optim = adam().init();
     let ce = CrossEntropyLossConfig::new().init(&device);
 
@@ -353,11 +356,15 @@ pub fn train_obfuscators(
             reason: format!("{} is not in 1..=256", cfg.k),
         });
     }
-    if train.dim() != 784 || test.dim() != 784 {
-        return Err(Error::Shape(format!(
-            "the LeNet-5 server model takes 28×28 images, got {}×{}",
-            train.rows, train.cols
-        )));
+    for split in [train, test] {
+        if server.input_shape() != (split.rows, split.cols) {
+            return Err(Error::Shape(format!(
+                "the server model takes {:?} inputs, the data has {}×{}",
+                server.input_shape(),
+                split.rows,
+                split.cols
+            )));
+        }
     }
     let device = crate::default_device();
     let frozen = server.clone().fork(&device).freeze();
@@ -642,7 +649,9 @@ pub fn calibrate(arch: ObfArch, k: usize, batch_size: usize, train: &Dataset) ->
     let b = batch_size.min(train.len());
     let idx: Vec<usize> = (0..b).collect();
     let (x, y) = train.batch(&idx);
-    let mut model = LeNet::new(&LeNetConfig::default(), &device);
+    let lenet = LeNetConfig::for_input(train.rows, train.cols);
+    lenet.validate()?;
+    let mut model = LeNet::new(&lenet, &device);
     let mut optim = adam().init();
     let mut times = Vec::new();
     for i in 0..8 {
