@@ -676,10 +676,10 @@ fn goal_verdict(k: usize, drop: f64, ssim: f64) -> String {
         return format!("n/a (K = {k} < {GOAL_K})");
     }
     let mut why = Vec::new();
-    if !(drop <= GOAL_DROP_PT) {
+    if drop.is_nan() || drop > GOAL_DROP_PT {
         why.push(format!("drop {drop:.2} pt > {GOAL_DROP_PT}"));
     }
-    if !(ssim <= GOAL_SSIM) {
+    if ssim.is_nan() || ssim > GOAL_SSIM {
         why.push(format!("SSIM {ssim:.3} > {GOAL_SSIM}"));
     }
     if why.is_empty() {
