@@ -149,6 +149,18 @@ impl HeConfig {
                 reason: format!("{bits} is outside {}..=62 for n = {}", min_bits.max(10), self.degree),
             });
         }
+        // fhe.rs needs t below every ciphertext modulus (above it, it panics or decrypts
+        // garbage — measured): a t of fewer bits than the smallest modulus is always below it.
+        let min_q_bits = self.moduli.iter().map(|m| 64 - m.leading_zeros() as usize).min().unwrap_or(0);
+        if bits >= min_q_bits {
+            return Err(Error::Parameter {
+                name: "plaintext_bits",
+                reason: format!(
+                    "a {bits}-bit plaintext modulus is not below the smallest ciphertext modulus ({min_q_bits} bits); \
+                     the network needs {needed:.1} signed bits — lower `weight_bits` or `input_max`"
+                ),
+            });
+        }
         // t has `bits` bits, so it is ≥ 2^(bits−1): it holds signed values of bits − 1 bits.
         if needed > (bits - 1) as f64 {
             return Err(Error::Overflow {

@@ -55,7 +55,9 @@ pub struct SquareNetConfig {
     pub limit: Option<usize>,
     /// Largest input level `L`: pixels are quantised to `0..=L` (15 = 4 bits).
     pub input_max: u8,
-    /// Bits of every integer weight, sign included (2..=16).
+    /// Bits of every integer weight, sign included (2..=16). 6 keeps the worst case at ≈37 bits,
+    /// under the 43-bit smallest ciphertext modulus BFV's plaintext modulus must stay below
+    /// (8 bits: ≈43.5 bits, too many; accuracy 98.12 % vs 98.09 % with 6, measured).
     pub weight_bits: u32,
 }
 
@@ -69,7 +71,7 @@ impl Default for SquareNetConfig {
             seed: 7,
             limit: None,
             input_max: 15,
-            weight_bits: 8,
+            weight_bits: 6,
         }
     }
 }
