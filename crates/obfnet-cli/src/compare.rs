@@ -307,6 +307,11 @@ fn cells(r: &Row) -> [String; 10] {
     ]
 }
 
+/// A ratio with two significant digits below 10, none above.
+fn fmt_ratio(v: f64) -> String {
+    if v >= 10.0 { format!("{v:.0}×") } else { format!("{v:.2}×") }
+}
+
 fn markdown(f: &CompareFile, command: &str) -> String {
     let mut s = String::new();
     s.push_str("# obfnet compare: the cost of privacy on MNIST\n\n");
@@ -317,7 +322,7 @@ fn markdown(f: &CompareFile, command: &str) -> String {
     }
     s.push_str("\nMeasured ratios (same run):\n\n");
     for (name, v) in &f.ratios {
-        s.push_str(&format!("- {name}: **{v:.0}×**\n"));
+        s.push_str(&format!("- {name}: **{}**\n", fmt_ratio(*v)));
     }
     s.push_str("\nNotes:\n\n");
     for r in &f.rows {
@@ -371,7 +376,7 @@ fn html(f: &CompareFile, command: &str) -> String {
     }
     h.push_str("</table><h2>Measured ratios</h2><ul>");
     for (n, v) in &f.ratios {
-        h.push_str(&format!("<li>{}: <b>{v:.0}×</b></li>", html_escape(n)));
+        h.push_str(&format!("<li>{}: <b>{}</b></li>", html_escape(n), fmt_ratio(*v)));
     }
     h.push_str("</ul><h2>Notes</h2><ul>");
     for r in &f.rows {
@@ -411,7 +416,7 @@ fn terminal(f: &CompareFile) {
     }
     println!();
     for (n, v) in &f.ratios {
-        println!("{n}: {v:.0}×");
+        println!("{n}: {}", fmt_ratio(*v));
     }
 }
 
@@ -447,7 +452,7 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
     let device = obfnet_nn::default_device();
     let data = obfnet_nn::Dataset::from_images(&test, &device)?;
     let raw_acc = obfnet_nn::accuracy(&lenet, &data)?;
-    let model = lenet.valid();
+    let model = lenet; // load_server_model returns the inference (non-autodiff) module
     let mut i = 0usize;
     let server_s = time_median(100, || {
         let x = data.slice(i % data.len(), 1).inner();
@@ -475,7 +480,7 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
     }];
 
     // --- ObfNet rows -----------------------------------------------------------------------
-    let mut obf = |label: &str, path: &Path, wire: Wire, scheme: &str, suffix: &str| -> Result<Row> {
+    let obf = |label: &str, path: &Path, wire: Wire, scheme: &str, suffix: &str| -> Result<Row> {
         say(format!("{label}: {}", path.display()));
         let (_, bundle) = crate::edge::read_bundle_bytes(path)?;
         let rt = Runtime::from_bundle(&bundle)?;
@@ -672,7 +677,7 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
     }
 
     // --- 2PC --------------------------------------------------------------------------------
-    let mut mpc_rows = |batch: usize, images: usize| -> Result<Option<(Row, MpcReport)>> {
+    let mpc_rows = |batch: usize, images: usize| -> Result<Option<(Row, MpcReport)>> {
         if images == 0 {
             return Ok(None);
         }

@@ -407,4 +407,5 @@ fn bad_inputs_are_clear_errors_not_panics() {
         .code(2);
 }
 
+mod compare;
 mod privacy;

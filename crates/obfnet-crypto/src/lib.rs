@@ -15,10 +15,15 @@
 //! Parameters, security claims and threat models: `docs/SECURITY-BASELINES.md`.
 //!
 //! ```no_run
-//! use obfnet_crypto::{model::IntNet, mpc::{MpcConfig, run_mpc}};
+//! use obfnet_crypto::he::{HeConfig, run_he};
+//! use obfnet_crypto::model::{SquareNetConfig, train_square_net};
+//! use obfnet_crypto::mpc::{MpcConfig, run_mpc};
 //! # fn main() -> obfnet_crypto::Result<()> {
 //! let data = obfnet_data::ImageDataset::load_mnist_dir("mnist", "data/mnist".as_ref())?;
-//! # let net: IntNet = unimplemented!();
+//! let (net, trained) = train_square_net(&SquareNetConfig::default(), &data.train, &data.test, &mut |_, _| {})?;
+//! println!("integer net: {:.4} on the test split", trained.int_accuracy);
+//! let he = run_he(&HeConfig::default(), &net, &data.test, 100, &mut |_| {})?;
+//! assert_eq!(he.mismatches, 0); // decrypted logits == plaintext integer logits
 //! let report = run_mpc(&MpcConfig::default(), &net, &data.test, 100)?;
 //! println!("2PC accuracy {:.4}, {} online bytes", report.accuracy(), report.online_bytes());
 //! # Ok(()) }
