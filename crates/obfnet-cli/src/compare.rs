@@ -98,6 +98,20 @@ struct Row {
     server_seconds: Option<f64>,
     privacy: Privacy,
     note: String,
+    /// Scheme of the privacy report this row's privacy (and, for DP / projection, accuracy)
+    /// comes from, and what the cell adds.
+    #[serde(skip)]
+    from_report: Option<(String, &'static str, ReportUse)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ReportUse {
+    /// Strongest attack's SSIM.
+    Ssim,
+    /// SSIM + accuracy (the server retrains; measured by `obfnet report`).
+    SsimAndAccuracy,
+    /// ε + SSIM + accuracy.
+    DpAndAccuracy,
 }
 
 #[derive(Debug, Serialize)]
@@ -145,7 +159,9 @@ struct Reported {
 
 fn reported(report: Option<&Value>, name: &str) -> Option<Reported> {
     let results = report?.get("results")?.as_array()?;
-    let r = results.iter().find(|r| r.get("name").and_then(Value::as_str) == Some(name))?;
+    let r = results
+        .iter()
+        .find(|r| r.get("name").and_then(Value::as_str) == Some(name))?;
     let accuracy = r.get("utility")?.get("accuracy")?.as_f64()?;
     let best = r
         .get("attacks")
@@ -212,7 +228,12 @@ fn edge_time(rt: &Runtime, images: &obfnet_data::LabeledImages, wire: Wire) -> R
     let mut i = 0usize;
     time_median(300, || {
         buf.clear();
-        rt.obfuscate(images.image(i % images.len()), NetChoice::Random(&mut rng), &mut out, &mut scratch)?;
+        rt.obfuscate(
+            images.image(i % images.len()),
+            NetChoice::Random(&mut rng),
+            &mut out,
+            &mut scratch,
+        )?;
         wire.encode(&out, rt.normalisation(), &mut buf);
         i += 1;
         Ok(())
@@ -220,7 +241,10 @@ fn edge_time(rt: &Runtime, images: &obfnet_data::LabeledImages, wire: Wire) -> R
 }
 
 fn load_or_train_cryptonet(a: &CompareArgs, ds: &obfnet_data::ImageDataset) -> Result<CryptoNetFile> {
-    let path = a.cryptonet.clone().unwrap_or_else(|| a.out.join("cryptonet.json"));
+    let path = a
+        .cryptonet
+        .clone()
+        .unwrap_or_else(|| a.out.join("cryptonet.json"));
     if path.exists() {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let f = CryptoNetFile::from_json(&bytes).with_context(|| format!("loading {}", path.display()))?;
@@ -309,14 +333,25 @@ fn cells(r: &Row) -> [String; 10] {
 
 /// A ratio with two significant digits below 10, none above.
 fn fmt_ratio(v: f64) -> String {
-    if v >= 10.0 { format!("{v:.0}×") } else { format!("{v:.2}×") }
+    if v >= 10.0 {
+        format!("{v:.0}×")
+    } else {
+        format!("{v:.2}×")
+    }
 }
 
 fn markdown(f: &CompareFile, command: &str) -> String {
     let mut s = String::new();
     s.push_str("# obfnet compare: the cost of privacy on MNIST\n\n");
-    s.push_str(&format!("Command: `{command}` ({:.0} s, {} thread(s)).\n\n", f.seconds, f.threads));
-    s.push_str(&format!("| {} |\n|{}\n", HEADER.join(" | "), "---|".repeat(HEADER.len())));
+    s.push_str(&format!(
+        "Command: `{command}` ({:.0} s, {} thread(s)).\n\n",
+        f.seconds, f.threads
+    ));
+    s.push_str(&format!(
+        "| {} |\n|{}\n",
+        HEADER.join(" | "),
+        "---|".repeat(HEADER.len())
+    ));
     for r in &f.rows {
         s.push_str(&format!("| {} |\n", cells(r).join(" | ").replace('\n', " ")));
     }
@@ -381,7 +416,11 @@ fn html(f: &CompareFile, command: &str) -> String {
     h.push_str("</ul><h2>Notes</h2><ul>");
     for r in &f.rows {
         if !r.note.is_empty() {
-            h.push_str(&format!("<li><b>{}</b>: {}</li>", html_escape(&r.name), html_escape(&r.note)));
+            h.push_str(&format!(
+                "<li><b>{}</b>: {}</li>",
+                html_escape(&r.name),
+                html_escape(&r.note)
+            ));
         }
     }
     for n in &f.notes {
@@ -437,12 +476,9 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
     test.labels.truncate(n_eval);
     let acc_note = format!("{n_eval} test images");
 
-    let report: Option<Value> = match &a.privacy_report {
-        Some(p) => Some(
-            serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)
-                .with_context(|| format!("parsing {}", p.display()))?,
-        ),
-        None => None,
+    let pending = Privacy {
+        kind: "not measured".into(),
+        text: "pass --privacy-report".into(),
     };
 
     // --- raw and the server's cost ---------------------------------------------------------
@@ -477,18 +513,22 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
             text: "the server sees the image".into(),
         },
         note: "u8 image sent; LeNet-5 on the server (burn, batch 1, median of 100).".into(),
+        from_report: None,
     }];
 
     // --- ObfNet rows -----------------------------------------------------------------------
-    let obf = |label: &str, path: &Path, wire: Wire, scheme: &str, suffix: &str| -> Result<Row> {
+    let obf = |label: &str, path: &Path, wire: Wire, scheme: &str, suffix: &'static str| -> Result<Row> {
         say(format!("{label}: {}", path.display()));
         let (_, bundle) = crate::edge::read_bundle_bytes(path)?;
         let rt = Runtime::from_bundle(&bundle)?;
         let eval = crate::edge::evaluate_edge(&model, &bundle, &test, false)?;
-        let accs = if wire == Wire::U8 { &eval.accuracy_u8_wire } else { &eval.accuracy_f32_wire };
+        let accs = if wire == Wire::U8 {
+            &eval.accuracy_u8_wire
+        } else {
+            &eval.accuracy_f32_wire
+        };
         let acc = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
         let t = edge_time(&rt, &test, wire)?;
-        let rep = reported(report.as_ref(), scheme);
         Ok(Row {
             name: label.into(),
             accuracy: Some(acc),
@@ -500,7 +540,8 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
             offline_bytes: None,
             round_trips: "1".into(),
             server_seconds: Some(server_s),
-            privacy: empirical(&rep, scheme, suffix),
+            privacy: pending.clone(),
+            from_report: Some((scheme.to_string(), suffix, ReportUse::Ssim)),
             note: format!(
                 "{} weights, {} wire; edge = obfnet_core::runtime, one thread, median of 300 (net drawn at random per sample).",
                 eval.weights,
@@ -547,10 +588,9 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
         std::hint::black_box(&noisy);
         Ok(())
     })?;
-    let dp_rep = reported(report.as_ref(), &a.dp_scheme);
     rows.push(Row {
         name: format!("local DP noise ({})", a.dp_scheme),
-        accuracy: dp_rep.as_ref().map(|r| r.accuracy),
+        accuracy: None,
         accuracy_note: "from the privacy report".into(),
         edge_ops: "784 noise samples".into(),
         edge_seconds: Some(dp_t),
@@ -559,23 +599,27 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
         offline_bytes: None,
         round_trips: "1".into(),
         server_seconds: Some(server_s),
-        privacy: formal_dp(&dp_rep, &a.dp_scheme),
+        privacy: pending.clone(),
         note: "edge time: Laplace noise on 784 pixels (inverse CDF), one thread, median of 300.".into(),
+        from_report: Some((a.dp_scheme.clone(), "", ReportUse::DpAndAccuracy)),
     });
     let proj: Vec<f32> = (0..784 * 784).map(|_| rng.uniform(0.05)).collect();
     let x: Vec<f32> = img.iter().map(|&p| f32::from(p) / 255.0).collect();
     let mut y = vec![0.0f32; 784];
     let proj_t = time_median(300, || {
         for (r, o) in y.iter_mut().enumerate() {
-            *o = proj[r * 784..(r + 1) * 784].iter().zip(&x).map(|(a, b)| a * b).sum();
+            *o = proj[r * 784..(r + 1) * 784]
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| a * b)
+                .sum();
         }
         std::hint::black_box(&y);
         Ok(())
     })?;
-    let pr_rep = reported(report.as_ref(), &a.projection_scheme);
     rows.push(Row {
         name: format!("random projection ({})", a.projection_scheme),
-        accuracy: pr_rep.as_ref().map(|r| r.accuracy),
+        accuracy: None,
         accuracy_note: "from the privacy report; server retrained on projections".into(),
         edge_ops: format!("{} MACs", 784 * 784),
         edge_seconds: Some(proj_t),
@@ -584,7 +628,8 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
         offline_bytes: None,
         round_trips: "1".into(),
         server_seconds: None,
-        privacy: empirical(&pr_rep, &a.projection_scheme, ""),
+        privacy: pending.clone(),
+        from_report: Some((a.projection_scheme.clone(), "", ReportUse::SsimAndAccuracy)),
         note: "edge time: a dense 784×784 f32 product, one thread, median of 300; the server runs its \
                retrained MLP (not timed here)."
             .into(),
@@ -615,11 +660,16 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
             cfg.degree
         ));
         let r = run_he(&cfg, net, &ds.test, a.he_images, &mut |e| match e {
-            HeEvent::Batch { batch, of, images } => say(format!("  HE batch {}/{of}: {images} images", batch + 1)),
+            HeEvent::Batch { batch, of, images } => {
+                say(format!("  HE batch {}/{of}: {images} images", batch + 1))
+            }
             HeEvent::Phase { name, seconds } => say(format!("    {name}: {seconds:.1} s")),
         })?;
         if r.mismatches > 0 {
-            bail!("HE: {} images decrypted to logits that differ from the plaintext net", r.mismatches);
+            bail!(
+                "HE: {} images decrypted to logits that differ from the plaintext net",
+                r.mismatches
+            );
         }
         let per_batch_up = r.bytes_up as f64 / r.batches as f64;
         let per_batch_down = r.bytes_down as f64 / r.batches as f64;
@@ -644,6 +694,7 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
             round_trips: "1 per batch".into(),
             server_seconds: Some(r.server_seconds / slots),
             privacy: privacy.clone(),
+            from_report: None,
             note: format!(
                 "amortised over a full batch of {} images (per-batch median: encrypt {:.1} s, server {:.1} s with {} thread(s), \
                  decrypt {:.2} s; {} up, {} down per batch); plaintext modulus t = {}.",
@@ -669,6 +720,7 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
             round_trips: "1".into(),
             server_seconds: Some(r.server_seconds),
             privacy,
+            from_report: None,
             note: "one image costs a whole batch (the work is per ciphertext, not per slot): the measured \
                    per-batch medians; no one-image packing (LoLa-style) is implemented."
                 .into(),
@@ -685,16 +737,25 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
             batch,
             ..MpcConfig::default()
         };
-        say(format!("2PC over loopback TCP: {images} images, {batch} per batch"));
+        say(format!(
+            "2PC over loopback TCP: {images} images, {batch} per batch"
+        ));
         let r = run_mpc(&cfg, net, &ds.test, images)?;
         if r.mismatches > 0 {
-            bail!("2PC: {} images reconstructed to logits that differ from the plaintext net", r.mismatches);
+            bail!(
+                "2PC: {} images reconstructed to logits that differ from the plaintext net",
+                r.mismatches
+            );
         }
         let n = r.images as f64;
         let single = batch == 1;
         Ok(Some((
             Row {
-                name: if single { "2PC single image".into() } else { format!("2PC batched ({batch} per batch)") },
+                name: if single {
+                    "2PC single image".into()
+                } else {
+                    format!("2PC batched ({batch} per batch)")
+                },
                 accuracy: Some(r.accuracy()),
                 accuracy_note: format!("{} test images, reconstructed", r.images),
                 edge_ops: "local share arithmetic ≈3× the net's MACs (ring)".into(),
@@ -706,8 +767,10 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
                 server_seconds: Some(r.server_compute_seconds / n),
                 privacy: Privacy {
                     kind: "cryptographic".into(),
-                    text: "information-theoretic vs one semi-honest party; honest, non-colluding dealer".into(),
+                    text: "information-theoretic vs one semi-honest party; honest, non-colluding dealer"
+                        .into(),
                 },
+                from_report: None,
                 note: format!(
                     "online wall {} per image over loopback (latency not modelled); offline = dealer → client \
                      (the server gets as much); dealer {} per image.",
@@ -731,17 +794,45 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
         mpc_batched = Some(r);
     }
 
+    // --- privacy cells from `obfnet report` (read last, so a report still being written is read
+    // as late as possible) ------------------------------------------------------------------
+    if let Some(p) = &a.privacy_report {
+        let report: Value =
+            serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)
+                .with_context(|| format!("parsing {}", p.display()))?;
+        for row in &mut rows {
+            let Some((scheme, suffix, usage)) = row.from_report.clone() else {
+                continue;
+            };
+            let rep = reported(Some(&report), &scheme);
+            row.privacy = match usage {
+                ReportUse::DpAndAccuracy => formal_dp(&rep, &scheme),
+                _ => empirical(&rep, &scheme, suffix),
+            };
+            if usage != ReportUse::Ssim {
+                row.accuracy = rep.as_ref().map(|r| r.accuracy);
+            }
+        }
+    }
+
     // --- ratios -----------------------------------------------------------------------------
     let mut ratios = Vec::new();
     let base_t = obfnet2_row.edge_seconds.unwrap_or(f64::NAN);
     let base_b = obfnet2_row.bytes_sent.unwrap_or(f64::NAN) + obfnet2_row.bytes_received.unwrap_or(0.0);
-    for r in rows.iter().filter(|r| r.name.starts_with("HE") || r.name.starts_with("2PC")) {
+    for r in rows
+        .iter()
+        .filter(|r| r.name.starts_with("HE") || r.name.starts_with("2PC"))
+    {
         if let Some(t) = r.edge_seconds {
             ratios.push((format!("{} / ObfNet2 (f32): edge time", r.name), t / base_t));
         }
-        let bytes = r.bytes_sent.unwrap_or(0.0) + r.bytes_received.unwrap_or(0.0) + r.offline_bytes.unwrap_or(0.0);
+        let bytes =
+            r.bytes_sent.unwrap_or(0.0) + r.bytes_received.unwrap_or(0.0) + r.offline_bytes.unwrap_or(0.0);
         ratios.push((
-            format!("{} / ObfNet2 (f32): bytes on the wire (both ways, offline included)", r.name),
+            format!(
+                "{} / ObfNet2 (f32): bytes on the wire (both ways, offline included)",
+                r.name
+            ),
             bytes / base_b,
         ));
     }

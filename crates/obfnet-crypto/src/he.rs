@@ -146,12 +146,21 @@ impl HeConfig {
             }
             return Err(Error::Parameter {
                 name: "plaintext_bits",
-                reason: format!("{bits} is outside {}..=62 for n = {}", min_bits.max(10), self.degree),
+                reason: format!(
+                    "{bits} is outside {}..=62 for n = {}",
+                    min_bits.max(10),
+                    self.degree
+                ),
             });
         }
         // fhe.rs needs t below every ciphertext modulus (above it, it panics or decrypts
         // garbage — measured): a t of fewer bits than the smallest modulus is always below it.
-        let min_q_bits = self.moduli.iter().map(|m| 64 - m.leading_zeros() as usize).min().unwrap_or(0);
+        let min_q_bits = self
+            .moduli
+            .iter()
+            .map(|m| 64 - m.leading_zeros() as usize)
+            .min()
+            .unwrap_or(0);
         if bits >= min_q_bits {
             return Err(Error::Parameter {
                 name: "plaintext_bits",
@@ -274,7 +283,9 @@ mod imp {
     use std::time::Instant;
 
     use fhe::bfv::{BfvParameters, BfvParametersBuilder, Ciphertext, Encoding, Plaintext, SecretKey};
-    use fhe_traits::{DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize};
+    use fhe_traits::{
+        DeserializeParametrized, FheDecoder, FheDecrypter, FheEncoder, FheEncrypter, Serialize,
+    };
     use obfnet_data::LabeledImages;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
@@ -288,12 +299,11 @@ mod imp {
 
     fn build_params(cfg: &HeConfig, t_bits: usize) -> Result<Arc<BfvParameters>> {
         let two_n = 2 * cfg.degree as u64;
-        let t = fhe_math::zq::primes::generate_prime(t_bits, two_n, 1u64 << t_bits).ok_or(
-            Error::Parameter {
+        let t =
+            fhe_math::zq::primes::generate_prime(t_bits, two_n, 1u64 << t_bits).ok_or(Error::Parameter {
                 name: "plaintext_bits",
                 reason: format!("no {t_bits}-bit prime ≡ 1 mod {two_n}"),
-            },
-        )?;
+            })?;
         BfvParametersBuilder::new()
             .set_degree(cfg.degree)
             .set_moduli(&cfg.moduli)
@@ -356,7 +366,11 @@ mod imp {
         }
 
         /// Conv + bias + square for hidden units `range`.
-        fn hidden_units(&self, inputs: &[Ciphertext], range: std::ops::Range<usize>) -> Result<Vec<Ciphertext>> {
+        fn hidden_units(
+            &self,
+            inputs: &[Ciphertext],
+            range: std::ops::Range<usize>,
+        ) -> Result<Vec<Ciphertext>> {
             let cs = CONV_SIDE * CONV_SIDE;
             let mut out = Vec::with_capacity(range.len());
             for unit in range {
@@ -365,8 +379,13 @@ mod imp {
                 for ky in 0..KERNEL {
                     for kx in 0..KERNEL {
                         let px = IntNet::tap(pos, ky, kx);
-                        let slot = input_slot(px).ok_or_else(|| Error::He("tap outside the read pixels".into()))?;
-                        self.mac(&mut acc, &inputs[slot], self.net.conv_w[m * 25 + ky * KERNEL + kx])?;
+                        let slot =
+                            input_slot(px).ok_or_else(|| Error::He("tap outside the read pixels".into()))?;
+                        self.mac(
+                            &mut acc,
+                            &inputs[slot],
+                            self.net.conv_w[m * 25 + ky * KERNEL + kx],
+                        )?;
                     }
                 }
                 let mut c = match acc {

@@ -163,7 +163,9 @@ impl IntNet {
         let mut r = SplitMix64::new(seed);
         let lim = (1i64 << (weight_bits.clamp(2, 16) - 1)) - 1;
         let mut w = |n: usize, lim: i64| -> Vec<i64> {
-            (0..n).map(|_| r.below((2 * lim + 1) as usize) as i64 - lim).collect()
+            (0..n)
+                .map(|_| r.below((2 * lim + 1) as usize) as i64 - lim)
+                .collect()
         };
         let hidden = maps * CONV_SIDE * CONV_SIDE;
         IntNet {
@@ -527,7 +529,10 @@ fn quantise(cfg: &SquareNetConfig, model: &SquareNet) -> Result<IntNet> {
         conv_w: conv_w.iter().map(|&w| round(f64::from(w) * s_conv)).collect(),
         conv_b: conv_b.iter().map(|&b| round(f64::from(b) * s1)).collect(),
         fc_w,
-        fc_b: fc_b.iter().map(|&b| round(f64::from(b) * s_fc * s1 * s1)).collect(),
+        fc_b: fc_b
+            .iter()
+            .map(|&b| round(f64::from(b) * s_fc * s1 * s1))
+            .collect(),
     };
     net.validate()?;
     Ok(net)
@@ -575,11 +580,23 @@ pub(crate) mod tests {
             weight_bits: 1,
             ..SquareNetConfig::default()
         };
-        assert!(matches!(bad.validate(), Err(Error::Parameter { name: "weight_bits", .. })));
+        assert!(matches!(
+            bad.validate(),
+            Err(Error::Parameter {
+                name: "weight_bits",
+                ..
+            })
+        ));
         let bad = SquareNetConfig {
             input_max: 0,
             ..SquareNetConfig::default()
         };
-        assert!(matches!(bad.validate(), Err(Error::Parameter { name: "input_max", .. })));
+        assert!(matches!(
+            bad.validate(),
+            Err(Error::Parameter {
+                name: "input_max",
+                ..
+            })
+        ));
     }
 }

@@ -279,7 +279,10 @@ impl Material {
 
     /// Serialised form (little-endian u64s), what the dealer ships to a party.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.parts().iter().flat_map(|p| p.iter().flat_map(|v| v.to_le_bytes())).collect()
+        self.parts()
+            .iter()
+            .flat_map(|p| p.iter().flat_map(|v| v.to_le_bytes()))
+            .collect()
     }
 
     /// Parses material for `net` and a batch of `b`; the length must match exactly.
@@ -477,8 +480,16 @@ impl Party<'_> {
         let maps = net.maps;
         let h = net.hidden();
         let me0 = self.id == 0;
-        let w_conv: Vec<u64> = if me0 { vec![0; maps * TAPS] } else { net.conv_w.iter().map(|&w| w as u64).collect() };
-        let w_fc: Vec<u64> = if me0 { vec![0; CLASSES * h] } else { net.fc_w.iter().map(|&w| w as u64).collect() };
+        let w_conv: Vec<u64> = if me0 {
+            vec![0; maps * TAPS]
+        } else {
+            net.conv_w.iter().map(|&w| w as u64).collect()
+        };
+        let w_fc: Vec<u64> = if me0 {
+            vec![0; CLASSES * h]
+        } else {
+            net.fc_w.iter().map(|&w| w as u64).collect()
+        };
 
         // 1. conv: open E = X − B and F = W − A.
         let mine = self.timed(|| {
@@ -498,7 +509,9 @@ impl Party<'_> {
             } else {
                 for m in 0..maps {
                     let bias = net.conv_b[m] as u64;
-                    z[m * b * CS..(m + 1) * b * CS].iter_mut().for_each(|v| *v = v.wrapping_add(bias));
+                    z[m * b * CS..(m + 1) * b * CS]
+                        .iter_mut()
+                        .for_each(|v| *v = v.wrapping_add(bias));
                 }
             }
             to_hidden(&z, maps, b)
@@ -513,7 +526,11 @@ impl Party<'_> {
                 .zip(&mat.sq_a2)
                 .map(|((e, a), a2)| {
                     let v = a2.wrapping_add(2u64.wrapping_mul(*e).wrapping_mul(*a));
-                    if me0 { v.wrapping_add(e.wrapping_mul(*e)) } else { v }
+                    if me0 {
+                        v.wrapping_add(e.wrapping_mul(*e))
+                    } else {
+                        v
+                    }
                 })
                 .collect::<Vec<u64>>()
         });
@@ -535,7 +552,9 @@ impl Party<'_> {
             } else {
                 for o in 0..CLASSES {
                     let bias = net.fc_b[o] as u64;
-                    y[o * b..(o + 1) * b].iter_mut().for_each(|v| *v = v.wrapping_add(bias));
+                    y[o * b..(o + 1) * b]
+                        .iter_mut()
+                        .for_each(|v| *v = v.wrapping_add(bias));
                 }
             }
             y
@@ -613,7 +632,11 @@ pub fn run_mpc(cfg: &MpcConfig, net: &IntNet, images: &LabeledImages, count: usi
                 let x = party.timed(|| -> Result<Vec<u64>> {
                     let mut x = Vec::with_capacity(b * PIXELS);
                     for i in start..start + b {
-                        x.extend(net.quantise_image(image(images, i))?.into_iter().map(|v| v as u64));
+                        x.extend(
+                            net.quantise_image(image(images, i))?
+                                .into_iter()
+                                .map(|v| v as u64),
+                        );
                     }
                     Ok(x)
                 })?;
@@ -632,7 +655,9 @@ pub fn run_mpc(cfg: &MpcConfig, net: &IntNet, images: &LabeledImages, count: usi
             }
             Ok((ch.sent, ch.messages, party.compute, logits))
         })();
-        let server = server.join().map_err(|_| Error::Protocol("server thread panicked".into()));
+        let server = server
+            .join()
+            .map_err(|_| Error::Protocol("server thread panicked".into()));
         (client, server)
     });
     let online_wall_seconds = t0.elapsed().as_secs_f64();

@@ -89,7 +89,7 @@ mod mpc {
         // 16-bit weights and inputs of 255 levels: the worst case exceeds 64 bits.
         let net = IntNet::random(5, 255, 16, 1);
         assert!(net.worst_case_bits() > 64.0);
-        let err = run_mpc(&MpcConfig::default(), &net, &images(1, 1), 1).unwrap_err();
+        let err = run_mpc(&MpcConfig::default(), &net, &images(1, 1), 1).expect_err("must overflow");
         assert!(matches!(err, Error::Overflow { .. }), "{err}");
         let small = IntNet::random(1, 15, 8, 1);
         let bad = MpcConfig {
@@ -152,7 +152,10 @@ mod he {
         let r = run_he(&HeConfig::default(), &net, &data, 5, &mut |_| {}).expect("HE run");
         assert_eq!(r.images, 5);
         assert_eq!(r.batches, 1);
-        assert_eq!(r.mismatches, 0, "decrypted logits must equal the plaintext integer net");
+        assert_eq!(
+            r.mismatches, 0,
+            "decrypted logits must equal the plaintext integer net"
+        );
         assert_eq!(r.security_bits, 128);
         assert_eq!(r.cts_up_per_batch, 729);
         assert_eq!(r.cts_down_per_batch, 10);
@@ -167,19 +170,28 @@ mod he {
             degree: 4096,
             ..HeConfig::default()
         };
-        assert!(matches!(weak.validate(&net), Err(Error::Parameter { name: "moduli", .. })));
+        assert!(matches!(
+            weak.validate(&net),
+            Err(Error::Parameter { name: "moduli", .. })
+        ));
         let not_pow2 = HeConfig {
             degree: 3000,
             ..HeConfig::default()
         };
-        assert!(matches!(not_pow2.validate(&net), Err(Error::Parameter { name: "degree", .. })));
+        assert!(matches!(
+            not_pow2.validate(&net),
+            Err(Error::Parameter { name: "degree", .. })
+        ));
         let small_t = HeConfig {
             plaintext_bits: Some(20),
             ..HeConfig::default()
         };
         assert!(matches!(small_t.validate(&net), Err(Error::Overflow { .. })));
         let big = IntNet::random(5, 255, 16, 1);
-        assert!(matches!(HeConfig::default().validate(&big), Err(Error::Overflow { .. })));
+        assert!(matches!(
+            HeConfig::default().validate(&big),
+            Err(Error::Overflow { .. })
+        ));
     }
 }
 
@@ -203,7 +215,10 @@ mod training {
         };
         let (net, report) = train_square_net(&cfg, &ds.train, &test, &mut |_, _| {}).expect("train");
         assert!(report.int_accuracy > 0.95, "{report:?}");
-        assert!((report.int_accuracy - report.float_accuracy).abs() < 0.01, "{report:?}");
+        assert!(
+            (report.int_accuracy - report.float_accuracy).abs() < 0.01,
+            "{report:?}"
+        );
         assert!(net.worst_case_bits() <= 60.0, "{report:?}");
     }
 }

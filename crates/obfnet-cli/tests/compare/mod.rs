@@ -21,14 +21,30 @@ fn compare_writes_one_labelled_table() {
         .assert()
         .success();
     obfnet()
-        .args(["train-obf", "--arch", "obfnet2", "-k", "2", "--epochs", "1", "--data-dir", data_arg])
+        .args([
+            "train-obf",
+            "--arch",
+            "obfnet2",
+            "-k",
+            "2",
+            "--epochs",
+            "1",
+            "--data-dir",
+            data_arg,
+        ])
         .arg("--model")
         .arg(&model)
         .arg("--out")
         .arg(&bundle)
         .assert()
         .success();
-    obfnet().arg("quantize").arg(&bundle).arg("--out").arg(&int8).assert().success();
+    obfnet()
+        .arg("quantize")
+        .arg(&bundle)
+        .arg("--out")
+        .arg(&int8)
+        .assert()
+        .success();
 
     let out = obfnet()
         .args([
@@ -58,7 +74,13 @@ fn compare_writes_one_labelled_table() {
     let v = json_of(&out.get_output().stdout);
     let rows = v["rows"].as_array().expect("rows");
     let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
-    for want in ["raw", "ObfNet2 (f32)", "ObfNet2 (int8)", "ObfNet2 (u8 output)", "2PC single image"] {
+    for want in [
+        "raw",
+        "ObfNet2 (f32)",
+        "ObfNet2 (int8)",
+        "ObfNet2 (u8 output)",
+        "2PC single image",
+    ] {
         assert!(names.contains(&want), "{want} missing from {names:?}");
     }
     assert!(names.iter().any(|n| n.starts_with("local DP noise")));
@@ -72,7 +94,10 @@ fn compare_writes_one_labelled_table() {
     let obf2 = rows.iter().find(|r| r["name"] == "ObfNet2 (f32)").expect("row");
     assert_eq!(obf2["privacy"]["kind"], "not measured");
     assert_eq!(obf2["bytes_sent"].as_f64(), Some(784.0 * 4.0));
-    let u8row = rows.iter().find(|r| r["name"] == "ObfNet2 (u8 output)").expect("row");
+    let u8row = rows
+        .iter()
+        .find(|r| r["name"] == "ObfNet2 (u8 output)")
+        .expect("row");
     assert_eq!(u8row["bytes_sent"].as_f64(), Some(784.0));
     let mpc = &v["mpc_batched"];
     assert_eq!(mpc["mismatches"], 0);
