@@ -1,6 +1,7 @@
 //! `obfnet`: one command for the whole ObfNet workflow — fetch data, train the server model,
 //! train K obfuscators against it (frozen), evaluate, and pack the bundle devices run.
 
+mod compare;
 mod datasets;
 mod edge;
 mod fetch;
@@ -60,6 +61,8 @@ enum Command {
     Attack(privacy::AttackArgs),
     /// The privacy report: every obfuscator kind, K and baseline, all attacks; HTML + PNG + JSON.
     Report(privacy::ReportArgs),
+    /// The cost of privacy, one table: ObfNet, DP noise, projection, HE and 2PC on MNIST.
+    Compare(compare::CompareArgs),
 }
 
 #[derive(Debug, Args, Clone)]
@@ -231,6 +234,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(a) => serve::cmd_serve(&a, json),
         Command::Attack(a) => privacy::run_attack(&a, json),
         Command::Report(a) => privacy::run_report(&a, json),
+        Command::Compare(a) => compare::cmd_compare(&a, json),
     }
 }
 

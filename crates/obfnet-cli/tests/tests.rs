@@ -407,5 +407,6 @@ fn bad_inputs_are_clear_errors_not_panics() {
         .code(2);
 }
 
+mod compare;
 mod datasets;
 mod privacy;
