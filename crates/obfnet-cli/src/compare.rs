@@ -469,7 +469,13 @@ pub(crate) fn cmd_compare(a: &CompareArgs, json: bool) -> Result<()> {
     if threads == 0 {
         bail!("--threads must be at least 1");
     }
-    let ds = crate::load_mnist(&a.data)?;
+    if a.data.dataset != "mnist" {
+        bail!(
+            "obfnet compare runs on MNIST (its HE and 2PC network is sized for 28×28 digits); got --dataset {}",
+            a.data.dataset
+        );
+    }
+    let ds = crate::datasets::load_dataset(&a.data)?;
     let n_eval = a.eval_images.clamp(1, ds.test.len());
     let mut test = ds.test.clone();
     test.pixels.truncate(n_eval * 784);
