@@ -40,6 +40,35 @@ fn report_and_attack_write_complete_labelled_results() {
         .arg(&model)
         .assert()
         .success();
+    // a privacy-trained bundle for the frontier
+    let bneck = tmp.path().join("obfnets-bneck8.obfb");
+    obfnet()
+        .args([
+            "train-obf",
+            "--arch",
+            "bottleneck",
+            "--bottleneck",
+            "8",
+            "-k",
+            "2",
+            "--epochs",
+            "1",
+        ])
+        .args([
+            "--limit",
+            "300",
+            "--adversary-weight",
+            "1",
+            "--adversary-warmup",
+            "2",
+        ])
+        .args(["--data-dir", data_arg])
+        .arg("--model")
+        .arg(&model)
+        .arg("--out")
+        .arg(&bneck)
+        .assert()
+        .success();
     let out_dir = tmp.path().join("privacy");
     let report_cmd = || {
         let mut c = obfnet();
@@ -62,13 +91,15 @@ fn report_and_attack_write_complete_labelled_results() {
         .args(TINY)
         .arg("--model")
         .arg(&model)
+        .arg("--frontier")
+        .arg(&bneck)
         .arg("--out")
         .arg(&out_dir);
         c
     };
     let out = report_cmd().assert().success();
     let summary = json_of(&out.get_output().stdout);
-    assert_eq!(summary["schemes"], 4);
+    assert_eq!(summary["schemes"], 5);
 
     let html = std::fs::read_to_string(out_dir.join("report.html")).expect("report.html");
     assert!(html.contains("Threat model") && html.contains("Honest-but-curious"));
@@ -100,10 +131,19 @@ fn report_and_attack_write_complete_labelled_results() {
         [
             "conv-k1",
             "conv-k2",
+            "bneck8-k2",
             "laplace-eps7840",
             "projection-gaussian-784to196"
         ]
     );
+    // the frontier bundle is marked, with its device cost (784·1000 + 1000·8 + 8·784 MACs)
+    assert_eq!(results[2]["privacy_trained"], true);
+    assert_eq!(results[1]["privacy_trained"], false);
+    assert_eq!(results[2]["device_macs"], 784 * 1000 + 1000 * 8 + 8 * 784);
+    assert!(results[3]["device_macs"].is_null());
+    let md = std::fs::read_to_string(out_dir.join("report.md")).expect("report.md");
+    assert!(md.contains("Goal: best-attack SSIM ≤ 0.3"), "{md}");
+    assert!(md.contains("| bneck8-k2 | yes | 2 |"), "{md}");
     for r in results {
         for a in r["attacks"].as_array().expect("attacks") {
             let ssim = a["scores"]["ssim"].as_f64().expect("ssim");
@@ -121,12 +161,19 @@ fn report_and_attack_write_complete_labelled_results() {
     };
     assert_eq!(
         attacks(0),
-        ["observed-as-image", "inverse-pooled", "rmle", "shadow"]
+        [
+            "observed-as-image",
+            "label-only (class mean)",
+            "inverse-pooled",
+            "rmle",
+            "shadow"
+        ]
     );
     assert_eq!(
         attacks(1),
         [
             "observed-as-image",
+            "label-only (class mean)",
             "inverse-pooled",
             "inverse-per-net",
             "rmle",
@@ -134,18 +181,18 @@ fn report_and_attack_write_complete_labelled_results() {
         ]
     );
     assert_eq!(results[1]["distinguishers"]["which_of_k_chance"], 0.5);
-    assert_eq!(results[2]["guarantee"]["kind"], "formal_dp");
-    assert!((results[2]["guarantee"]["epsilon"].as_f64().expect("eps") - 7840.0).abs() < 1e-6);
+    assert_eq!(results[3]["guarantee"]["kind"], "formal_dp");
+    assert!((results[3]["guarantee"]["epsilon"].as_f64().expect("eps") - 7840.0).abs() < 1e-6);
     assert!(
-        results[3]["distinguishers"]["raw_vs_observed_auc"].is_null(),
+        results[4]["distinguishers"]["raw_vs_observed_auc"].is_null(),
         "size differs"
     );
-    assert_eq!(results[3]["guarantee"]["kind"], "empirical");
+    assert_eq!(results[4]["guarantee"]["kind"], "empirical");
 
     // --resume reuses every finished scheme
     let out = report_cmd().arg("--resume").assert().success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr);
-    assert_eq!(stderr.matches("reusing the result").count(), 4, "{stderr}");
+    assert_eq!(stderr.matches("reusing the result").count(), 5, "{stderr}");
 
     // attack on one baseline, JSON on stdout
     let out = obfnet()
