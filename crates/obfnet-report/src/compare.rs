@@ -903,3 +903,86 @@ pub fn run_compare(a: &CompareConfig) -> Result<CompareFile> {
     obfnet_data::write_atomic(&a.out.join("compare.json"), &serde_json::to_vec_pretty(&file)?)?;
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use obfnet_privacy::metrics::ImageScores;
+    use obfnet_privacy::{AttackScore, Family, OBSERVED_AS_IMAGE, Pictures, SchemeResult, Utility};
+
+    /// `obfnet_privacy`'s label-only reference row.
+    const LABEL_ONLY: &str = "label-only (class mean)";
+
+    fn attack(name: &str, ssim: f64) -> AttackScore {
+        AttackScore {
+            attack: name.into(),
+            scores: ImageScores {
+                mse: 0.1,
+                psnr_db: 10.0,
+                ssim,
+                n: 10,
+            },
+            recognisability: 0.5,
+            seconds: 0.0,
+            evidence: "empirical".into(),
+            note: None,
+        }
+    }
+
+    fn report(attacks: Vec<AttackScore>) -> ReportFile {
+        let scheme = SchemeResult {
+            name: "obfnet2-k10".into(),
+            family: Family::ObfNet,
+            arch: Some("obfnet2".into()),
+            k: 10,
+            guarantee: Guarantee::Empirical,
+            utility: Utility {
+                accuracy: 0.98,
+                note: String::new(),
+            },
+            attacks,
+            distinguishers: None,
+            shadow_accuracy: None,
+            pictures: Pictures {
+                rows: 28,
+                cols: 28,
+                originals: vec![],
+                observed: vec![],
+                reconstructions: vec![],
+            },
+            seconds: 0.0,
+            device_macs: None,
+            privacy_trained: false,
+        };
+        let json = serde_json::json!({
+            "threat_model": "t", "config": obfnet_privacy::AttackConfig::default(),
+            "server_model_sha256": "00", "server_raw_accuracy": 0.99,
+            "recogniser": {"model": "m", "epochs": 1, "seed": 1, "raw_test_accuracy": 0.9},
+            "bundles": [], "results": [scheme], "seconds": 1.0,
+        });
+        serde_json::from_value(json).expect("a version-1 report without schema_version")
+    }
+
+    #[test]
+    fn the_best_attack_skips_both_reference_rows() {
+        // the label-only reference and the observed output score higher than any attack
+        let r = report(vec![
+            attack(OBSERVED_AS_IMAGE, 0.9),
+            attack(LABEL_ONLY, 0.5),
+            attack("inverse-pooled", 0.2),
+            attack("rmle", 0.1),
+        ]);
+        assert_eq!(r.schema_version, 1);
+        let got = reported(&r, "obfnet2-k10").expect("scheme");
+        assert_eq!(got.best, Some(("inverse-pooled".to_string(), 0.2)));
+        assert_eq!(got.accuracy, 0.98);
+        let p = empirical(&Some(got), "obfnet2-k10", "");
+        assert_eq!(p.kind, "empirical");
+        assert!(p.text.starts_with("SSIM 0.200 (inverse-pooled"), "{}", p.text);
+        // only references: no attack measured
+        let r = report(vec![attack(OBSERVED_AS_IMAGE, 0.9), attack(LABEL_ONLY, 0.5)]);
+        let got = reported(&r, "obfnet2-k10");
+        assert_eq!(empirical(&got, "obfnet2-k10", "").kind, "not measured");
+        assert!(reported(&r, "other").is_none());
+    }
+}
