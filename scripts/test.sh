@@ -14,12 +14,12 @@ cargo fmt --all -- --check
 step "clippy (warnings denied)"
 cargo clippy --workspace --all-targets --release -- -D warnings
 
-step "edge crate builds without std (host, and a Cortex-M4F target when installed), tiny dependency list"
+step "edge crate builds without std on the host target, tiny dependency list (Cortex-M4F cross build only where that target is installed)"
 cargo build --release -p obfnet-core --no-default-features
 if rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
   cargo build --release -p obfnet-core --no-default-features --target thumbv7em-none-eabihf
 else
-  echo "note: target thumbv7em-none-eabihf not installed; no_std checked on the host target only" >&2
+  echo "note: target thumbv7em-none-eabihf not installed (it cannot be fetched offline); no_std checked on the host target only" >&2
 fi
 # Without std the edge crate may depend only on sha2 (and its own small dependencies) and thiserror.
 allowed='^(obfnet-core|sha2|digest|block-buffer|crypto-common|generic-array|typenum|version_check|cfg-if|cpufeatures|libc|thiserror|thiserror-impl|proc-macro2|quote|syn|unicode-ident)$'

@@ -1,13 +1,11 @@
-//! Device-side verbs: `obfnet quantize` (int8 bundle at export time) and `obfnet obfuscate`
-//! (run the edge runtime on images, as a device would), plus the edge path of `evaluate`.
+//! `obfnet quantize` and `obfnet obfuscate`: arguments → `obfnet_report::edge` → output.
 
-use std::io::{BufReader, Cursor};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::Result;
 use clap::{Args, ValueEnum};
-use obfnet_core::runtime::{NetChoice, OsRandom, Runtime, SeededRandom, Wire};
-use obfnet_core::{Bundle, DType};
+use obfnet_core::runtime::Wire;
+use obfnet_report::edge::{InputFormat, ObfuscateJob, obfuscate, quantize};
 use serde_json::json;
 
 use crate::emit;
@@ -40,8 +38,9 @@ impl From<WireArg> for Wire {
 }
 
 /// How input files are read.
+/// How input files are read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum InputFormat {
+pub(crate) enum InputFormatArg {
     /// By file name: `.png`, `.idx`/`*-ubyte`/`.gz` (IDX), anything else raw.
     Auto,
     /// A grayscale (or colour, converted to luma) 8-bit PNG of the bundle's image size.
@@ -50,6 +49,17 @@ pub(crate) enum InputFormat {
     Idx,
     /// Raw bytes: N images of rows×cols pixels each, concatenated.
     Raw,
+}
+
+impl From<InputFormatArg> for InputFormat {
+    fn from(f: InputFormatArg) -> InputFormat {
+        match f {
+            InputFormatArg::Auto => InputFormat::Auto,
+            InputFormatArg::Png => InputFormat::Png,
+            InputFormatArg::Idx => InputFormat::Idx,
+            InputFormatArg::Raw => InputFormat::Raw,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -61,8 +71,8 @@ pub(crate) struct ObfuscateArgs {
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// How to read the inputs.
-    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
-    format: InputFormat,
+    #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
+    format: InputFormatArg,
     /// Use only the first N images (over all inputs).
     #[arg(long)]
     limit: Option<usize>,
@@ -85,381 +95,60 @@ pub(crate) struct ObfuscateArgs {
     png: Option<PathBuf>,
 }
 
-pub(crate) fn read_bundle_bytes(path: &Path) -> Result<(Vec<u8>, Bundle)> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let bundle =
-        Bundle::from_bytes(&bytes).with_context(|| format!("rejecting bundle {}", path.display()))?;
-    Ok((bytes, bundle))
-}
 
 pub(crate) fn cmd_quantize(a: &QuantizeArgs, json: bool) -> Result<()> {
-    let (bytes, bundle) = read_bundle_bytes(&a.bundle)?;
-    let int8 = bundle
-        .quantize_int8()
-        .with_context(|| format!("quantising {}", a.bundle.display()))?;
-    let out = int8.to_bytes()?;
-    obfnet_nn::write_atomic(&a.out, &out)?;
+    let q = quantize(&a.bundle, &a.out)?;
     let value = json!({
-        "in": a.bundle.display().to_string(), "in_bytes": bytes.len(),
-        "out": a.out.display().to_string(), "out_bytes": out.len(),
-        "format_version": int8.manifest.format_version, "nets": int8.manifest.nets.len(),
+        "in": a.bundle.display().to_string(), "in_bytes": q.in_bytes,
+        "out": a.out.display().to_string(), "out_bytes": q.out_bytes,
+        "format_version": q.format_version, "nets": q.nets,
     });
     emit(json, &value, || {
         println!(
             "wrote {} ({} nets, int8 per-channel, format {}): {:.1} MB -> {:.1} MB",
             a.out.display(),
-            int8.manifest.nets.len(),
-            int8.manifest.format_version,
-            bytes.len() as f64 / 1e6,
-            out.len() as f64 / 1e6
+            q.nets,
+            q.format_version,
+            q.in_bytes as f64 / 1e6,
+            q.out_bytes as f64 / 1e6
         )
     });
     Ok(())
 }
 
-/// Reads images of `rows × cols` pixels from `path`.
-fn read_images(path: &Path, format: InputFormat, rows: usize, cols: usize) -> Result<Vec<Vec<u8>>> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let format = match format {
-        InputFormat::Auto if name.ends_with(".png") => InputFormat::Png,
-        InputFormat::Auto if name.ends_with(".idx") || name.ends_with("-ubyte") || name.ends_with(".gz") => {
-            InputFormat::Idx
-        }
-        InputFormat::Auto => InputFormat::Raw,
-        f => f,
-    };
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let d = rows * cols;
-    let images = match format {
-        InputFormat::Png => {
-            vec![decode_png(&bytes, rows, cols).with_context(|| format!("{}", path.display()))?]
-        }
-        InputFormat::Idx => {
-            let (n, r, c, pixels) =
-                obfnet_data::parse_idx_images(&bytes).with_context(|| format!("{}", path.display()))?;
-            ensure!(
-                (r, c) == (rows, cols),
-                "{}: images are {r}×{c}, the bundle's nets take {rows}×{cols}",
-                path.display()
-            );
-            pixels.chunks_exact(d).take(n).map(<[u8]>::to_vec).collect()
-        }
-        InputFormat::Raw | InputFormat::Auto => {
-            ensure!(
-                !bytes.is_empty() && bytes.len() % d == 0,
-                "{}: {} bytes is not a whole number of {rows}×{cols} raw images",
-                path.display(),
-                bytes.len()
-            );
-            bytes.chunks_exact(d).map(<[u8]>::to_vec).collect()
-        }
-    };
-    Ok(images)
-}
-
-/// Decodes an 8-bit PNG to grayscale (colour via Rec. 601 luma; alpha ignored).
-fn decode_png(bytes: &[u8], rows: usize, cols: usize) -> Result<Vec<u8>> {
-    let mut decoder = png::Decoder::new(BufReader::new(Cursor::new(bytes)));
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
-    let mut reader = decoder.read_info().context("not a readable PNG")?;
-    let size = reader.output_buffer_size().context("PNG too large")?;
-    ensure!(size <= 64 << 20, "PNG too large ({size} bytes decoded)");
-    let mut buf = vec![0u8; size];
-    let info = reader.next_frame(&mut buf).context("decoding PNG")?;
-    let (w, h) = (info.width as usize, info.height as usize);
-    ensure!(
-        (h, w) == (rows, cols),
-        "the image is {w}×{h} pixels, the bundle's nets take {cols}×{rows}"
-    );
-    let channels = match info.color_type {
-        png::ColorType::Grayscale => 1,
-        png::ColorType::GrayscaleAlpha => 2,
-        png::ColorType::Rgb => 3,
-        png::ColorType::Rgba => 4,
-        png::ColorType::Indexed => bail!("indexed PNG was not expanded"),
-    };
-    let line = info.line_size;
-    let mut out = Vec::with_capacity(rows * cols);
-    for y in 0..h {
-        let row = buf
-            .get(y * line..y * line + w * channels)
-            .context("short PNG row")?;
-        for px in row.chunks_exact(channels) {
-            out.push(match channels {
-                1 | 2 => px[0],
-                _ => {
-                    let l = 0.299 * f32::from(px[0]) + 0.587 * f32::from(px[1]) + 0.114 * f32::from(px[2]);
-                    l.round().clamp(0.0, 255.0) as u8
-                }
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// IDX file of `n` samples of `shape`: u8 images (type 0x08) or big-endian f32 (type 0x0D).
-fn encode_idx(wire: Wire, shape: &[usize], n: usize, payload: &[u8]) -> Vec<u8> {
-    let (code, elem) = match wire {
-        Wire::U8 => (0x08u8, 1),
-        Wire::F32 => (0x0Du8, 4),
-    };
-    // A single-channel image shape [1, rows, cols] is written as MNIST does: [n, rows, cols].
-    let shape = match shape {
-        [1, rest @ ..] if rest.len() == 2 => rest,
-        s => s,
-    };
-    let mut out = vec![0, 0, code, (shape.len() + 1) as u8];
-    for d in std::iter::once(n).chain(shape.iter().copied()) {
-        out.extend_from_slice(&u32::try_from(d).unwrap_or(u32::MAX).to_be_bytes());
-    }
-    if elem == 1 {
-        out.extend_from_slice(payload);
-    } else {
-        for v in payload.chunks_exact(4) {
-            out.extend(v.iter().rev());
-        }
-    }
-    out
-}
-
 pub(crate) fn cmd_obfuscate(a: &ObfuscateArgs, json: bool) -> Result<()> {
-    let (bytes, bundle) = read_bundle_bytes(&a.bundle)?;
-    let rt = Runtime::from_bytes(&bytes)?;
-    let shape = bundle.manifest.input.shape.clone();
-    let (rows, cols) = match shape.as_slice() {
-        [1, r, c] | [r, c] => (*r, *c),
-        other => bail!("bundle input shape {other:?} is not an image"),
+    let job = ObfuscateJob {
+        bundle: a.bundle.clone(),
+        inputs: a.inputs.clone(),
+        format: a.format.into(),
+        limit: a.limit,
+        out: a.out.clone(),
+        wire: a.wire.into(),
+        net: a.net,
+        seed: a.seed,
+        png: a.png.clone(),
     };
-    if let Some(n) = a.net {
-        ensure!(
-            n < rt.k(),
-            "--net {n}: the bundle holds {} nets (0..{})",
-            rt.k(),
-            rt.k()
-        );
-    }
-    let mut images = Vec::new();
-    for p in &a.inputs {
-        images.extend(read_images(p, a.format, rows, cols)?);
-        if a.limit.is_some_and(|l| images.len() >= l) {
-            break;
-        }
-    }
-    if let Some(l) = a.limit {
-        images.truncate(l);
-    }
-    ensure!(!images.is_empty(), "no images to obfuscate");
-
-    let wire = Wire::from(a.wire);
-    let mut os = OsRandom;
-    let mut seeded = SeededRandom::new(a.seed.unwrap_or(0));
-    let mut scratch = rt.scratch();
-    let mut out = vec![0.0f32; rt.output_len()];
-    let mut payload = Vec::with_capacity(images.len() * rt.output_len() * wire.bytes_per_value());
-    let mut per_net = vec![0usize; rt.k()];
-    let mut shown = Vec::new();
-    let t = std::time::Instant::now();
-    for img in &images {
-        let choice = match (a.net, a.seed) {
-            (Some(n), _) => NetChoice::Fixed(n),
-            (None, Some(_)) => NetChoice::Random(&mut seeded),
-            (None, None) => NetChoice::Random(&mut os),
-        };
-        let net = rt.obfuscate(img, choice, &mut out, &mut scratch)?;
-        per_net[net] += 1;
-        wire.encode(&out, rt.normalisation(), &mut payload);
-        if shown.len() < 16 {
-            let mut seen = out.clone();
-            wire.round_trip(&mut seen, rt.normalisation());
-            shown.push((img.clone(), seen));
-        }
-    }
-    let seconds = t.elapsed().as_secs_f64();
-    let is_idx = a.out.extension().is_some_and(|e| e == "idx");
-    let file = if is_idx {
-        encode_idx(wire, &bundle.manifest.output.shape, images.len(), &payload)
-    } else {
-        payload
-    };
-    obfnet_nn::write_atomic(&a.out, &file)?;
-    if let Some(png) = &a.png {
-        let norm = rt.normalisation();
-        let to_pixels = |v: &[f32]| v.iter().map(|&x| norm.invert(x)).collect::<Vec<f32>>();
-        let top: Vec<Vec<f32>> = shown
-            .iter()
-            .map(|(img, _)| img.iter().map(|&p| f32::from(p)).collect())
-            .collect();
-        let bottom: Vec<Vec<f32>> = shown.iter().map(|(_, o)| to_pixels(o)).collect();
-        crate::grid::write_grid_png(png, &[top, bottom], rows, cols, 3, 2)?;
-    }
+    let o = obfuscate(&job)?;
     let value = json!({
-        "samples": images.len(), "out": a.out.display().to_string(), "out_bytes": file.len(),
-        "wire": format!("{wire:?}").to_lowercase(), "weights": rt.weights().manifest_name(),
-        "per_net": per_net, "seconds": seconds,
-        "choice": match (a.net, a.seed) { (Some(_), _) => "fixed", (None, Some(_)) => "seeded (not for devices)", _ => "os-random" },
+        "samples": o.samples, "out": a.out.display().to_string(), "out_bytes": o.out_bytes,
+        "wire": o.wire, "weights": o.weights, "per_net": o.per_net, "seconds": o.seconds, "choice": o.choice,
     });
     emit(json, &value, || {
         println!(
             "obfuscated {} image(s) with {} {} net(s) in {:.1} ms ({:.3} ms each); wrote {} ({} bytes, wire {})",
-            images.len(),
-            rt.k(),
-            rt.weights().manifest_name(),
-            seconds * 1e3,
-            seconds * 1e3 / images.len() as f64,
+            o.samples,
+            o.k,
+            o.weights,
+            o.seconds * 1e3,
+            o.seconds * 1e3 / o.samples as f64,
             a.out.display(),
-            file.len(),
-            format!("{wire:?}").to_lowercase()
+            o.out_bytes,
+            o.wire
         );
-        println!("samples per net: {per_net:?}");
+        println!("samples per net: {:?}", o.per_net);
         if let Some(p) = &a.png {
             println!("preview: {}", p.display());
         }
     });
     Ok(())
-}
-
-/// Per-net results of the edge path of `evaluate`.
-#[derive(Debug, serde::Serialize)]
-pub(crate) struct EdgeEval {
-    /// `f32` or `i8`.
-    pub weights: &'static str,
-    /// Accuracy behind each net with the f32 wire encoding.
-    pub accuracy_f32_wire: Vec<f64>,
-    /// Accuracy behind each net with the u8 wire encoding.
-    pub accuracy_u8_wire: Vec<f64>,
-    /// Largest |edge − engine| over all outputs, per net (f32 bundles only).
-    pub max_abs_diff_vs_engine: Option<Vec<f32>>,
-    /// Fraction of output values outside the raw range 0..=255 (clipped by the u8 wire), per net.
-    pub outside_raw_range: Vec<f64>,
-    /// Largest output value per net, in raw units (255 is the largest a u8 pixel holds).
-    pub max_output_raw: Vec<f32>,
-}
-
-/// Runs every net of the bundle through the edge runtime on all `images` (both cores), scores
-/// the results with the frozen server model for both wire encodings and, for f32 bundles with
-/// `compare_engine`, compares against the engine's forward pass.
-pub(crate) fn evaluate_edge(
-    model: &obfnet_nn::LeNet,
-    bundle: &Bundle,
-    images: &obfnet_data::LabeledImages,
-    compare_engine: bool,
-) -> Result<EdgeEval> {
-    let rt = Runtime::from_bundle(bundle)?;
-    ensure!(
-        rt.input_len() == images.rows * images.cols,
-        "the bundle's nets take {} values, the images have {}",
-        rt.input_len(),
-        images.rows * images.cols
-    );
-    let engine = if compare_engine && bundle.manifest.weights == DType::F32 {
-        Some(obfnet_nn::ObfStack::from_bundle(
-            bundle,
-            &obfnet_nn::default_device(),
-        )?)
-    } else {
-        None
-    };
-    let n = images.len();
-    let d = rt.output_len();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .clamp(1, 8);
-    let data = engine
-        .as_ref()
-        .map(|_| obfnet_nn::Dataset::from_images(images, &obfnet_nn::default_device()))
-        .transpose()?;
-    let (mut acc_f32, mut acc_u8, mut diffs) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut outside, mut max_raw) = (Vec::new(), Vec::new());
-    for net in 0..rt.k() {
-        let mut outs = vec![0.0f32; n * d];
-        let chunk = n.div_ceil(threads);
-        std::thread::scope(|s| -> Result<()> {
-            let mut handles = Vec::new();
-            for (t, dst) in outs.chunks_mut(chunk * d).enumerate() {
-                let rt = &rt;
-                handles.push(s.spawn(move || -> obfnet_core::Result<()> {
-                    let mut scratch = rt.scratch();
-                    for (i, o) in dst.chunks_exact_mut(d).enumerate() {
-                        rt.run_raw(net, images.image(t * chunk + i), o, &mut scratch)?;
-                    }
-                    Ok(())
-                }));
-            }
-            for h in handles {
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("an edge worker thread panicked"))??;
-            }
-            Ok(())
-        })?;
-        if let (Some(stack), Some(data)) = (&engine, &data) {
-            let want = obfnet_nn::obfuscate_samples(&stack.subset(&[net])?, data, n)?;
-            let worst = want
-                .iter()
-                .flatten()
-                .zip(outs.chunks_exact(d))
-                .flat_map(|(w, got)| w.iter().zip(got).map(|(a, b)| (a - b).abs()))
-                .fold(0.0f32, f32::max);
-            diffs.push(worst);
-        }
-        let norm = rt.normalisation();
-        let raw: Vec<f32> = outs.iter().map(|&v| norm.invert(v)).collect();
-        outside.push(raw.iter().filter(|r| !(0.0..=255.0).contains(*r)).count() as f64 / raw.len() as f64);
-        max_raw.push(raw.iter().copied().fold(f32::MIN, f32::max));
-        acc_f32.push(obfnet_nn::accuracy_on_inputs(model, &outs, &images.labels)?);
-        for o in outs.chunks_exact_mut(d) {
-            Wire::U8.round_trip(o, rt.normalisation());
-        }
-        acc_u8.push(obfnet_nn::accuracy_on_inputs(model, &outs, &images.labels)?);
-    }
-    Ok(EdgeEval {
-        weights: rt.weights().manifest_name(),
-        accuracy_f32_wire: acc_f32,
-        accuracy_u8_wire: acc_u8,
-        max_abs_diff_vs_engine: engine.map(|_| diffs),
-        outside_raw_range: outside,
-        max_output_raw: max_raw,
-    })
-}
-
-impl EdgeEval {
-    fn mean(v: &[f64]) -> f64 {
-        v.iter().sum::<f64>() / v.len().max(1) as f64
-    }
-}
-
-/// The device-side artifacts of a quickstart run for one architecture: the int8 bundle next to
-/// the f32 one, and the accuracy behind both through the edge runtime with both wire encodings.
-pub(crate) fn quickstart_edge(
-    model: &obfnet_nn::LeNet,
-    f32_path: &Path,
-    images: &obfnet_data::LabeledImages,
-) -> Result<serde_json::Value> {
-    let (f32_bytes, bundle) = read_bundle_bytes(f32_path)?;
-    let int8 = bundle.quantize_int8()?;
-    let int8_bytes = int8.to_bytes()?;
-    let stem = f32_path.file_stem().and_then(|s| s.to_str()).unwrap_or("obfnets");
-    let int8_path = f32_path.with_file_name(format!("{stem}-int8.obfb"));
-    obfnet_nn::write_atomic(&int8_path, &int8_bytes)?;
-    let f = evaluate_edge(model, &bundle, images, false)?;
-    let q = evaluate_edge(model, &int8, images, false)?;
-    let value = json!({
-        "int8_bundle": int8_path, "f32_bytes": f32_bytes.len(), "int8_bytes": int8_bytes.len(),
-        "edge_f32": f, "edge_int8": q,
-        "mean_accuracy": {
-            "f32_weights_f32_wire": EdgeEval::mean(&f.accuracy_f32_wire),
-            "f32_weights_u8_wire": EdgeEval::mean(&f.accuracy_u8_wire),
-            "int8_weights_f32_wire": EdgeEval::mean(&q.accuracy_f32_wire),
-            "int8_weights_u8_wire": EdgeEval::mean(&q.accuracy_u8_wire),
-        },
-    });
-    eprintln!(
-        "[obfnet] edge runtime, mean accuracy: f32 {:.2}% | int8 {:.2}% | f32 + u8 wire {:.2}% | int8 + u8 wire {:.2}%; int8 bundle {} ({:.1} MB)",
-        EdgeEval::mean(&f.accuracy_f32_wire) * 100.0,
-        EdgeEval::mean(&q.accuracy_f32_wire) * 100.0,
-        EdgeEval::mean(&f.accuracy_u8_wire) * 100.0,
-        EdgeEval::mean(&q.accuracy_u8_wire) * 100.0,
-        int8_path.display(),
-        int8_bytes.len() as f64 / 1e6
-    );
-    Ok(value)
 }

@@ -1,18 +1,17 @@
 //! `obfnet`: one command for the whole ObfNet workflow — fetch data, train the server model,
 //! train K obfuscators against it (frozen), evaluate, and pack the bundle devices run.
+//!
+//! The binary only parses arguments and prints: every job is a library call (`obfnet_nn` for
+//! training, `obfnet_report` for the report, comparison, edge jobs and quickstart,
+//! `obfnet_data::fetch` for datasets, `obfnet_serve` for serving). One module per verb group.
 
 mod compare;
 mod datasets;
 mod edge;
-mod fetch;
-mod grid;
-mod listen;
-mod plot;
 mod privacy;
 mod progress;
 mod quickstart;
 mod serve;
-mod timefmt;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -21,7 +20,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use obfnet_nn::{ObfArch, ObfTrainConfig, ServerTrainConfig};
+use obfnet_report::setup::{check_bundle_dataset, load_model_for, read_bundle, to_datasets, write_bundle};
 use serde_json::json;
+
+pub(crate) use datasets::DataArgs;
 
 /// Privacy-preserving remote inference with obfuscation networks (ObfNet).
 #[derive(Debug, Parser)]
@@ -63,16 +65,6 @@ enum Command {
     Report(privacy::ReportArgs),
     /// The cost of privacy, one table: ObfNet, DP noise, projection, HE and 2PC on MNIST.
     Compare(compare::CompareArgs),
-}
-
-#[derive(Debug, Args, Clone)]
-pub(crate) struct DataArgs {
-    /// Data directory (each dataset lives in <dir>/<dataset>).
-    #[arg(long, env = "OBFNET_DATA_DIR", default_value = "data")]
-    pub data_dir: PathBuf,
-    /// Dataset: mnist, fashion-mnist (28×28 images) or fsdd (spoken digits as 20×64 MFCC maps).
-    #[arg(long, default_value = "mnist", value_parser = datasets::parse_dataset)]
-    pub dataset: String,
 }
 
 #[derive(Debug, Args)]
@@ -226,14 +218,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::TrainModel(a) => cmd_train_model(&a, json),
         Command::TrainObf(a) => cmd_train_obf(&a, json),
         Command::Evaluate(a) => cmd_evaluate(&a, json),
-        Command::Quickstart(a) => quickstart::run(&a, json),
+        Command::Quickstart(a) => quickstart::cmd_quickstart(&a, json),
         Command::Inspect(a) => cmd_inspect(&a, json),
         Command::Quantize(a) => edge::cmd_quantize(&a, json),
         Command::Obfuscate(a) => edge::cmd_obfuscate(&a, json),
         Command::BenchTrain(a) => cmd_bench(&a, json),
         Command::Serve(a) => serve::cmd_serve(&a, json),
-        Command::Attack(a) => privacy::run_attack(&a, json),
-        Command::Report(a) => privacy::run_report(&a, json),
+        Command::Attack(a) => privacy::run_attack_cmd(&a, json),
+        Command::Report(a) => privacy::run_report_cmd(&a, json),
         Command::Compare(a) => compare::cmd_compare(&a, json),
     }
 }
@@ -252,20 +244,8 @@ pub(crate) fn interactive() -> bool {
     std::io::stderr().is_terminal()
 }
 
-pub(crate) use datasets::load_dataset;
-
-pub(crate) fn to_datasets(
-    ds: &obfnet_data::ImageDataset,
-) -> Result<(obfnet_nn::Dataset, obfnet_nn::Dataset)> {
-    let device = obfnet_nn::default_device();
-    Ok((
-        obfnet_nn::Dataset::from_images(&ds.train, &device)?,
-        obfnet_nn::Dataset::from_images(&ds.test, &device)?,
-    ))
-}
-
 fn cmd_train_model(a: &TrainModelArgs, json: bool) -> Result<()> {
-    let ds = load_dataset(&a.data)?;
+    let ds = a.data.source().load()?;
     let (train, test) = to_datasets(&ds)?;
     let cfg = ServerTrainConfig {
         epochs: a.epochs,
@@ -295,9 +275,9 @@ fn cmd_train_model(a: &TrainModelArgs, json: bool) -> Result<()> {
 }
 
 fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
-    let ds = load_dataset(&a.data)?;
+    let ds = a.data.source().load()?;
     let (train, test) = to_datasets(&ds)?;
-    let (model, sha) = datasets::load_model_for(&a.model, &ds.name)?;
+    let (model, sha) = load_model_for(&a.model, &ds.name)?;
     let cfg = ObfTrainConfig {
         arch: a.arch,
         k: a.k,
@@ -346,21 +326,6 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn write_bundle(
-    stack: &obfnet_nn::ObfStack,
-    dataset: &str,
-    sha: [u8; 32],
-    out: &Path,
-) -> Result<()> {
-    let bundle = obfnet_nn::bundle_from_stack(stack, dataset, sha)?;
-    let bytes = bundle.to_bytes().context("serialising the bundle")?;
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    obfnet_nn::write_atomic(out, &bytes)?;
-    Ok(())
-}
-
 pub(crate) fn print_obf_report(r: &obfnet_nn::ObfReport) {
     println!("server model on raw test inputs: {:.2}%", r.raw_accuracy * 100.0);
     for (i, (acc, seed)) in r.accuracies.iter().zip(&r.seeds).enumerate() {
@@ -376,26 +341,21 @@ pub(crate) fn print_obf_report(r: &obfnet_nn::ObfReport) {
     );
 }
 
-fn read_bundle(path: &Path) -> Result<obfnet_core::Bundle> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    obfnet_core::Bundle::from_bytes(&bytes).with_context(|| format!("rejecting bundle {}", path.display()))
-}
-
 fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
-    let ds = load_dataset(&a.data)?;
+    let ds = a.data.source().load()?;
     let (_, test) = to_datasets(&ds)?;
-    let (model, sha) = datasets::load_model_for(&a.model, &ds.name)?;
+    let (model, sha) = load_model_for(&a.model, &ds.name)?;
     let raw = obfnet_nn::accuracy(&model, &test)?;
     let mut accs = Vec::new();
     let mut edge_eval = None;
     if let Some(path) = &a.bundle {
-        let bundle = read_bundle(path)?;
-        datasets::check_bundle_dataset(&bundle, path, &ds.name)?;
+        let (_, bundle) = read_bundle(path)?;
+        check_bundle_dataset(&bundle, path, &ds.name)?;
         bundle
             .expect_server_model(&sha)
             .with_context(|| format!("{} was trained against another server model", path.display()))?;
         if a.runtime == RuntimeArg::Edge || bundle.manifest.weights != obfnet_core::DType::F32 {
-            let e = edge::evaluate_edge(&model, &bundle, &ds.test, true)?;
+            let e = obfnet_report::edge::evaluate_edge(&model, &bundle, &ds.test, true)?;
             accs = e.accuracy_f32_wire.clone();
             edge_eval = Some(e);
         } else {
@@ -458,7 +418,7 @@ fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
 }
 
 fn cmd_inspect(a: &InspectArgs, json: bool) -> Result<()> {
-    let bundle = read_bundle(&a.bundle)?;
+    let (_, bundle) = read_bundle(&a.bundle)?;
     let m = &bundle.manifest;
     let nets: Vec<_> = m
         .nets
@@ -484,7 +444,7 @@ fn cmd_bench(a: &BenchArgs, json: bool) -> Result<()> {
     if a.k == 0 {
         bail!("-k must be at least 1");
     }
-    let ds = load_dataset(&a.data)?;
+    let ds = a.data.source().load()?;
     let (train, test) = to_datasets(&ds)?;
     let mut bar = progress::Bars::new(interactive() && !json);
     // Constant learning rate everywhere, as the PyTorch reference (scripts/bench_train_torch.py).

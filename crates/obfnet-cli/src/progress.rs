@@ -73,3 +73,13 @@ impl Bars {
         }
     }
 }
+
+impl obfnet_report::Progress for Bars {
+    fn event(&mut self, event: TrainEvent) {
+        self.on(event);
+    }
+
+    fn finish(&mut self) {
+        Bars::finish(self);
+    }
+}

@@ -1,6 +1,11 @@
 //! The `obfnet` binary, driven as a user would, on a tiny generated MNIST-format dataset.
+//!
+//! The dataset, a server model trained on it and an ObfNet2 bundle are built once per run of
+//! this test binary ([`shared`]) and reused by every test that only needs them; tests that check
+//! a verb's own output still run that verb. No test here needs real data.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use assert_cmd::Command;
 
@@ -54,13 +59,79 @@ fn json_of(out: &[u8]) -> serde_json::Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// What most tests share (see [`shared`]).
+struct Shared {
+    /// `--data-dir` with the fixture of 300 training and 100 test images in `mnist/`.
+    data: PathBuf,
+    /// A server model trained 3 epochs by `train-model --json`.
+    model: PathBuf,
+    /// What that `train-model --json` printed.
+    model_json: serde_json::Value,
+    /// Two ObfNet2 nets, 1 epoch, against `model`.
+    obfnet2: PathBuf,
+    /// Their int8 copy (`quantize`).
+    obfnet2_int8: PathBuf,
+}
+
+impl Shared {
+    fn data_arg(&self) -> &str {
+        self.data.to_str().expect("utf-8 path")
+    }
+}
+
+/// The shared fixture, built on first use by the first test that needs it, in this test
+/// binary's own directory under `CARGO_TARGET_TMPDIR` (rebuilt on every run).
+fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("obfnet-cli-shared");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("shared fixture dir");
+        let data = dir.join("data");
+        write_fixture(&data, 300, 100);
+        let model = dir.join("server");
+        let out = obfnet()
+            .args(["train-model", "--json", "--epochs", "3", "--data-dir"])
+            .arg(&data)
+            .arg("--out")
+            .arg(&model)
+            .assert()
+            .success();
+        let model_json = json_of(&out.get_output().stdout);
+        let obfnet2 = dir.join("nets.obfb");
+        obfnet()
+            .args(["train-obf", "--arch", "obfnet2", "-k", "2", "--epochs", "1", "--data-dir"])
+            .arg(&data)
+            .arg("--model")
+            .arg(&model)
+            .arg("--out")
+            .arg(&obfnet2)
+            .assert()
+            .success();
+        let obfnet2_int8 = dir.join("nets-int8.obfb");
+        obfnet()
+            .arg("quantize")
+            .arg(&obfnet2)
+            .arg("--out")
+            .arg(&obfnet2_int8)
+            .assert()
+            .success();
+        Shared {
+            data,
+            model,
+            model_json,
+            obfnet2,
+            obfnet2_int8,
+        }
+    })
+}
+
 #[test]
 fn verbs_work_end_to_end_on_a_tiny_dataset() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("data");
-    write_fixture(&data, 300, 100);
-    let data_arg = data.to_str().expect("utf-8 path");
-    let model = tmp.path().join("server");
+    let sh = shared();
+    let (data, data_arg) = (&sh.data, sh.data_arg());
+    let model = &sh.model;
     let bundle = tmp.path().join("nets.obfb");
 
     // fetch finds the files and does nothing.
@@ -70,13 +141,8 @@ fn verbs_work_end_to_end_on_a_tiny_dataset() {
         .success();
     assert_eq!(json_of(&out.get_output().stdout)["status"], "already-present");
 
-    let out = obfnet()
-        .args(["train-model", "--json", "--epochs", "3", "--data-dir", data_arg])
-        .arg("--out")
-        .arg(&model)
-        .assert()
-        .success();
-    let report = json_of(&out.get_output().stdout);
+    // train-model (run once for the shared fixture): its JSON and its files.
+    let report = &sh.model_json;
     let acc = report["report"]["test_accuracy"].as_f64().expect("accuracy");
     assert!(acc > 0.5, "LeNet on the easy fixture: {acc}");
     assert!(model.join("model.safetensors").is_file() && model.join("config.json").is_file());
@@ -95,7 +161,7 @@ fn verbs_work_end_to_end_on_a_tiny_dataset() {
             data_arg,
         ])
         .arg("--model")
-        .arg(&model)
+        .arg(model)
         .arg("--out")
         .arg(&bundle)
         .assert()
@@ -117,7 +183,7 @@ fn verbs_work_end_to_end_on_a_tiny_dataset() {
     let out = obfnet()
         .args(["evaluate", "--json", "--data-dir", data_arg])
         .arg("--model")
-        .arg(&model)
+        .arg(model)
         .arg("--bundle")
         .arg(&bundle)
         .assert()
@@ -126,7 +192,7 @@ fn verbs_work_end_to_end_on_a_tiny_dataset() {
     assert_eq!(eval["obfuscated_accuracies"], obf["report"]["accuracies"]);
     assert_eq!(eval["raw_accuracy"], report["report"]["test_accuracy"]);
 
-    edge_verbs(tmp.path(), &data, &model, &bundle, &eval);
+    edge_verbs(tmp.path(), data, model, &bundle, &eval);
 }
 
 /// quantize, obfuscate and `evaluate --runtime edge` on the bundle of the end-to-end test.
@@ -336,6 +402,11 @@ fn quickstart_writes_a_complete_run_directory() {
         .filter_map(Result::ok)
         .all(|e| !e.file_name().to_string_lossy().ends_with(".tmp"));
     assert!(no_tmp, "temporary files left behind");
+    // both run files carry their schema version
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("config.json")).expect("read")).expect("json");
+    assert_eq!(config["schema_version"], 1);
+    assert_eq!(report["schema_version"], 1);
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("report.json")).expect("read")).expect("json");
     assert_eq!(on_disk["obfuscators"], report["obfuscators"]);

@@ -12,9 +12,10 @@
 //!   into 20 × 64 MFCC maps ([`mfcc`]) coded as `u8` ([`MfccQuantiser`]), with the official
 //!   split; [`Mfcc::resynthesise`] turns a map back into audio.
 //!
-//! It **never downloads**: a missing file is an [`Error::Missing`] telling the user to run
-//! `obfnet fetch --dataset <name>`, the binary's verb that obtains the files (into
-//! `<data_dir>/<name>/`).
+//! The readers **never download**: a missing file is an [`Error::Missing`] telling the user to
+//! run `obfnet fetch --dataset <name>`, which calls [`fetch::fetch_dataset`] — the one place
+//! that obtains files (into `<data_dir>/<name>/`), next to the registry so that adding a dataset
+//! is one place. [`write_atomic`] is the workspace's one atomic file write.
 //!
 //! All errors are one typed [`Error`] naming the file involved; nothing here panics on bad
 //! input.
@@ -56,14 +57,17 @@
 //! # }
 //! ```
 
+mod atomic;
 mod dataset;
 mod error;
+pub mod fetch;
 pub mod fsdd;
 mod idx;
 pub mod mfcc;
 mod registry;
 mod wav;
 
+pub use atomic::write_atomic;
 pub use dataset::{ImageDataset, LabeledImages, MNIST_CLASSES, MNIST_FILE_NAMES, read_split};
 pub use error::{Error, Result, WavError};
 pub use fsdd::{FSDD_ATTRIBUTION, FsddClip, FsddData, load_fsdd};

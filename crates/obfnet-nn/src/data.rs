@@ -31,7 +31,7 @@ impl Dataset {
     /// non-autodiff side).
     pub fn from_images(images: &LabeledImages, device: &Device) -> Result<Dataset> {
         if images.is_empty() {
-            return Err(Error::Shape("the split holds no images".into()));
+            return Err(Error::EmptySplit { what: "the split" });
         }
         let n = images.len();
         let d = images.rows * images.cols;
@@ -87,5 +87,8 @@ pub(crate) fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int>
 pub(crate) fn to_vec(t: Tensor<2>) -> Result<Vec<f32>> {
     t.into_data()
         .try_into_vec_as::<f32>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))
+        .map_err(|e| Error::TensorRead {
+            what: "a float tensor",
+            reason: format!("{e:?}"),
+        })
 }

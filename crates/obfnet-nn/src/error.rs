@@ -13,9 +13,63 @@ pub enum Error {
     /// A configuration value is out of range.
     #[error("invalid configuration: {field}: {reason}")]
     Config { field: &'static str, reason: String },
-    /// Data does not fit the model (wrong image size, empty split, ...).
-    #[error("data does not fit the model: {0}")]
-    Shape(String),
+    /// A split (or the labels a step needs) is empty.
+    #[error("data does not fit the model: {what} holds no samples")]
+    EmptySplit {
+        /// Which data.
+        what: &'static str,
+    },
+    /// Samples of one size meet a model (or a split) of another.
+    #[error("data does not fit the model: {expected_by} takes {}×{} inputs, {found_in} has {}×{}", expected.0, expected.1, found.0, found.1)]
+    InputShape {
+        /// What sets the expected size (`"the server model"`, `"the training split"`).
+        expected_by: &'static str,
+        /// Its (rows, cols).
+        expected: (usize, usize),
+        /// What does not fit.
+        found_in: &'static str,
+        /// Its (rows, cols).
+        found: (usize, usize),
+    },
+    /// A flat buffer does not hold whole samples.
+    #[error("data does not fit the model: expected {samples} samples × {per_sample} values, got {found} values")]
+    SampleCount {
+        /// Samples (labels) given.
+        samples: usize,
+        /// Values per sample the model takes.
+        per_sample: usize,
+        /// Values given.
+        found: usize,
+    },
+    /// A server model outside what LeNet-5 supports.
+    #[error(
+        "unsupported server model {arch} {rows}×{cols} with {classes} classes (LeNet-5 takes inputs from \
+         12×12 to 1024×1024 and 2..=1000 classes)"
+    )]
+    UnsupportedModel {
+        /// The architecture variant.
+        arch: String,
+        /// Input rows.
+        rows: usize,
+        /// Input columns.
+        cols: usize,
+        /// Classes.
+        classes: usize,
+    },
+    /// A bundle whose input is not a single-channel image.
+    #[error("bundle input shape {shape:?} is not [1, rows, cols]")]
+    BundleInputShape {
+        /// The shape in the manifest.
+        shape: Vec<usize>,
+    },
+    /// A bundle net without f32 weights for a layer (an int8 bundle loaded into the engine).
+    #[error("net {net} layer {layer} has no f32 weights")]
+    MissingWeights {
+        /// Net index.
+        net: usize,
+        /// Layer index.
+        layer: usize,
+    },
     /// Reading or writing a file failed.
     #[error("{op} {path}: {source}")]
     Io {
@@ -34,9 +88,24 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// The backend failed to execute or read back a tensor.
-    #[error("tensor backend: {0}")]
-    Backend(String),
+    /// The backend failed to read a tensor back to the host.
+    #[error("tensor backend: reading {what} back failed: {reason}")]
+    TensorRead {
+        /// Which tensor.
+        what: &'static str,
+        /// The backend's message.
+        reason: String,
+    },
+    /// A file written by a newer (or unknown) schema.
+    #[error("{}: schema version {found}, this obfnet reads versions 1 to {supported}", path.display())]
+    UnknownVersion {
+        /// The file.
+        path: PathBuf,
+        /// Its version.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
     /// Training diverged (the loss became NaN or infinite).
     #[error("training diverged at step {step}: loss is {loss}")]
     Diverged { step: usize, loss: f32 },

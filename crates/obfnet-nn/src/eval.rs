@@ -12,29 +12,32 @@ fn argmax_labels(logits: Tensor<2>) -> Result<Vec<i64>> {
         .argmax(1)
         .into_data()
         .try_into_vec_as::<i64>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))
+        .map_err(|e| Error::TensorRead {
+            what: "the predicted labels",
+            reason: format!("{e:?}"),
+        })
 }
 
 fn check_lenet_input(model: &LeNet, data: &Dataset) -> Result<()> {
     if model.input_shape() != (data.rows, data.cols) {
-        return Err(Error::Shape(format!(
-            "the server model takes {:?} inputs, the data has {}×{}",
-            model.input_shape(),
-            data.rows,
-            data.cols
-        )));
+        return Err(Error::InputShape {
+            expected_by: "the server model",
+            expected: model.input_shape(),
+            found_in: "the data",
+            found: (data.rows, data.cols),
+        });
     }
     Ok(())
 }
 
 fn check_stack_input(stack: &ObfStack, data: &Dataset) -> Result<()> {
     if stack.image_size() != (data.rows, data.cols) {
-        return Err(Error::Shape(format!(
-            "the obfuscators take {:?} images, the data has {}×{}",
-            stack.image_size(),
-            data.rows,
-            data.cols
-        )));
+        return Err(Error::InputShape {
+            expected_by: "the obfuscators",
+            expected: stack.image_size(),
+            found_in: "the data",
+            found: (data.rows, data.cols),
+        });
     }
     Ok(())
 }
@@ -107,16 +110,16 @@ pub fn obfuscate_samples(stack: &ObfStack, data: &Dataset, n: usize) -> Result<V
 ///
 /// # Errors
 ///
-/// [`Error::Shape`] if `inputs` is not `labels.len() × rows · cols` values or is empty.
+/// [`Error::SampleCount`] if `inputs` is not `labels.len() × rows · cols` values or is empty.
 pub fn accuracy_on_inputs(model: &LeNet, inputs: &[f32], labels: &[u8]) -> Result<f64> {
     let (rows, cols) = model.input_shape();
     let d = rows * cols;
     if labels.is_empty() || inputs.len() != labels.len() * d {
-        return Err(Error::Shape(format!(
-            "expected {} samples × {d} values, got {} values",
-            labels.len(),
-            inputs.len()
-        )));
+        return Err(Error::SampleCount {
+            samples: labels.len(),
+            per_sample: d,
+            found: inputs.len(),
+        });
     }
     let model = model.valid();
     let device = crate::default_device().inner();

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::NORMALISATION;
 use crate::lenet::{LeNet, LeNetConfig};
 use crate::obf::ObfStack;
-use crate::train::{ServerReport, ServerTrainConfig};
+use crate::config::{ServerReport, ServerTrainConfig};
 use crate::{Error, Result};
+use obfnet_data::write_atomic;
 
 /// Where a saved server model lives: `model.safetensors` and `config.json` in one directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,9 +31,20 @@ impl ServerModelFiles {
     }
 }
 
+/// Schema version of the server model's `config.json` written by this build.
+pub const SERVER_CONFIG_VERSION: u32 = 1;
+
+fn version_one() -> u32 {
+    1
+}
+
 /// The `config.json` written next to the server model's weights.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServerModelConfig {
+    /// Schema version ([`SERVER_CONFIG_VERSION`]); configs written before it was recorded are
+    /// version 1. Loading refuses versions this build does not know.
+    #[serde(default = "version_one")]
+    pub schema_version: u32,
     /// Architecture.
     pub model: LeNetConfig,
     /// Input normalisation `(raw · scale − mean) / std`.
@@ -88,12 +100,17 @@ fn save_inner(
 ) -> Result<[u8; 32]> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     let files = ServerModelFiles::in_dir(dir);
-    let mut store = SafetensorsStore::from_file(files.weights.clone()).overwrite(true);
-    model.save_into(&mut store).map_err(|e| Error::Weights {
+    // serialised in memory, then written atomically like every other artifact
+    let mut store = SafetensorsStore::from_bytes(None);
+    let weights_err = |e: &dyn std::fmt::Display| Error::Weights {
         path: files.weights.clone(),
         reason: format!("{e}"),
-    })?;
+    };
+    model.save_into(&mut store).map_err(|e| weights_err(&e))?;
+    let bytes = store.get_bytes().map_err(|e| weights_err(&e))?;
+    write_atomic(&files.weights, &bytes)?;
     let config = ServerModelConfig {
+        schema_version: SERVER_CONFIG_VERSION,
         model: model.config(),
         normalisation: [NORMALISATION.scale, NORMALISATION.mean, NORMALISATION.std],
         training: training.clone(),
@@ -117,6 +134,13 @@ pub fn load_server_model(dir: &Path) -> Result<(LeNet, ServerModelConfig, [u8; 3
         path: files.config.clone(),
         source: e,
     })?;
+    if !(1..=SERVER_CONFIG_VERSION).contains(&config.schema_version) {
+        return Err(Error::UnknownVersion {
+            path: files.config.clone(),
+            found: config.schema_version,
+            supported: SERVER_CONFIG_VERSION,
+        });
+    }
     config.model.validate()?;
     let bytes = std::fs::read(&files.weights).map_err(|e| Error::io("read", &files.weights, e))?;
     let device = crate::default_device();
@@ -183,18 +207,4 @@ pub fn bundle_from_stack(stack: &ObfStack, dataset: &str, server_sha256: [u8; 32
         .map(|k| stack.net_weights(k))
         .collect::<Result<Vec<_>>>()?;
     Ok(Bundle::new(manifest, weights)?)
-}
-
-/// Writes `bytes` to `path` through a temporary sibling renamed into place, so a crash never
-/// leaves a half-written file at `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_sibling(path);
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io("write", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))
-}
-
-fn tmp_sibling(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(format!(".{}.tmp", std::process::id()));
-    path.with_file_name(name)
 }

@@ -29,7 +29,7 @@ impl LeNetConfig {
     /// convolution + pooling stages leave at least one position) and the class count (2..=1000).
     ///
     /// # Errors
-    /// [`crate::Error::Shape`] saying what is unsupported.
+    /// [`crate::Error::UnsupportedModel`] saying what is unsupported.
     pub fn validate(&self) -> crate::Result<()> {
         let [r, c] = self.input;
         if self.arch != "lenet5"
@@ -37,11 +37,12 @@ impl LeNetConfig {
             || !(12..=1024).contains(&c)
             || !(2..=1000).contains(&self.classes)
         {
-            return Err(crate::Error::Shape(format!(
-                "unsupported server model {:?} {r}×{c} with {} classes (LeNet-5 takes inputs from 12×12 \
-                 to 1024×1024 and 2..=1000 classes)",
-                self.arch, self.classes
-            )));
+            return Err(crate::Error::UnsupportedModel {
+                arch: format!("{:?}", self.arch),
+                rows: r,
+                cols: c,
+                classes: self.classes,
+            });
         }
         Ok(())
     }
@@ -141,7 +142,10 @@ impl LeNet {
         let read = |t: Tensor<1>| {
             t.into_data()
                 .try_into_vec_as::<f32>()
-                .map_err(|e| crate::Error::Backend(format!("{e:?}")))
+                .map_err(|e| crate::Error::TensorRead {
+                    what: "a parameter",
+                    reason: format!("{e:?}"),
+                })
         };
         let mut out = Vec::new();
         for t in [

@@ -27,6 +27,7 @@
 //! # let _ = stack; Ok(()) }
 //! ```
 
+mod config;
 mod data;
 mod error;
 mod eval;
@@ -35,6 +36,7 @@ mod lenet;
 mod obf;
 mod privacy_train;
 mod rng;
+mod step;
 mod train;
 
 pub use burn;
@@ -42,17 +44,17 @@ pub use data::{Dataset, NORMALISATION};
 pub use error::{Error, Result};
 pub use eval::{accuracy, accuracy_on_inputs, obfuscate_samples, obfuscated_accuracies};
 pub use export::{
-    ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model, save_server_model,
-    save_server_model_for, server_model_sha256, write_atomic,
+    SERVER_CONFIG_VERSION, ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model, save_server_model,
+    save_server_model_for, server_model_sha256,
 };
+/// The workspace's one atomic write (defined in `obfnet-data`, the lowest std crate).
+pub use obfnet_data::write_atomic;
 pub use lenet::{LeNet, LeNetConfig};
 pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
-pub use privacy_train::{PrivacyTraining, class_means};
+pub use config::{ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent};
+pub use privacy_train::{PrivacyEpoch, PrivacyTraining, class_means};
 pub use rng::SplitMix64;
-pub use train::{
-    Calibration, ObfReport, ObfTrainConfig, PrivacyEpoch, ServerReport, ServerTrainConfig, TrainEvent,
-    calibrate, train_obfuscators, train_server_model,
-};
+pub use train::{Calibration, calibrate, train_obfuscators, train_server_model};
 
 /// The device training runs on: burn's pure-Rust `flex` CPU backend with autodiff.
 ///

@@ -507,9 +507,7 @@ impl ObfStack {
         let (rows, cols) = match m.input.shape.as_slice() {
             [1, r, c] => (*r, *c),
             other => {
-                return Err(Error::Shape(format!(
-                    "bundle input shape {other:?} is not [1, rows, cols]"
-                )));
+                return Err(Error::BundleInputShape { shape: other.to_vec() });
             }
         };
         let width = arch.bottleneck_of(&first.layers).unwrap_or(DEFAULT_BOTTLENECK);
@@ -538,7 +536,7 @@ impl ObfStack {
                 .map(|l| {
                     let (w, b) = bundle
                         .layer_weights(i, l)
-                        .ok_or_else(|| Error::Shape(format!("net {i} layer {l} has no f32 weights")))?;
+                        .ok_or(Error::MissingWeights { net: i, layer: l })?;
                     Ok(LayerWeights {
                         weight: w.to_vec(),
                         bias: b.to_vec(),

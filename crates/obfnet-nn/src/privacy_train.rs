@@ -21,12 +21,18 @@
 //! nets, never this one.
 
 use burn::module::Param;
+use burn::nn::Linear;
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
+use crate::config::adam;
 use crate::data::Dataset;
+use crate::lenet::LeNet;
+use crate::obf::ObfStack;
 use crate::rng::SplitMix64;
+use crate::step::{Ce, scalar};
 use crate::{Error, Result};
 
 /// Settings of adversarial (privacy-aware) obfuscator training; see the module docs.
@@ -91,36 +97,23 @@ impl PrivacyTraining {
     }
 }
 
-/// One dense layer `x · W + b`.
-#[derive(Module, Debug)]
-struct Layer {
-    /// `[in, out]`
-    weight: Param<Tensor<2>>,
-    /// `[out]`
-    bias: Param<Tensor<1>>,
-}
-
-impl Layer {
-    fn new(inputs: usize, outputs: usize, rng: &mut SplitMix64, device: &Device) -> Layer {
-        let bound = 1.0 / (inputs as f32).sqrt();
-        let w: Vec<f32> = (0..inputs * outputs).map(|_| rng.uniform(bound)).collect();
-        let b: Vec<f32> = (0..outputs).map(|_| rng.uniform(bound)).collect();
-        Layer {
-            weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [inputs, outputs]), device)),
-            bias: Param::from_tensor(Tensor::from_data(TensorData::new(b, [outputs]), device)),
-        }
-    }
-
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        x.matmul(self.weight.val()) + self.bias.val().unsqueeze_dim(0)
+/// burn's dense layer `x · W + b` (`W`: `[in, out]`), initialised from `rng` (uniform in
+/// ±1/√in, weights then bias) so that training is reproducible from the net's seed.
+fn dense(inputs: usize, outputs: usize, rng: &mut SplitMix64, device: &Device) -> Linear {
+    let bound = 1.0 / (inputs as f32).sqrt();
+    let w: Vec<f32> = (0..inputs * outputs).map(|_| rng.uniform(bound)).collect();
+    let b: Vec<f32> = (0..outputs).map(|_| rng.uniform(bound)).collect();
+    Linear {
+        weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [inputs, outputs]), device)),
+        bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, [outputs]), device))),
     }
 }
 
 /// One decoder `d → hidden → d` (ReLU between, linear output).
 #[derive(Module, Debug)]
 struct Decoder {
-    hidden: Layer,
-    out: Layer,
+    hidden: Linear,
+    out: Linear,
 }
 
 /// The K training adversaries, decoder k attacking net k.
@@ -136,8 +129,8 @@ impl Adversaries {
             .map(|&s| {
                 let mut rng = SplitMix64::new(s ^ 0x6f62_666e_6574_0003);
                 Decoder {
-                    hidden: Layer::new(d, hidden, &mut rng, device),
-                    out: Layer::new(hidden, d, &mut rng, device),
+                    hidden: dense(d, hidden, &mut rng, device),
+                    out: dense(hidden, d, &mut rng, device),
                 }
             })
             .collect();
@@ -165,7 +158,7 @@ impl Adversaries {
 /// the best squared-error reconstruction from the label alone.
 ///
 /// # Errors
-/// [`Error::Shape`] when `train` holds no labels.
+/// [`Error::EmptySplit`] when `train` holds no labels.
 pub fn class_means(train: &Dataset) -> Result<Tensor<2>> {
     let classes = train
         .labels
@@ -174,7 +167,9 @@ pub fn class_means(train: &Dataset) -> Result<Tensor<2>> {
         .max()
         .map_or(0, |m| usize::from(m) + 1);
     if classes == 0 {
-        return Err(Error::Shape("the training split holds no labels".into()));
+        return Err(Error::EmptySplit {
+            what: "the training split's labels",
+        });
     }
     let device = train.x.device();
     let mut counts = vec![0f32; classes];
@@ -189,6 +184,17 @@ pub fn class_means(train: &Dataset) -> Result<Tensor<2>> {
         .collect();
     let inv = Tensor::<1>::from_data(TensorData::new(inv, [classes]), &device);
     Ok(sums * inv.unsqueeze_dim(1))
+}
+
+/// One epoch of privacy-aware training, as logged (means over the steps and the K nets).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyEpoch {
+    /// Cross-entropy of the frozen model behind the nets.
+    pub ce: f32,
+    /// The training decoders' mean squared error on the batches (normalised space).
+    pub decoder_mse: f32,
+    /// The class-mean (label-only) reconstruction's error on the same batches.
+    pub floor_mse: f32,
 }
 
 /// What one adversarial step measured (means over the K nets).
@@ -222,9 +228,9 @@ pub(crate) fn decoder_step(
     let k = obf.dims()[0];
     let rec = adv.forward(obf.autodiff());
     let loss = (rec - x.autodiff()).powi_scalar(2).mean().mul_scalar(k as f32);
-    let value = crate::train::scalar(&loss)? / k as f32;
+    let value = scalar(&loss)? / k as f32;
     let mut g = loss.backward();
-    let grads = burn::optim::GradientsParams::from_module(&mut g, &adv);
+    let grads = GradientsParams::from_module(&mut g, &adv);
     Ok((optim.step(lr, adv, grads), value))
 }
 
@@ -247,8 +253,8 @@ pub(crate) fn privacy_term(
     let mse = per_sample_mse(rec, x.clone().autodiff());
     let guess = means.clone().select(0, y).reshape([k, b, d]);
     let floor = per_sample_mse(guess, x);
-    let floor_mean = crate::train::scalar(&floor.clone().mean())?;
-    let mse_mean = crate::train::scalar(&mse.clone().inner().mean())?;
+    let floor_mean = scalar(&floor.clone().mean())?;
+    let mse_mean = scalar(&mse.clone().inner().mean())?;
     let term = (floor.autodiff() - mse).clamp_min(0.0).mean();
     Ok((term, mse_mean, floor_mean))
 }
@@ -269,4 +275,127 @@ pub(crate) fn diversity_term(obf: Tensor<3>, other: Tensor<3>) -> Tensor<1> {
     let nb = b.powi_scalar(2).sum_dim(2).sqrt();
     let cos = dot / (na * nb).clamp_min(1e-6);
     cos.mean()
+}
+
+/// The training adversary of privacy-aware training and its state across steps: the K
+/// decoders and their optimiser, the class means (label-only floor), the settings, and the
+/// running sums of the epoch's losses.
+pub(crate) struct Adversary {
+    /// The decoders; `None` only inside [`Adversary::step`] (burn's optimiser step takes the
+    /// module by value) or after a failed step.
+    decoders: Option<Adversaries>,
+    optim: burn::optim::ModuleOptimizer,
+    means: Tensor<2>,
+    settings: PrivacyTraining,
+    /// Sums over the epoch's steps: CE, decoder MSE, floor MSE.
+    sums: [f64; 3],
+}
+
+impl Adversary {
+    /// Validates `settings` and builds K decoders (seeded from `seeds`) for `train`'s inputs.
+    pub(crate) fn new(
+        settings: &PrivacyTraining,
+        seeds: &[u64],
+        train: &Dataset,
+        device: &Device,
+    ) -> Result<Adversary> {
+        settings.validate()?;
+        Ok(Adversary {
+            decoders: Some(Adversaries::new(seeds, train.dim(), settings.decoder_hidden, device)),
+            optim: adam().init(),
+            means: class_means(train)?,
+            settings: settings.clone(),
+            sums: [0.0; 3],
+        })
+    }
+
+    /// One step of privacy-aware training (see the module docs): a decoder step on the current
+    /// obfuscations, then an obfuscator step on `CE + λ · privacy term` (+ μ · diversity),
+    /// λ = 0 during the warm-up steps. Returns the updated stack, the cross-entropy, and whether
+    /// a frozen parameter received a gradient.
+    ///
+    /// # Shapes
+    /// `x`: `[K, B, d]`, `y`: `[K·B]`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn step(
+        &mut self,
+        stack: ObfStack,
+        frozen: &LeNet,
+        optim: &mut burn::optim::ModuleOptimizer,
+        ce: &Ce,
+        x: Tensor<3>,
+        y: Tensor<1, Int>,
+        lr: f64,
+        step: usize,
+    ) -> Result<(ObfStack, f32, bool)> {
+        let [k, b, d] = x.dims();
+        let weight = if step >= self.settings.warmup_steps {
+            self.settings.weight
+        } else {
+            0.0
+        };
+        let diversity = if k > 1 { self.settings.diversity } else { 0.0 };
+        let decoders = self.decoders.take().ok_or(Error::Config {
+            field: "privacy",
+            reason: "the training adversary was lost by an earlier failed step".into(),
+        })?;
+        let obf = stack.forward(x.clone().autodiff());
+        let (decoders, decoder_mse) = decoder_step(
+            decoders,
+            &mut self.optim,
+            obf.clone().inner(),
+            x.clone(),
+            self.settings.decoder_learning_rate,
+        )?;
+        let logits = frozen.forward(obf.clone().reshape([k * b, d]));
+        let ce_loss = ce.forward(logits, y.clone().autodiff());
+        let ce_value = scalar(&ce_loss)?;
+        let mut loss = ce_loss;
+        if diversity > 0.0 {
+            // net k+1 (mod K) on net k's batch: roll the batches down by one along K
+            let rolled = Tensor::cat(
+                vec![x.clone().narrow(0, k - 1, 1), x.clone().narrow(0, 0, k - 1)],
+                0,
+            );
+            let other = stack.forward(rolled.autodiff());
+            // row j of `other` is net j on batch j-1; roll back up so row k is net k+1 on batch k
+            let other = Tensor::cat(vec![other.clone().narrow(0, 1, k - 1), other.narrow(0, 0, 1)], 0);
+            loss = loss + diversity_term(obf.clone(), other).mul_scalar(diversity);
+        }
+        let (term, _, floor_mse) = privacy_term(&decoders, obf, x, &self.means, y)?;
+        self.decoders = Some(decoders);
+        let loss = (loss + term.mul_scalar(weight)).mul_scalar(k as f32);
+        let mut g = loss.backward();
+        let grad_found = frozen.has_any_gradient(&g);
+        let grads = GradientsParams::from_module(&mut g, &stack);
+        let stack = optim.step(lr, stack, grads);
+        let losses = StepLosses {
+            ce: ce_value,
+            decoder_mse,
+            floor_mse,
+        };
+        self.sums[0] += f64::from(losses.ce);
+        self.sums[1] += f64::from(losses.decoder_mse);
+        self.sums[2] += f64::from(losses.floor_mse);
+        Ok((stack, ce_value, grad_found))
+    }
+
+    /// The epoch's means over its `steps` steps; starts the next epoch's sums.
+    pub(crate) fn finish_epoch(&mut self, epoch: usize, steps: usize) -> PrivacyEpoch {
+        let n = steps.max(1) as f64;
+        let [ce, dec, floor] = std::mem::take(&mut self.sums);
+        let e = PrivacyEpoch {
+            ce: (ce / n) as f32,
+            decoder_mse: (dec / n) as f32,
+            floor_mse: (floor / n) as f32,
+        };
+        tracing::info!(
+            epoch,
+            ce = e.ce,
+            decoder_mse = e.decoder_mse,
+            floor_mse = e.floor_mse,
+            "privacy"
+        );
+        e
+    }
 }

@@ -1,247 +1,60 @@
+//! The training jobs: the server model, and K obfuscators against it (frozen), optionally with
+//! privacy-aware training ([`crate::privacy_train`]). Both run through the one epoch loop of
+//! [`crate::step`]; their settings and reports live in [`crate::config`].
+
 use std::time::Instant;
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{
+    CosineSchedule, ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent, adam,
+    check_common,
+};
 use crate::data::{Dataset, index_tensor};
 use crate::eval::{accuracy, obfuscated_accuracies};
 use crate::lenet::{LeNet, LeNetConfig};
-use crate::obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack, order_stream};
-use crate::privacy_train::{self, Adversaries, PrivacyTraining};
+use crate::obf::{ObfArch, ObfStack, order_stream};
+use crate::privacy_train::{Adversary, PrivacyEpoch};
 use crate::rng::SplitMix64;
+use crate::step::{Ce, EpochJob, epoch_loop, lenet_step, median_ms, obf_step};
 use crate::{Error, Result};
 
-/// Progress of a training job, for the caller to draw (the library draws nothing).
-#[derive(Clone, Debug, PartialEq)]
-pub enum TrainEvent {
-    /// A phase starts with this many steps.
-    Phase { name: String, total_steps: u64 },
-    /// One optimisation step finished with this loss.
-    Step { step: u64, loss: f32 },
-    /// An epoch finished with this mean training loss.
-    Epoch { epoch: usize, mean_loss: f32 },
-    /// Evaluation on the test split started.
-    Evaluating,
-}
-
-/// How the server model is trained. Written to `config.json` next to the weights.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ServerTrainConfig {
-    /// Passes over the training split.
-    pub epochs: usize,
-    /// Samples per step.
-    pub batch_size: usize,
-    /// Peak learning rate of Adam (β = 0.9, 0.999; ε = 1e-8, as PyTorch).
-    pub learning_rate: f64,
-    /// Cosine decay from `learning_rate` down to `learning_rate × final_lr_fraction` over the run.
-    pub final_lr_fraction: f64,
-    /// Seeds the initialisation and the data order.
-    pub seed: u64,
-    /// Use only the first `limit` training samples (tests and smoke runs).
-    pub limit: Option<usize>,
-}
-
-impl Default for ServerTrainConfig {
-    fn default() -> Self {
-        ServerTrainConfig {
-            epochs: 5,
-            batch_size: 64,
-            learning_rate: 1e-3,
-            final_lr_fraction: 0.05,
-            seed: 0,
-            limit: None,
-        }
+/// The module a job trains, out of its slot only while burn's optimiser step consumes it.
+fn lost(what: &'static str) -> Error {
+    Error::Config {
+        field: what,
+        reason: "the model was lost by an earlier failed step".into(),
     }
 }
 
-/// What training the server model measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ServerReport {
-    /// Accuracy on the whole test split.
-    pub test_accuracy: f64,
-    /// Mean training loss of each epoch.
-    pub epoch_losses: Vec<f32>,
-    /// Wall time of the optimisation steps (data included, evaluation excluded), seconds.
-    pub train_seconds: f64,
-    /// Wall time of the first epoch, seconds.
-    pub first_epoch_seconds: f64,
-    /// Median step time, milliseconds.
-    pub step_ms_median: f64,
-    /// Wall time of the test-set evaluation, seconds.
-    pub eval_seconds: f64,
-    /// Training samples used.
-    pub train_samples: usize,
+/// The server model's training state.
+struct ServerJob<'a> {
+    model: Option<LeNet>,
+    optim: burn::optim::ModuleOptimizer,
+    ce: Ce,
+    train: &'a Dataset,
+    rng: SplitMix64,
+    n: usize,
+    batch_size: usize,
+    order: Vec<usize>,
 }
 
-/// How the K obfuscators are trained against the frozen server model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ObfTrainConfig {
-    /// Architecture of every net.
-    pub arch: ObfArch,
-    /// Number of nets trained (with seeds `seed`, `seed + 1`, …).
-    pub k: usize,
-    /// Passes over the training split, per net.
-    pub epochs: usize,
-    /// Samples per step, per net (the frozen model sees `k × batch_size` per step).
-    pub batch_size: usize,
-    /// Peak learning rate of Adam (ε = 1e-8).
-    pub learning_rate: f64,
-    /// Cosine decay down to `learning_rate × final_lr_fraction`.
-    pub final_lr_fraction: f64,
-    /// Seed of net 0; net k uses `seed + k` for its initialisation and its data order.
-    pub seed: u64,
-    /// Use only the first `limit` training samples.
-    pub limit: Option<usize>,
-    /// End every net in a clip to the raw image range instead of ReLU, so the frozen model is
-    /// trained against exactly what survives the `u8` wire encoding (off: the published recipe).
-    pub clip_output: bool,
-    /// Code width of [`ObfArch::Bottleneck`] (ignored by the other architectures).
-    pub bottleneck: usize,
-    /// Privacy-aware (adversarial) training; `None` (the default) trains for accuracy only, the
-    /// published recipe. See [`PrivacyTraining`].
-    pub privacy: Option<PrivacyTraining>,
-}
-
-impl Default for ObfTrainConfig {
-    fn default() -> Self {
-        ObfTrainConfig {
-            arch: ObfArch::ObfNet2,
-            k: 10,
-            epochs: 2,
-            batch_size: 64,
-            learning_rate: 1e-3,
-            final_lr_fraction: 0.05,
-            seed: 1000,
-            limit: None,
-            clip_output: false,
-            bottleneck: DEFAULT_BOTTLENECK,
-            privacy: None,
-        }
-    }
-}
-
-impl ObfTrainConfig {
-    /// The seed of each of the K nets.
-    pub fn seeds(&self) -> Vec<u64> {
-        (0..self.k as u64).map(|i| self.seed.wrapping_add(i)).collect()
-    }
-}
-
-/// What training the K obfuscators measured.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ObfReport {
-    /// Architecture of the nets.
-    pub arch: ObfArch,
-    /// Seed of each net.
-    pub seeds: Vec<u64>,
-    /// Accuracy of `model(obf_k(x))` on the whole test split, per net.
-    pub accuracies: Vec<f64>,
-    /// Accuracy of the same frozen model on raw test inputs.
-    pub raw_accuracy: f64,
-    /// Mean training loss per epoch (mean over the K nets).
-    pub epoch_losses: Vec<f32>,
-    /// Wall time of the optimisation steps, seconds.
-    pub train_seconds: f64,
-    /// Wall time of the first epoch, seconds.
-    pub first_epoch_seconds: f64,
-    /// Median step time (one step trains all K nets), milliseconds.
-    pub step_ms_median: f64,
-    /// Wall time of the test-set evaluation of all K nets, seconds.
-    pub eval_seconds: f64,
-    /// Steps at which the frozen model's parameters were checked for gradients.
-    pub frozen_checked_steps: usize,
-    /// Whether any of those steps produced a gradient for a frozen parameter (must be false).
-    pub frozen_gradient_found: bool,
-    /// Training samples used per net per epoch.
-    pub train_samples: usize,
-    /// With privacy-aware training: per epoch, the training decoders' mean squared error and the
-    /// class-mean floor's (normalised space), means over the K nets.
-    #[serde(default)]
-    pub privacy_epochs: Vec<PrivacyEpoch>,
-}
-
-/// One epoch of privacy-aware training, as logged (means over the steps and the K nets).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PrivacyEpoch {
-    /// Cross-entropy of the frozen model behind the nets.
-    pub ce: f32,
-    /// The training decoders' mean squared error on the batches (normalised space).
-    pub decoder_mse: f32,
-    /// The class-mean (label-only) reconstruction's error on the same batches.
-    pub floor_mse: f32,
-}
-
-impl ObfReport {
-    /// Mean accuracy behind the K nets.
-    pub fn mean_accuracy(&self) -> f64 {
-        self.accuracies.iter().sum::<f64>() / self.accuracies.len().max(1) as f64
+impl EpochJob for ServerJob<'_> {
+    fn start_epoch(&mut self, _epoch: usize) {
+        self.order = self.rng.permutation(self.n);
     }
 
-    /// Mean accuracy drop vs raw inputs, in percentage points.
-    pub fn mean_drop_pt(&self) -> f64 {
-        (self.raw_accuracy - self.mean_accuracy()) * 100.0
+    fn step(&mut self, s: usize, _step: usize, lr: f64) -> Result<f32> {
+        let lo = s * self.batch_size;
+        let hi = (lo + self.batch_size).min(self.n);
+        let (x, y) = self.train.batch(&self.order[lo..hi]);
+        let model = self.model.take().ok_or_else(|| lost("server model"))?;
+        let (model, value) = lenet_step(model, &mut self.optim, &self.ce, x, y, lr)?;
+        self.model = Some(model);
+        Ok(value)
     }
-}
-
-fn check_common(epochs: usize, batch_size: usize, lr: f64, frac: f64) -> Result<()> {
-    if epochs == 0 {
-        return Err(Error::Config {
-            field: "epochs",
-            reason: "must be at least 1".into(),
-        });
-    }
-    if batch_size == 0 || batch_size > 65_536 {
-        return Err(Error::Config {
-            field: "batch_size",
-            reason: format!("{batch_size} is not in 1..=65536"),
-        });
-    }
-    if !(lr.is_finite() && lr > 0.0) {
-        return Err(Error::Config {
-            field: "learning_rate",
-            reason: format!("{lr} must be positive"),
-        });
-    }
-    if !(0.0..=1.0).contains(&frac) {
-        return Err(Error::Config {
-            field: "final_lr_fraction",
-            reason: format!("{frac} is not in [0, 1]"),
-        });
-    }
-    Ok(())
-}
-
-fn cosine_lr(peak: f64, frac: f64, step: usize, total: usize) -> f64 {
-    let t = step as f64 / total.max(1) as f64;
-    let floor = peak * frac;
-    floor + 0.5 * (peak - floor) * (1.0 + (std::f64::consts::PI * t).cos())
-}
-
-fn adam() -> AdamConfig {
-    AdamConfig::new().with_epsilon(1e-8)
-}
-
-fn median_ms(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2] * 1e3
-}
-
-pub(crate) fn scalar(loss: &Tensor<1>) -> Result<f32> {
-    loss.clone()
-        .inner()
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))?
-        .first()
-        .copied()
-        .ok_or_else(|| Error::Backend("empty loss".into()))
 }
 
 /// Trains the server model (LeNet-5 sized for the samples' `rows × cols`) on `train` and
@@ -259,75 +72,110 @@ pub fn train_server_model(
         cfg.final_lr_fraction,
     )?;
     if (train.rows, train.cols) != (test.rows, test.cols) {
-        return Err(Error::Shape(format!(
-            "train samples are {}×{} but test samples {}×{}",
-            train.rows, train.cols, test.rows, test.cols
-        )));
+        return Err(Error::InputShape {
+            expected_by: "the training split",
+            expected: (train.rows, train.cols),
+            found_in: "the test split",
+            found: (test.rows, test.cols),
+        });
     }
     let arch = LeNetConfig::for_input(train.rows, train.cols);
     arch.validate()?;
     let device = crate::default_device();
     device.seed(cfg.seed);
-    let mut model = LeNet::new(&arch, &device);
-    let mut optim = adam().init();
-    let ce = CrossEntropyLossConfig::new().init(&device);
-
     let n = cfg.limit.unwrap_or(usize::MAX).min(train.len());
     let steps_per_epoch = n.div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
+    let mut schedule = CosineSchedule::new(cfg.learning_rate, cfg.final_lr_fraction, total)?;
+    let mut job = ServerJob {
+        model: Some(LeNet::new(&arch, &device)),
+        optim: adam().init(),
+        ce: CrossEntropyLossConfig::new().init(&device),
+        train,
+        rng: SplitMix64::new(cfg.seed),
+        n,
+        batch_size: cfg.batch_size,
+        order: Vec::new(),
+    };
     progress(TrainEvent::Phase {
         name: "server model (LeNet-5)".into(),
         total_steps: total as u64,
     });
-    let mut rng = SplitMix64::new(cfg.seed);
-    let mut step_times = Vec::with_capacity(total);
-    let mut epoch_losses = Vec::new();
-    let mut first_epoch_seconds = 0.0;
-    let t0 = Instant::now();
-    let mut step = 0;
-    for epoch in 0..cfg.epochs {
-        let te = Instant::now();
-        let order = rng.permutation(n);
-        let mut loss_sum = 0.0f64;
-        for chunk in order.chunks(cfg.batch_size) {
-            let ts = Instant::now();
-            let (x, y) = train.batch(chunk);
-            let lr = cosine_lr(cfg.learning_rate, cfg.final_lr_fraction, step, total);
-            let value;
-            (model, value) = lenet_step(model, &mut optim, &ce, x, y, lr)?;
-            if !value.is_finite() {
-                return Err(Error::Diverged { step, loss: value });
-            }
-            step_times.push(ts.elapsed().as_secs_f64());
-            loss_sum += f64::from(value);
-            step += 1;
-            progress(TrainEvent::Step {
-                step: step as u64,
-                loss: value,
-            });
-        }
-        let mean_loss = (loss_sum / steps_per_epoch as f64) as f32;
-        epoch_losses.push(mean_loss);
-        if epoch == 0 {
-            first_epoch_seconds = te.elapsed().as_secs_f64();
-        }
-        progress(TrainEvent::Epoch { epoch, mean_loss });
-        tracing::info!(epoch, mean_loss, "server model epoch done");
-    }
-    let train_seconds = t0.elapsed().as_secs_f64();
+    let stats = epoch_loop(
+        &mut job,
+        cfg.epochs,
+        steps_per_epoch,
+        &mut schedule,
+        "server model",
+        progress,
+    )?;
+    let model = job.model.ok_or_else(|| lost("server model"))?;
     progress(TrainEvent::Evaluating);
     let te = Instant::now();
     let test_accuracy = accuracy(&model, test)?;
     let report = ServerReport {
         test_accuracy,
-        epoch_losses,
-        train_seconds,
-        first_epoch_seconds,
-        step_ms_median: median_ms(step_times),
+        epoch_losses: stats.epoch_losses,
+        train_seconds: stats.train_seconds,
+        first_epoch_seconds: stats.first_epoch_seconds,
+        step_ms_median: median_ms(stats.step_times),
         eval_seconds: te.elapsed().as_secs_f64(),
         train_samples: n,
     };
     Ok((model.valid(), report))
+}
+
+/// The K obfuscators' training state.
+struct ObfJob<'a> {
+    stack: Option<ObfStack>,
+    frozen: &'a LeNet,
+    optim: burn::optim::ModuleOptimizer,
+    ce: Ce,
+    train: &'a Dataset,
+    rngs: Vec<SplitMix64>,
+    orders: Vec<Vec<usize>>,
+    idx: Vec<usize>,
+    n: usize,
+    batch_size: usize,
+    adversary: Option<Adversary>,
+    privacy_epochs: Vec<PrivacyEpoch>,
+    frozen_checked_steps: usize,
+    frozen_gradient_found: bool,
+}
+
+impl EpochJob for ObfJob<'_> {
+    fn start_epoch(&mut self, _epoch: usize) {
+        self.orders = self.rngs.iter_mut().map(|r| r.permutation(self.n)).collect();
+    }
+
+    fn step(&mut self, s: usize, step: usize, lr: f64) -> Result<f32> {
+        let (k, d) = (self.orders.len(), self.train.dim());
+        let lo = s * self.batch_size;
+        let hi = (lo + self.batch_size).min(self.n);
+        let b = hi - lo;
+        self.idx.clear();
+        for order in &self.orders {
+            self.idx.extend_from_slice(&order[lo..hi]);
+        }
+        let sel = index_tensor(&self.idx, &self.train.x.device());
+        let x = self.train.x.clone().select(0, sel.clone()).reshape([k, b, d]);
+        let y = self.train.y.clone().select(0, sel);
+        let stack = self.stack.take().ok_or_else(|| lost("obfuscators"))?;
+        let (stack, value, grad_found) = match &mut self.adversary {
+            None => obf_step(stack, self.frozen, &mut self.optim, &self.ce, x, y, lr)?,
+            Some(adv) => adv.step(stack, self.frozen, &mut self.optim, &self.ce, x, y, lr, step)?,
+        };
+        self.stack = Some(stack);
+        self.frozen_gradient_found |= grad_found;
+        self.frozen_checked_steps += 1;
+        Ok(value)
+    }
+
+    fn end_epoch(&mut self, epoch: usize, steps: usize) {
+        if let Some(adv) = &mut self.adversary {
+            self.privacy_epochs.push(adv.finish_epoch(epoch, steps));
+        }
+    }
 }
 
 /// Trains K obfuscators against the **frozen** `server` model, all K in one job, and measures
@@ -358,19 +206,19 @@ pub fn train_obfuscators(
     }
     for split in [train, test] {
         if server.input_shape() != (split.rows, split.cols) {
-            return Err(Error::Shape(format!(
-                "the server model takes {:?} inputs, the data has {}×{}",
-                server.input_shape(),
-                split.rows,
-                split.cols
-            )));
+            return Err(Error::InputShape {
+                expected_by: "the server model",
+                expected: server.input_shape(),
+                found_in: "the data",
+                found: (split.rows, split.cols),
+            });
         }
     }
     let device = crate::default_device();
     let frozen = server.clone().fork(&device).freeze();
     let seeds = cfg.seeds();
     let k = cfg.k;
-    let mut stack = ObfStack::new_design(
+    let stack = ObfStack::new_design(
         cfg.arch,
         cfg.bottleneck,
         &seeds,
@@ -379,130 +227,45 @@ pub fn train_obfuscators(
         cfg.clip_output,
         &device,
     )?;
-    let mut optim = adam().init();
-    let mut adversary = match &cfg.privacy {
-        Some(p) => {
-            p.validate()?;
-            Some((
-                Adversaries::new(&seeds, train.dim(), p.decoder_hidden, &device),
-                adam().init(),
-                privacy_train::class_means(train)?,
-                p.clone(),
-            ))
-        }
+    let adversary = match &cfg.privacy {
+        Some(p) => Some(Adversary::new(p, &seeds, train, &device)?),
         None => None,
     };
-    let mut privacy_epochs = Vec::new();
-    let ce = CrossEntropyLossConfig::new().init(&device);
-
     let n = cfg.limit.unwrap_or(usize::MAX).min(train.len());
-    let d = train.dim();
     let steps_per_epoch = n.div_ceil(cfg.batch_size);
     let total = steps_per_epoch * cfg.epochs;
+    let mut schedule = CosineSchedule::new(cfg.learning_rate, cfg.final_lr_fraction, total)?;
+    let mut job = ObfJob {
+        stack: Some(stack),
+        frozen: &frozen,
+        optim: adam().init(),
+        ce: CrossEntropyLossConfig::new().init(&device),
+        train,
+        rngs: seeds.iter().map(|&s| SplitMix64::new(order_stream(s))).collect(),
+        orders: Vec::new(),
+        idx: Vec::with_capacity(k * cfg.batch_size),
+        n,
+        batch_size: cfg.batch_size,
+        adversary,
+        privacy_epochs: Vec::new(),
+        frozen_checked_steps: 0,
+        frozen_gradient_found: false,
+    };
     progress(TrainEvent::Phase {
         name: format!("{k} × {} against the frozen model", cfg.arch),
         total_steps: total as u64,
     });
-    let mut rngs: Vec<SplitMix64> = seeds.iter().map(|&s| SplitMix64::new(order_stream(s))).collect();
-    let mut step_times = Vec::with_capacity(total);
-    let mut epoch_losses = Vec::new();
-    let mut first_epoch_seconds = 0.0;
-    let mut frozen_checked_steps = 0;
-    let mut frozen_gradient_found = false;
-    let t0 = Instant::now();
-    let mut step = 0;
-    let mut idx = Vec::with_capacity(k * cfg.batch_size);
-    for epoch in 0..cfg.epochs {
-        let te = Instant::now();
-        let orders: Vec<Vec<usize>> = rngs.iter_mut().map(|r| r.permutation(n)).collect();
-        let mut loss_sum = 0.0f64;
-        let mut epoch_priv = (0.0f64, 0.0f64, 0.0f64);
-        for s in 0..steps_per_epoch {
-            let ts = Instant::now();
-            let lo = s * cfg.batch_size;
-            let hi = (lo + cfg.batch_size).min(n);
-            let b = hi - lo;
-            idx.clear();
-            for order in &orders {
-                idx.extend_from_slice(&order[lo..hi]);
-            }
-            let sel = index_tensor(&idx, &train.x.device());
-            let x = train.x.clone().select(0, sel.clone()).reshape([k, b, d]);
-            let y = train.y.clone().select(0, sel);
-            let lr = cosine_lr(cfg.learning_rate, cfg.final_lr_fraction, step, total);
-            let (value, grad_found);
-            match adversary.take() {
-                None => {
-                    (stack, value, grad_found) = obf_step(stack, &frozen, &mut optim, &ce, x, y, lr)?;
-                }
-                Some((adv0, mut adv_optim, means, p)) => {
-                    let active = step >= p.warmup_steps;
-                    let (adv, losses);
-                    (stack, adv, losses, grad_found) = adversarial_step(
-                        AdvStep {
-                            stack,
-                            adv: adv0,
-                            frozen: &frozen,
-                            optim: &mut optim,
-                            adv_optim: &mut adv_optim,
-                            ce: &ce,
-                            means: &means,
-                            weight: if active { p.weight } else { 0.0 },
-                            diversity: if k > 1 { p.diversity } else { 0.0 },
-                            lr,
-                            adv_lr: p.decoder_learning_rate,
-                        },
-                        x,
-                        y,
-                    )?;
-                    value = losses.ce;
-                    epoch_priv.0 += f64::from(losses.ce);
-                    epoch_priv.1 += f64::from(losses.decoder_mse);
-                    epoch_priv.2 += f64::from(losses.floor_mse);
-                    adversary = Some((adv, adv_optim, means, p));
-                }
-            }
-            if !value.is_finite() {
-                return Err(Error::Diverged { step, loss: value });
-            }
-            frozen_gradient_found |= grad_found;
-            frozen_checked_steps += 1;
-            step_times.push(ts.elapsed().as_secs_f64());
-            loss_sum += f64::from(value);
-            step += 1;
-            progress(TrainEvent::Step {
-                step: step as u64,
-                loss: value,
-            });
-        }
-        let mean_loss = (loss_sum / steps_per_epoch as f64) as f32;
-        epoch_losses.push(mean_loss);
-        if adversary.is_some() {
-            let n = steps_per_epoch.max(1) as f64;
-            let e = PrivacyEpoch {
-                ce: (epoch_priv.0 / n) as f32,
-                decoder_mse: (epoch_priv.1 / n) as f32,
-                floor_mse: (epoch_priv.2 / n) as f32,
-            };
-            tracing::info!(
-                epoch,
-                ce = e.ce,
-                decoder_mse = e.decoder_mse,
-                floor_mse = e.floor_mse,
-                "privacy"
-            );
-            privacy_epochs.push(e);
-        }
-        if epoch == 0 {
-            first_epoch_seconds = te.elapsed().as_secs_f64();
-        }
-        progress(TrainEvent::Epoch { epoch, mean_loss });
-        tracing::info!(epoch, mean_loss, "obfuscator epoch done");
-    }
-    let train_seconds = t0.elapsed().as_secs_f64();
+    let stats = epoch_loop(
+        &mut job,
+        cfg.epochs,
+        steps_per_epoch,
+        &mut schedule,
+        "obfuscators",
+        progress,
+    )?;
     progress(TrainEvent::Evaluating);
     let te = Instant::now();
-    let stack = stack.valid();
+    let stack = job.stack.ok_or_else(|| lost("obfuscators"))?.valid();
     let raw_accuracy = accuracy(server, test)?;
     let accuracies = obfuscated_accuracies(server, &stack, test)?;
     let report = ObfReport {
@@ -510,125 +273,17 @@ pub fn train_obfuscators(
         seeds,
         accuracies,
         raw_accuracy,
-        epoch_losses,
-        train_seconds,
-        first_epoch_seconds,
-        step_ms_median: median_ms(step_times),
+        epoch_losses: stats.epoch_losses,
+        train_seconds: stats.train_seconds,
+        first_epoch_seconds: stats.first_epoch_seconds,
+        step_ms_median: median_ms(stats.step_times),
         eval_seconds: te.elapsed().as_secs_f64(),
-        frozen_checked_steps,
-        frozen_gradient_found,
+        frozen_checked_steps: job.frozen_checked_steps,
+        frozen_gradient_found: job.frozen_gradient_found,
         train_samples: n,
-        privacy_epochs,
+        privacy_epochs: job.privacy_epochs,
     };
     Ok((stack, report))
-}
-
-type Ce = burn::nn::loss::CrossEntropyLoss;
-
-/// One Adam step of the server model on one batch; returns the updated model and the loss.
-fn lenet_step(
-    model: LeNet,
-    optim: &mut burn::optim::ModuleOptimizer,
-    ce: &Ce,
-    x: Tensor<2>,
-    y: Tensor<1, Int>,
-    lr: f64,
-) -> Result<(LeNet, f32)> {
-    let logits = model.forward(x.autodiff());
-    let loss = ce.forward(logits, y.autodiff());
-    let value = scalar(&loss)?;
-    let grads = GradientsParams::from_grads(loss.backward(), &model);
-    Ok((optim.step(lr, model, grads), value))
-}
-
-/// One Adam step of all K obfuscators through the frozen model.
-///
-/// # Shapes
-/// `x`: `[K, B, d]` (net k's batch in row k), `y`: `[K·B]`.
-///
-/// Returns the updated stack, the mean loss per net, and whether a frozen parameter received a
-/// gradient (it never should).
-fn obf_step(
-    stack: ObfStack,
-    frozen: &LeNet,
-    optim: &mut burn::optim::ModuleOptimizer,
-    ce: &Ce,
-    x: Tensor<3>,
-    y: Tensor<1, Int>,
-    lr: f64,
-) -> Result<(ObfStack, f32, bool)> {
-    let [k, b, d] = x.dims();
-    let obf = stack.forward(x.autodiff()).reshape([k * b, d]);
-    let logits = frozen.forward(obf);
-    // Sum of the K per-net mean losses: each net gets exactly its own gradient.
-    let loss = ce.forward(logits, y.autodiff()).mul_scalar(k as f32);
-    let value = scalar(&loss)? / k as f32;
-    let mut g = loss.backward();
-    let grad_found = frozen.has_any_gradient(&g);
-    let grads = GradientsParams::from_module(&mut g, &stack);
-    Ok((optim.step(lr, stack, grads), value, grad_found))
-}
-
-/// Everything one adversarial step needs besides the batch.
-struct AdvStep<'a> {
-    stack: ObfStack,
-    adv: Adversaries,
-    frozen: &'a LeNet,
-    optim: &'a mut burn::optim::ModuleOptimizer,
-    adv_optim: &'a mut burn::optim::ModuleOptimizer,
-    ce: &'a Ce,
-    means: &'a Tensor<2>,
-    weight: f32,
-    diversity: f32,
-    lr: f64,
-    adv_lr: f64,
-}
-
-/// One step of privacy-aware training (see `privacy_train`): a decoder step on the current
-/// obfuscations, then an obfuscator step on `CE + λ · privacy term`.
-///
-/// # Shapes
-/// `x`: `[K, B, d]`, `y`: `[K·B]`.
-fn adversarial_step(
-    s: AdvStep<'_>,
-    x: Tensor<3>,
-    y: Tensor<1, Int>,
-) -> Result<(ObfStack, Adversaries, privacy_train::StepLosses, bool)> {
-    let [k, b, d] = x.dims();
-    let obf = s.stack.forward(x.clone().autodiff());
-    let (adv, decoder_mse) =
-        privacy_train::decoder_step(s.adv, s.adv_optim, obf.clone().inner(), x.clone(), s.adv_lr)?;
-    let logits = s.frozen.forward(obf.clone().reshape([k * b, d]));
-    let ce_loss = s.ce.forward(logits, y.clone().autodiff());
-    let ce_value = scalar(&ce_loss)?;
-    let mut loss = ce_loss;
-    if s.diversity > 0.0 {
-        // net k+1 (mod K) on net k's batch: roll the batches down by one along K
-        let rolled = Tensor::cat(
-            vec![x.clone().narrow(0, k - 1, 1), x.clone().narrow(0, 0, k - 1)],
-            0,
-        );
-        let other = s.stack.forward(rolled.autodiff());
-        // row j of `other` is net j on batch j-1; roll back up so row k is net k+1 on batch k
-        let other = Tensor::cat(vec![other.clone().narrow(0, 1, k - 1), other.narrow(0, 0, 1)], 0);
-        loss = loss + privacy_train::diversity_term(obf.clone(), other).mul_scalar(s.diversity);
-    }
-    let (term, _, floor_mse) = privacy_train::privacy_term(&adv, obf, x, s.means, y)?;
-    let loss = (loss + term.mul_scalar(s.weight)).mul_scalar(k as f32);
-    let mut g = loss.backward();
-    let grad_found = s.frozen.has_any_gradient(&g);
-    let grads = GradientsParams::from_module(&mut g, &s.stack);
-    let stack = s.optim.step(s.lr, s.stack, grads);
-    Ok((
-        stack,
-        adv,
-        privacy_train::StepLosses {
-            ce: ce_value,
-            decoder_mse,
-            floor_mse,
-        },
-        grad_found,
-    ))
 }
 
 /// Measured seconds per optimisation step, used to say up front how long a job will take.
@@ -681,16 +336,4 @@ pub fn calibrate(arch: ObfArch, k: usize, batch_size: usize, train: &Dataset) ->
         server_step_s,
         obf_step_s: median_ms(times) / 1e3,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cosine_schedule_starts_at_peak_and_ends_at_floor() {
-        assert!((cosine_lr(1e-3, 0.1, 0, 100) - 1e-3).abs() < 1e-12);
-        assert!((cosine_lr(1e-3, 0.1, 100, 100) - 1e-4).abs() < 1e-12);
-        assert!(cosine_lr(1e-3, 0.1, 50, 100) < 1e-3);
-    }
 }

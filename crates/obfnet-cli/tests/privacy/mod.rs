@@ -1,6 +1,11 @@
-//! `obfnet attack` and `obfnet report` on the tiny generated dataset, with tiny budgets.
+//! `obfnet attack` and `obfnet report` on the tiny generated dataset, with tiny budgets. The
+//! report is run once ([`shared_report`]) and checked here; `compare --privacy-report` reads it
+//! too (tests/compare).
 
-use super::{json_of, obfnet, write_fixture};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use super::{json_of, obfnet, shared};
 
 const TINY: [&str; 22] = [
     "--eval-samples",
@@ -27,78 +32,99 @@ const TINY: [&str; 22] = [
     "3",
 ];
 
+/// The privacy report run once on the shared fixture: `conv` (trained and cached by the
+/// report), a privacy-trained bottleneck bundle on the frontier, two baselines.
+pub(crate) struct SharedReport {
+    /// Its output directory.
+    pub out_dir: PathBuf,
+    /// What `report --json` printed.
+    pub summary: serde_json::Value,
+    /// The frontier bundle.
+    bneck: PathBuf,
+}
+
+fn report_cmd(out_dir: &std::path::Path, bneck: &std::path::Path) -> assert_cmd::Command {
+    let sh = shared();
+    let mut c = obfnet();
+    c.args([
+        "report",
+        "--json",
+        "--archs",
+        "conv",
+        "-k",
+        "1,2",
+        "--obf-limit",
+        "300",
+    ])
+    .args([
+        "--baselines",
+        "laplace:7840,projection-gaussian:196",
+        "--data-dir",
+        sh.data_arg(),
+    ])
+    .args(TINY)
+    .arg("--model")
+    .arg(&sh.model)
+    .arg("--frontier")
+    .arg(bneck)
+    .arg("--out")
+    .arg(out_dir);
+    c
+}
+
+pub(crate) fn shared_report() -> &'static SharedReport {
+    static REPORT: OnceLock<SharedReport> = OnceLock::new();
+    REPORT.get_or_init(|| {
+        let sh = shared();
+        let dir = sh.data.parent().expect("shared dir").join("privacy-report");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        // a privacy-trained bundle for the frontier
+        let bneck = dir.join("obfnets-bneck8.obfb");
+        obfnet()
+            .args([
+                "train-obf",
+                "--arch",
+                "bottleneck",
+                "--bottleneck",
+                "8",
+                "-k",
+                "2",
+                "--epochs",
+                "1",
+            ])
+            .args([
+                "--limit",
+                "300",
+                "--adversary-weight",
+                "1",
+                "--adversary-warmup",
+                "2",
+            ])
+            .args(["--data-dir", sh.data_arg()])
+            .arg("--model")
+            .arg(&sh.model)
+            .arg("--out")
+            .arg(&bneck)
+            .assert()
+            .success();
+        let out_dir = dir.join("privacy");
+        let out = report_cmd(&out_dir, &bneck).assert().success();
+        SharedReport {
+            out_dir,
+            summary: json_of(&out.get_output().stdout),
+            bneck,
+        }
+    })
+}
+
 #[test]
 fn report_and_attack_write_complete_labelled_results() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let data = tmp.path().join("data");
-    write_fixture(&data, 300, 60);
-    let data_arg = data.to_str().expect("utf-8 path");
-    let model = tmp.path().join("server");
-    obfnet()
-        .args(["train-model", "--epochs", "2", "--data-dir", data_arg])
-        .arg("--out")
-        .arg(&model)
-        .assert()
-        .success();
-    // a privacy-trained bundle for the frontier
-    let bneck = tmp.path().join("obfnets-bneck8.obfb");
-    obfnet()
-        .args([
-            "train-obf",
-            "--arch",
-            "bottleneck",
-            "--bottleneck",
-            "8",
-            "-k",
-            "2",
-            "--epochs",
-            "1",
-        ])
-        .args([
-            "--limit",
-            "300",
-            "--adversary-weight",
-            "1",
-            "--adversary-warmup",
-            "2",
-        ])
-        .args(["--data-dir", data_arg])
-        .arg("--model")
-        .arg(&model)
-        .arg("--out")
-        .arg(&bneck)
-        .assert()
-        .success();
-    let out_dir = tmp.path().join("privacy");
-    let report_cmd = || {
-        let mut c = obfnet();
-        c.args([
-            "report",
-            "--json",
-            "--archs",
-            "conv",
-            "-k",
-            "1,2",
-            "--obf-limit",
-            "300",
-        ])
-        .args([
-            "--baselines",
-            "laplace:7840,projection-gaussian:196",
-            "--data-dir",
-            data_arg,
-        ])
-        .args(TINY)
-        .arg("--model")
-        .arg(&model)
-        .arg("--frontier")
-        .arg(&bneck)
-        .arg("--out")
-        .arg(&out_dir);
-        c
-    };
-    let out = report_cmd().assert().success();
-    let summary = json_of(&out.get_output().stdout);
+    let sh = shared();
+    let (model, data_arg) = (&sh.model, sh.data_arg());
+    let r = shared_report();
+    let out_dir = &r.out_dir;
+    let summary = &r.summary;
     assert_eq!(summary["schemes"], 5);
 
     let html = std::fs::read_to_string(out_dir.join("report.html")).expect("report.html");
@@ -109,13 +135,17 @@ fn report_and_attack_write_complete_labelled_results() {
         "no external assets"
     );
     assert!(html.contains("empirical") && html.contains("formal"));
-    for png in [
-        "accuracy-vs-ssim.png",
+    for file in [
+        "accuracy-vs-ssim.svg",
         "grid-conv-k2.png",
         "grid-laplace-eps7840.png",
     ] {
-        assert!(out_dir.join(png).is_file(), "{png}");
+        assert!(out_dir.join(file).is_file(), "{file}");
     }
+    // the plot is SVG with real text, inline in the page and next to it
+    let svg = std::fs::read_to_string(out_dir.join("accuracy-vs-ssim.svg")).expect("svg");
+    assert!(svg.starts_with("<svg") && svg.contains("server accuracy") && svg.contains("label-only floor"));
+    assert!(html.contains("<svg") && html.contains("SSIM of the strongest attack"));
     assert!(
         out_dir.join("obfnets-conv.obfb").is_file(),
         "missing arch trained and cached"
@@ -124,6 +154,7 @@ fn report_and_attack_write_complete_labelled_results() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
             .expect("json");
+    assert_eq!(report["schema_version"], 1);
     let results = report["results"].as_array().expect("results");
     let names: Vec<&str> = results.iter().filter_map(|r| r["name"].as_str()).collect();
     assert_eq!(
@@ -190,7 +221,7 @@ fn report_and_attack_write_complete_labelled_results() {
     assert_eq!(results[4]["guarantee"]["kind"], "empirical");
 
     // --resume reuses every finished scheme
-    let out = report_cmd().arg("--resume").assert().success();
+    let out = report_cmd(out_dir, &r.bneck).arg("--resume").assert().success();
     let stderr = String::from_utf8_lossy(&out.get_output().stderr);
     assert_eq!(stderr.matches("reusing the result").count(), 5, "{stderr}");
 
@@ -207,7 +238,7 @@ fn report_and_attack_write_complete_labelled_results() {
         .args(["--data-dir", data_arg])
         .args(TINY)
         .arg("--model")
-        .arg(&model)
+        .arg(model)
         .assert()
         .success();
     let v = json_of(&out.get_output().stdout);

@@ -1,0 +1,212 @@
+//! What every job starts from: a dataset from the registry, the frozen server model trained on
+//! it, and bundles checked against both.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, ensure};
+use obfnet_core::Bundle;
+use obfnet_data::fetch::Fetched;
+use obfnet_data::{DatasetReader, ImageDataset};
+use obfnet_nn::{ObfArch, ObfStack};
+use serde::{Deserialize, Serialize};
+
+/// A registered dataset in a data directory (each dataset lives in `<data_dir>/<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataSource {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// A registered dataset name (`obfnet_data::dataset_names`).
+    pub dataset: String,
+}
+
+impl DataSource {
+    /// The registered reader.
+    ///
+    /// # Errors
+    /// An unknown dataset name (listing the known ones).
+    pub fn reader(&self) -> Result<&'static dyn DatasetReader> {
+        Ok(obfnet_data::dataset(&self.dataset)?)
+    }
+
+    /// `<data_dir>/<name>`.
+    pub fn dir(&self) -> Result<PathBuf> {
+        Ok(self.data_dir.join(self.reader()?.name()))
+    }
+
+    /// Loads the dataset.
+    ///
+    /// # Errors
+    /// An unknown name, or files that are missing or do not load.
+    pub fn load(&self) -> Result<ImageDataset> {
+        let r = self.reader()?;
+        let dir = self.data_dir.join(r.name());
+        r.load(&dir)
+            .with_context(|| format!("loading {} from {}", r.name(), dir.display()))
+    }
+
+    /// Obtains the dataset (idempotent; see [`obfnet_data::fetch`]), telling `progress` about
+    /// slow steps.
+    ///
+    /// # Errors
+    /// See [`obfnet_data::fetch::FetchError`].
+    pub fn fetch(&self, from: Option<&Path>, progress: &mut dyn FnMut(&str)) -> Result<Fetched> {
+        Ok(obfnet_data::fetch::fetch_dataset(
+            &self.data_dir,
+            &self.dataset,
+            from,
+            progress,
+        )?)
+    }
+}
+
+/// The train and test splits as engine datasets.
+///
+/// # Errors
+/// Images that do not fit the engine.
+pub fn to_datasets(ds: &ImageDataset) -> Result<(obfnet_nn::Dataset, obfnet_nn::Dataset)> {
+    let device = obfnet_nn::default_device();
+    Ok((
+        obfnet_nn::Dataset::from_images(&ds.train, &device)?,
+        obfnet_nn::Dataset::from_images(&ds.test, &device)?,
+    ))
+}
+
+/// Fails unless the server model in `dir` was trained on `dataset`.
+///
+/// # Errors
+/// A model trained on another dataset, with what to pass instead.
+pub fn check_model_dataset(config: &obfnet_nn::ServerModelConfig, dir: &Path, dataset: &str) -> Result<()> {
+    ensure!(
+        config.dataset_name() == dataset,
+        "the server model in {} was trained on `{}`, not `{dataset}`: pass --dataset {} or a model \
+         trained with --dataset {dataset}",
+        dir.display(),
+        config.dataset_name(),
+        config.dataset_name()
+    );
+    Ok(())
+}
+
+/// Fails unless `bundle` was made for `dataset`.
+///
+/// # Errors
+/// A bundle made for another dataset.
+pub fn check_bundle_dataset(bundle: &Bundle, path: &Path, dataset: &str) -> Result<()> {
+    ensure!(
+        bundle.manifest.dataset == dataset,
+        "the bundle {} was trained on `{}`, not `{dataset}`: pass --dataset {}",
+        path.display(),
+        bundle.manifest.dataset,
+        bundle.manifest.dataset
+    );
+    Ok(())
+}
+
+/// Loads the server model in `dir` and checks it was trained on `dataset`; returns it with the
+/// sha256 of its weights (the id bundles record).
+///
+/// # Errors
+/// Missing or invalid files, or a model for another dataset.
+pub fn load_model_for(dir: &Path, dataset: &str) -> Result<(obfnet_nn::LeNet, [u8; 32])> {
+    let (model, config, sha) = obfnet_nn::load_server_model(dir)
+        .with_context(|| format!("loading the server model from {}", dir.display()))?;
+    check_model_dataset(&config, dir, dataset)?;
+    Ok((model, sha))
+}
+
+/// Reads and validates a bundle; returns its bytes too.
+///
+/// # Errors
+/// I/O, or a bundle the validating loader rejects.
+pub fn read_bundle(path: &Path) -> Result<(Vec<u8>, Bundle)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let bundle =
+        Bundle::from_bytes(&bytes).with_context(|| format!("rejecting bundle {}", path.display()))?;
+    Ok((bytes, bundle))
+}
+
+/// Reads a bundle and checks it was made for `dataset` and against the server model `sha`.
+///
+/// # Errors
+/// As [`read_bundle`], or a bundle for another dataset or model.
+pub fn read_bundle_for(path: &Path, sha: &[u8; 32], dataset: &str) -> Result<Bundle> {
+    let (_, bundle) = read_bundle(path)?;
+    check_bundle_dataset(&bundle, path, dataset)?;
+    bundle
+        .expect_server_model(sha)
+        .with_context(|| format!("{} was trained against another server model", path.display()))?;
+    Ok(bundle)
+}
+
+/// [`read_bundle_for`], loaded into the engine.
+///
+/// # Errors
+/// As [`read_bundle_for`].
+pub fn load_stack(path: &Path, sha: &[u8; 32], dataset: &str) -> Result<ObfStack> {
+    let bundle = read_bundle_for(path, sha, dataset)?;
+    Ok(ObfStack::from_bundle(&bundle, &obfnet_nn::default_device())?)
+}
+
+/// The architecture of a bundle's nets.
+///
+/// # Errors
+/// An unreadable bundle, one without nets, or an unknown architecture.
+pub fn bundle_arch(path: &Path) -> Result<ObfArch> {
+    let (_, bundle) = read_bundle(path)?;
+    let name = bundle
+        .manifest
+        .nets
+        .first()
+        .map(|n| n.arch.clone())
+        .context("bundle holds no nets")?;
+    ObfArch::from_name(&name).with_context(|| format!("{}: unknown architecture {name:?}", path.display()))
+}
+
+/// Writes `stack` as a bundle for `dataset` and server model `sha` (atomically; the parent
+/// directory is created).
+///
+/// # Errors
+/// Serialisation or I/O.
+pub fn write_bundle(stack: &ObfStack, dataset: &str, sha: [u8; 32], out: &Path) -> Result<()> {
+    let bundle = obfnet_nn::bundle_from_stack(stack, dataset, sha)?;
+    let bytes = bundle.to_bytes().context("serialising the bundle")?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    obfnet_data::write_atomic(out, &bytes)?;
+    Ok(())
+}
+
+/// Everything a privacy job needs: the splits, the frozen server model and its id.
+#[derive(Debug)]
+pub struct Setup {
+    /// Registered dataset name.
+    pub dataset: String,
+    /// Training split.
+    pub train: obfnet_nn::Dataset,
+    /// Test split.
+    pub test: obfnet_nn::Dataset,
+    /// The frozen server model.
+    pub server: obfnet_nn::LeNet,
+    /// sha256 of its weights.
+    pub sha: [u8; 32],
+}
+
+impl Setup {
+    /// Loads the dataset and the server model in `model` (checked against each other).
+    ///
+    /// # Errors
+    /// See [`DataSource::load`] and [`load_model_for`].
+    pub fn load(data: &DataSource, model: &Path) -> Result<Setup> {
+        let ds = data.load()?;
+        let (train, test) = to_datasets(&ds)?;
+        let (server, sha) = load_model_for(model, &ds.name)?;
+        Ok(Setup {
+            dataset: ds.name.clone(),
+            train,
+            test,
+            server,
+            sha,
+        })
+    }
+}
