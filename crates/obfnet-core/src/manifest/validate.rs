@@ -1,7 +1,7 @@
 //! Manifest validation: versions, tokens, shapes, limits and layer chaining.
 
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 
 use super::{Activation, LayerSpec, Manifest, mul_u64};
 use crate::{

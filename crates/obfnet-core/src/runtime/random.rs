@@ -1,11 +1,16 @@
 //! Random sources for choosing nets, and the unbiased index draw.
 
+use rand_core::TryRngCore;
+
 use crate::{Error, Result};
 
 /// A source of random bytes for choosing nets.
 ///
-/// Implement it over a hardware random number generator on a microcontroller. With `std`,
-/// [`OsRandom`] reads the operating system's cryptographic generator.
+/// Every `rand_core` generator is one (a blanket implementation over
+/// [`rand_core::TryRngCore`], which every [`rand_core::RngCore`] implements): plug a
+/// microcontroller's hardware random number generator in by implementing `RngCore` (or
+/// `TryRngCore` when it can fail) for it. With `std`, [`OsRandom`] reads the operating system's
+/// cryptographic generator.
 pub trait RandomSource {
     /// Fills `dest` with random bytes.
     ///
@@ -15,50 +20,50 @@ pub trait RandomSource {
     fn fill_bytes(&mut self, dest: &mut [u8]) -> Result<()>;
 }
 
+impl<R: TryRngCore + ?Sized> RandomSource for R {
+    fn fill_bytes(&mut self, dest: &mut [u8]) -> Result<()> {
+        self.try_fill_bytes(dest).map_err(|e| Error::Randomness {
+            reason: alloc::format!("{e}"),
+        })
+    }
+}
+
 /// The operating system's cryptographic random generator (`getrandom`).
 #[cfg(feature = "std")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct OsRandom;
 
 #[cfg(feature = "std")]
-impl RandomSource for OsRandom {
-    fn fill_bytes(&mut self, dest: &mut [u8]) -> Result<()> {
+impl TryRngCore for OsRandom {
+    type Error = Error;
+
+    fn try_next_u32(&mut self) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<()> {
         getrandom::fill(dest).map_err(|e| Error::Randomness {
             reason: alloc::format!("{e}"),
         })
     }
 }
 
-/// A deterministic generator (SplitMix64) for tests and reproducible experiments.
+#[cfg(feature = "std")]
+impl rand_core::TryCryptoRng for OsRandom {}
+
+/// A deterministic generator for tests and reproducible experiments: the workspace's one
+/// SplitMix64 ([`crate::rng::SplitMix64`]).
 ///
 /// **Not for devices**: anyone who knows the seed knows every choice. See the module docs.
-#[derive(Clone, Debug)]
-pub struct SeededRandom(u64);
-
-impl SeededRandom {
-    /// Starts the sequence at `seed`.
-    pub fn new(seed: u64) -> SeededRandom {
-        SeededRandom(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
-impl RandomSource for SeededRandom {
-    fn fill_bytes(&mut self, dest: &mut [u8]) -> Result<()> {
-        for chunk in dest.chunks_mut(8) {
-            let bytes = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(bytes.get(..chunk.len()).unwrap_or_default());
-        }
-        Ok(())
-    }
-}
+pub type SeededRandom = crate::rng::SplitMix64;
 
 /// A uniformly distributed index in `0..k` (unbiased: rejection sampling on 32-bit draws).
 ///
