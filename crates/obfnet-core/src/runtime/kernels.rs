@@ -88,8 +88,30 @@ pub(super) fn dense_i8(
 ) {
     let rows = w.chunks_exact(inputs.max(1)).zip(scale).zip(bias).zip(row_sums);
     for (yo, (((row, &s), &b), &sum_q)) in y.iter_mut().zip(rows) {
-        let dot = dot_i8(row, u) as f32;
-        *yo = b + s * (a * dot + c * sum_q as f32);
+        *yo = dequantize(dot_i8(row, u), s, b, sum_q, (a, c));
+    }
+}
+
+/// One int8 dense output from its exact integer dot product `Σ q_w u`: the single place the
+/// `f32` arithmetic happens, shared by the portable and the SIMD paths (so they agree bit for
+/// bit).
+#[inline(always)]
+pub(super) fn dequantize(dot: i64, s: f32, b: f32, sum_q: i64, (a, c): (f32, f32)) -> f32 {
+    b + s * (a * dot as f32 + c * sum_q as f32)
+}
+
+/// int8 dense layer from precomputed exact dot products (the SIMD path).
+pub(super) fn dense_i8_from_dots(
+    dots: &[i32],
+    scale: &[f32],
+    bias: &[f32],
+    row_sums: &[i64],
+    affine: (f32, f32),
+    y: &mut [f32],
+) {
+    let rows = dots.iter().zip(scale).zip(bias).zip(row_sums);
+    for (yo, (((&d, &s), &b), &sum_q)) in y.iter_mut().zip(rows) {
+        *yo = dequantize(i64::from(d), s, b, sum_q, affine);
     }
 }
 

@@ -61,12 +61,15 @@ use crate::{Activation, Bundle, DType, Error, LayerParams, LayerSpec, Normalisat
 
 mod kernels;
 mod random;
+mod simd;
 mod wire;
 
-use kernels::{conv_f32, conv_i8, dense_f32, dense_i8, quantize_activations};
+use kernels::{conv_f32, conv_i8, dense_f32, dense_i8, dense_i8_from_dots, quantize_activations};
 #[cfg(feature = "std")]
 pub use random::OsRandom;
 pub use random::{NetChoice, RandomSource, SeededRandom, uniform_index};
+pub use simd::Isa;
+use simd::{I8Scratch, Packed};
 pub use wire::Wire;
 
 /// Geometry of one prepared layer.
@@ -134,6 +137,8 @@ enum Params {
     F32 {
         weight: Vec<f32>,
         bias: Vec<f32>,
+        /// Dense layers: the weights in the SIMD kernel's panel layout (when one runs here).
+        packed: Option<Packed<f32>>,
     },
     I8 {
         weight: Vec<i8>,
@@ -141,6 +146,8 @@ enum Params {
         bias: Vec<f32>,
         /// Dense only: `Σ_i q[o, i]` per output (the conv path sums in-bounds taps itself).
         row_sums: Vec<i64>,
+        /// Dense layers: the weights in the SIMD kernel's panel layout (when one runs here).
+        packed: Option<Packed<i8>>,
     },
 }
 
@@ -161,6 +168,28 @@ pub struct Scratch {
     /// int8 convolution accumulators: Σ q_w u and Σ q_w per output value.
     dot: Vec<i64>,
     sum_q: Vec<i64>,
+    /// Activation and accumulator buffers of the int8 SIMD kernels.
+    simd: I8Scratch,
+}
+
+impl Scratch {
+    /// Grows the buffers to `plan` if they are smaller (a scratch made by another runtime):
+    /// allocates only then, never per sample with the runtime's own scratch.
+    fn fit(&mut self, plan: &ScratchPlan) {
+        fn grow<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
+            if v.len() < n {
+                v.resize(n, T::default());
+            }
+        }
+        grow(&mut self.a, plan.width);
+        grow(&mut self.b, plan.width);
+        grow(&mut self.codes, plan.codes);
+        grow(&mut self.dot, plan.conv_acc);
+        grow(&mut self.sum_q, plan.conv_acc);
+        if !self.simd.fits(plan.simd) {
+            self.simd = I8Scratch::new(plan.simd);
+        }
+    }
 }
 
 /// Summary of one net, for reports.
@@ -182,33 +211,186 @@ pub struct Runtime {
     info: Vec<NetInfo>,
     input_len: usize,
     output_len: usize,
-    max_width: usize,
+    plan: ScratchPlan,
     normalisation: Normalisation,
     /// `(normalise(0), normalise(255))`, the range of [`Activation::Clip`].
     clip: (f32, f32),
     weights: DType,
+    isa: (Isa, Isa),
+    memory_bytes: u64,
+}
+
+/// Default memory budget of [`RuntimeConfig::default`]: 256 MiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
+
+/// Which kernels a runtime runs dense layers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Kernels {
+    /// The fastest this CPU supports ([`Isa::detect`]): SIMD where available, else portable.
+    #[default]
+    Auto,
+    /// Always the safe portable kernels (the reference).
+    Portable,
+}
+
+/// How a [`Runtime`] is prepared: its memory budget and its kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Most bytes the runtime may hold: its weights in run-time layout plus one [`Scratch`].
+    /// A bundle that needs more is refused at load with [`Error::MemoryBudget`], before any
+    /// buffer is allocated from its declared sizes.
+    pub memory_budget: usize,
+    /// Kernel selection.
+    pub kernels: Kernels,
+}
+
+impl RuntimeConfig {
+    /// A configuration with this memory budget (bytes) and automatic kernel selection. Devices
+    /// without `std` must state their budget.
+    pub fn new(memory_budget: usize) -> RuntimeConfig {
+        RuntimeConfig {
+            memory_budget,
+            kernels: Kernels::Auto,
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl Default for RuntimeConfig {
+    /// [`DEFAULT_MEMORY_BUDGET`] (256 MiB) and automatic kernels.
+    fn default() -> RuntimeConfig {
+        RuntimeConfig::new(DEFAULT_MEMORY_BUDGET)
+    }
+}
+
+/// Scratch buffer lengths of a runtime (elements), fixed at load.
+#[derive(Clone, Copy, Debug, Default)]
+struct ScratchPlan {
+    /// f32 activations (two buffers).
+    width: usize,
+    /// int8 nets: activation codes.
+    codes: usize,
+    /// int8 convolutions: i64 accumulators (two buffers).
+    conv_acc: usize,
+    /// int8 SIMD kernels: widest dense layer (inputs and outputs).
+    simd: usize,
+}
+
+impl ScratchPlan {
+    fn bytes(&self) -> u64 {
+        let w = |n: usize, size: usize| (n as u64).saturating_mul(size as u64);
+        w(self.width, 8)
+            .saturating_add(w(self.codes, 2))
+            .saturating_add(w(self.conv_acc, 16))
+            .saturating_add(if self.simd > 0 {
+                I8Scratch::bytes_for(self.simd) as u64
+            } else {
+                0
+            })
+    }
 }
 
 impl Runtime {
-    /// Parses, fully validates ([`Bundle::from_bytes`]) and prepares a bundle.
+    /// Parses, fully validates ([`Bundle::from_bytes`]) and prepares a bundle, with the default
+    /// configuration (256 MiB budget, automatic kernels).
     ///
     /// # Errors
     ///
-    /// Every error of [`Bundle::from_bytes`].
+    /// Every error of [`Bundle::from_bytes`]; [`Error::MemoryBudget`].
+    #[cfg(feature = "std")]
     pub fn from_bytes(bytes: &[u8]) -> Result<Runtime> {
         Runtime::from_bundle(&Bundle::from_bytes(bytes)?)
     }
 
-    /// Prepares an already validated bundle (copies its parameters into run-time layouts).
+    /// Parses, fully validates ([`Bundle::from_bytes`]) and prepares a bundle under `config`.
     ///
     /// # Errors
     ///
+    /// Every error of [`Bundle::from_bytes`]; [`Error::MemoryBudget`].
+    pub fn from_bytes_with(bytes: &[u8], config: &RuntimeConfig) -> Result<Runtime> {
+        Runtime::from_bundle_with(&Bundle::from_bytes(bytes)?, config)
+    }
+
+    /// Prepares an already validated bundle with the default configuration.
+    ///
+    /// # Errors
+    ///
+    /// As [`Runtime::from_bundle_with`].
+    #[cfg(feature = "std")]
+    pub fn from_bundle(bundle: &Bundle) -> Result<Runtime> {
+        Runtime::from_bundle_with(bundle, &RuntimeConfig::default())
+    }
+
+    /// Prepares an already validated bundle (copies its parameters into run-time layouts, packs
+    /// dense layers for the SIMD kernels).
+    ///
+    /// The memory the runtime will hold — weights in run-time layout plus one [`Scratch`],
+    /// whose buffers are sized by the widest layer and by the weight type — is computed from
+    /// the manifest first and checked against `config.memory_budget` before anything is
+    /// allocated.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MemoryBudget`] when the bundle needs more than the budget;
     /// [`Error::MissingTensor`] if a layer's parameters are absent (cannot happen for a
     /// bundle from [`Bundle::new`], [`Bundle::from_bytes`] or [`Bundle::quantize_int8`]).
-    pub fn from_bundle(bundle: &Bundle) -> Result<Runtime> {
+    pub fn from_bundle_with(bundle: &Bundle, config: &RuntimeConfig) -> Result<Runtime> {
         let m = &bundle.manifest;
+        let (isa_f32, isa_i8) = match config.kernels {
+            Kernels::Auto => Isa::detect(),
+            Kernels::Portable => (Isa::Portable, Isa::Portable),
+        };
         let input_len = m.input.numel();
-        let mut max_width = input_len;
+        let int8 = m.weights == DType::I8;
+        // 1. Plan: scratch and weight bytes from the manifest alone.
+        let mut plan = ScratchPlan {
+            width: input_len,
+            ..ScratchPlan::default()
+        };
+        let mut weight_bytes = 0u64;
+        for net in &m.nets {
+            for spec in &net.layers {
+                let g = Geometry::of(spec);
+                plan.width = plan.width.max(g.output_len());
+                let params = spec.weight_shape().iter().product::<usize>() as u64;
+                let outs = spec.bias_shape().iter().product::<usize>() as u64;
+                weight_bytes = weight_bytes.saturating_add(match (&g, int8) {
+                    (Geometry::Dense { inputs, outputs }, false) if isa_f32 != Isa::Portable => {
+                        4 * (simd::padded_outputs(isa_f32, *outputs) * inputs) as u64 + 4 * outs
+                    }
+                    (Geometry::Dense { inputs, outputs }, true)
+                        if isa_i8 != Isa::Portable && *inputs <= simd::MAX_I8_INPUTS =>
+                    {
+                        (simd::padded_outputs(isa_i8, *outputs) * inputs.div_ceil(4) * 4) as u64 + 16 * outs
+                    }
+                    (_, false) => 4 * (params + outs),
+                    (_, true) => params + 16 * outs,
+                });
+                if int8 {
+                    match g {
+                        Geometry::Conv { .. } => plan.conv_acc = plan.conv_acc.max(g.output_len()),
+                        Geometry::Dense { inputs, outputs } if isa_i8 != Isa::Portable => {
+                            plan.simd = plan.simd.max(inputs).max(outputs);
+                        }
+                        Geometry::Dense { .. } => {}
+                    }
+                }
+            }
+        }
+        if int8 {
+            plan.codes = plan.width;
+        }
+        let scratch_bytes = plan.bytes();
+        let needed = weight_bytes.saturating_add(scratch_bytes);
+        if needed > config.memory_budget as u64 {
+            return Err(Error::MemoryBudget {
+                needed,
+                weights: weight_bytes,
+                scratch: scratch_bytes,
+                budget: config.memory_budget as u64,
+            });
+        }
+        // 2. Build.
         let mut nets = Vec::with_capacity(m.nets.len());
         let mut info = Vec::with_capacity(m.nets.len());
         for (i, net) in m.nets.iter().enumerate() {
@@ -216,13 +398,23 @@ impl Runtime {
             let mut param_bytes = 0usize;
             for (j, spec) in net.layers.iter().enumerate() {
                 let geometry = Geometry::of(spec);
-                max_width = max_width.max(geometry.output_len());
                 let params = match bundle.layer_params(i, j) {
                     Some(LayerParams::F32 { weight, bias }) => {
                         param_bytes += 4 * (weight.len() + bias.len());
+                        let packed = match geometry {
+                            Geometry::Dense { inputs, outputs } => {
+                                simd::pack_f32(isa_f32, weight, inputs, outputs)
+                            }
+                            Geometry::Conv { .. } => None,
+                        };
                         Params::F32 {
-                            weight: weight.to_vec(),
+                            weight: if packed.is_some() {
+                                Vec::new()
+                            } else {
+                                weight.to_vec()
+                            },
                             bias: bias.to_vec(),
+                            packed,
                         }
                     }
                     Some(LayerParams::I8 { weight, scale, bias }) => {
@@ -234,11 +426,22 @@ impl Runtime {
                             Geometry::Conv { .. } => Vec::new(),
                         };
                         param_bytes += weight.len() + 4 * (scale.len() + bias.len()) + 8 * row_sums.len();
+                        let packed = match geometry {
+                            Geometry::Dense { inputs, outputs } => {
+                                simd::pack_i8(isa_i8, weight, inputs, outputs)
+                            }
+                            Geometry::Conv { .. } => None,
+                        };
                         Params::I8 {
-                            weight: weight.to_vec(),
+                            weight: if packed.is_some() {
+                                Vec::new()
+                            } else {
+                                weight.to_vec()
+                            },
                             scale: scale.to_vec(),
                             bias: bias.to_vec(),
                             row_sums,
+                            packed,
                         }
                     }
                     None => {
@@ -265,11 +468,23 @@ impl Runtime {
             info,
             input_len,
             output_len: m.output.numel(),
-            max_width,
+            plan,
             normalisation: m.normalisation,
             clip: (m.normalisation.apply(0), m.normalisation.apply(255)),
             weights: m.weights,
+            isa: (isa_f32, isa_i8),
+            memory_bytes: needed,
         })
+    }
+
+    /// The instruction sets the dense layers run with: `(f32 kernels, int8 kernels)`.
+    pub fn isa(&self) -> (Isa, Isa) {
+        self.isa
+    }
+
+    /// Bytes of weights plus one scratch, as checked against the memory budget at load.
+    pub fn memory_bytes(&self) -> u64 {
+        self.memory_bytes
     }
 
     /// Number of nets (K).
@@ -302,14 +517,20 @@ impl Runtime {
         &self.info
     }
 
-    /// Buffers sized for the widest layer of any net.
+    /// Buffers sized for the widest layer of any net (only those the weight type needs).
     pub fn scratch(&self) -> Scratch {
+        let p = &self.plan;
         Scratch {
-            a: vec![0.0; self.max_width],
-            b: vec![0.0; self.max_width],
-            codes: vec![0; self.max_width],
-            dot: vec![0; self.max_width],
-            sum_q: vec![0; self.max_width],
+            a: vec![0.0; p.width],
+            b: vec![0.0; p.width],
+            codes: vec![0; p.codes],
+            dot: vec![0; p.conv_acc],
+            sum_q: vec![0; p.conv_acc],
+            simd: if p.simd > 0 {
+                I8Scratch::new(p.simd)
+            } else {
+                I8Scratch::default()
+            },
         }
     }
 
@@ -344,6 +565,7 @@ impl Runtime {
     /// As [`Runtime::obfuscate`].
     pub fn run_raw(&self, net: usize, raw: &[u8], out: &mut [f32], scratch: &mut Scratch) -> Result<()> {
         self.check(net, raw.len(), out.len())?;
+        scratch.fit(&self.plan);
         let n = self.normalisation;
         // x = (r * scale - mean) / std = a * r + c
         let (a, c) = (n.scale / n.std, -n.mean / n.std);
@@ -374,6 +596,7 @@ impl Runtime {
     /// As [`Runtime::obfuscate`].
     pub fn run_f32(&self, net: usize, input: &[f32], out: &mut [f32], scratch: &mut Scratch) -> Result<()> {
         self.check(net, input.len(), out.len())?;
+        scratch.fit(&self.plan);
         let affine = match self.weights {
             DType::F32 => {
                 prefix_mut(&mut scratch.a, input.len()).copy_from_slice(input);
@@ -418,12 +641,14 @@ impl Runtime {
         scratch: &mut Scratch,
     ) -> Result<()> {
         let layers = self.nets.get(net).map(Vec::as_slice).unwrap_or_default();
+        scratch.fit(&self.plan);
         let Scratch {
             a,
             b,
             codes,
             dot,
             sum_q,
+            simd: simd_scratch,
         } = scratch;
         let (mut cur, mut next) = (a, b);
         let mut width = self.input_len;
@@ -436,9 +661,14 @@ impl Runtime {
                 prefix_mut(next, out_len)
             };
             match &layer.params {
-                Params::F32 { weight, bias } => {
+                Params::F32 { weight, bias, packed } => {
                     let x = cur.get(..width).unwrap_or_default();
                     match layer.geometry {
+                        Geometry::Dense { .. } if packed.is_some() => {
+                            if !packed.as_ref().is_some_and(|p| simd::dense_f32(p, bias, x, y)) {
+                                y.fill(f32::NAN); // unreachable: the scratch was checked
+                            }
+                        }
                         Geometry::Dense { inputs, .. } => dense_f32(weight, bias, inputs, x, y),
                         Geometry::Conv { .. } => conv_f32(&layer.geometry, weight, bias, x, y),
                     }
@@ -448,6 +678,7 @@ impl Runtime {
                     scale,
                     bias,
                     row_sums,
+                    packed,
                 } => {
                     if j > 0 {
                         let x = cur.get(..width).unwrap_or_default();
@@ -455,6 +686,15 @@ impl Runtime {
                     }
                     let u = codes.get(..width).unwrap_or_default();
                     match layer.geometry {
+                        Geometry::Dense { .. } if packed.is_some() => {
+                            match packed
+                                .as_ref()
+                                .and_then(|p| simd::dense_i8_dots(p, u, simd_scratch))
+                            {
+                                Some(dots) => dense_i8_from_dots(dots, scale, bias, row_sums, affine, y),
+                                None => y.fill(f32::NAN), // unreachable: the scratch was checked
+                            }
+                        }
                         Geometry::Dense { inputs, .. } => {
                             dense_i8(weight, scale, bias, row_sums, inputs, u, affine, y)
                         }
