@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use obfnet_core::runtime::{Kernels, Runtime, RuntimeConfig};
 
 #[path = "../benches/common.rs"]
+#[allow(dead_code)] // shared fixtures; this example uses some of them
 mod common;
 
 fn run() -> Result<(), String> {

@@ -170,10 +170,11 @@ fn pack<T: Copy + Default>(isa: Isa, int8: bool, w: &[T], inputs: usize, outputs
                     let o = (panel_start + b) * lanes + lane;
                     for k in 0..group {
                         let i = g * group + k;
-                        if o < outputs && i < inputs {
-                            if let (Some(dst), Some(&src)) = (data.get_mut(at), w.get(o * inputs + i)) {
-                                *dst = src;
-                            }
+                        if o < outputs
+                            && i < inputs
+                            && let (Some(dst), Some(&src)) = (data.get_mut(at), w.get(o * inputs + i))
+                        {
+                            *dst = src;
                         }
                         at += 1;
                     }
@@ -345,6 +346,8 @@ pub(crate) fn dense_f32(p: &Packed<f32>, bias: &[f32], x: &[f32], y: &mut [f32])
 }
 
 #[cfg(target_arch = "x86_64")]
+// The accumulators are fixed-size arrays of registers indexed by block, as in the packed layout.
+#[allow(clippy::needless_range_loop)]
 mod x86 {
     use core::arch::x86_64::*;
 
