@@ -41,8 +41,13 @@ fn run() -> Result<(), String> {
     let mut scratch = rt.scratch();
     let mut out = vec![0.0f32; rt.output_len()];
     for _ in 0..n {
-        rt.run_raw(0, std::hint::black_box(&img[..rt.input_len()]), &mut out, &mut scratch)
-            .map_err(|e| e.to_string())?;
+        rt.run_raw(
+            0,
+            std::hint::black_box(&img[..rt.input_len()]),
+            &mut out,
+            &mut scratch,
+        )
+        .map_err(|e| e.to_string())?;
         std::hint::black_box(&out);
     }
     println!("{arch} {precision} kernels {:?}", rt.isa());

@@ -330,7 +330,7 @@ impl NetSpec {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
-    /// Format version, [`MIN_FORMAT_VERSION`]`..=`[`FORMAT_VERSION`]. [`crate::Bundle::new`]
+    /// Format version, [`MIN_FORMAT_VERSION`](crate::MIN_FORMAT_VERSION)`..=`[`FORMAT_VERSION`](crate::FORMAT_VERSION). [`crate::Bundle::new`]
     /// and [`crate::Bundle::quantize_int8`] set it to [`Manifest::oldest_version`].
     pub format_version: u32,
     /// Tool that wrote the bundle (a manifest token).

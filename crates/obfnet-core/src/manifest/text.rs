@@ -93,7 +93,7 @@ impl Manifest {
     /// [`Error::Manifest`] (with the 1-based line) for syntax errors, unknown records or keys,
     /// duplicate or missing keys, values that do not parse, out-of-range values, wrong counts
     /// and out-of-order indices; [`Error::TooLarge`] for text over 1 MiB;
-    /// [`Error::UnsupportedVersion`] for a version other than [`FORMAT_VERSION`]; and every
+    /// [`Error::UnsupportedVersion`] for a version other than [`FORMAT_VERSION`](crate::FORMAT_VERSION); and every
     /// error of [`Manifest::validate`].
     pub fn parse(text: &str) -> Result<Manifest> {
         if text.len() > crate::MAX_MANIFEST_LEN {

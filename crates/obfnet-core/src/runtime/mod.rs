@@ -24,6 +24,25 @@
 //!   padding in the input's real-valued space, handled exactly by leaving padded taps out of
 //!   both sums.
 //!
+//! # Kernels
+//!
+//! Dense layers run on SIMD kernels when the CPU has them (AVX2 + FMA, AVX-512 with VNNI for
+//! int8; chosen at load by [`Isa::detect`], the one module of the workspace allowed `unsafe`),
+//! with the weights packed at load into panels so that one broadcast activation feeds a whole
+//! register of outputs. The int8 kernels compute the same exact integer sums as the portable
+//! ones, so int8 results are bit-identical whichever kernel runs; `f32` results differ only by
+//! summation order. [`Kernels::Portable`] forces the safe portable kernels (the reference).
+//! Convolutions always use the portable kernels.
+//!
+//! # Memory budget
+//!
+//! A [`RuntimeConfig`] carries a memory budget (256 MiB by default with `std`; required
+//! without). At load, before allocating anything from the bundle's declared sizes, the runtime
+//! computes the bytes it will hold — weights in run-time layout plus one [`Scratch`], whose
+//! buffers depend on the widest layer and the weight type (no int8 or `i64` buffers for `f32`
+//! bundles) — and refuses a bundle that needs more with [`Error::MemoryBudget`]. A bundle of a
+//! few kilobytes can declare 2^28 activations; this is what stops it.
+//!
 //! # Why the choice of net must be unpredictable
 //!
 //! The server trained all K nets and knows their weights. Its one uncertainty about a sample is
