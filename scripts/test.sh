@@ -21,8 +21,9 @@ if rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; 
 else
   echo "note: target thumbv7em-none-eabihf not installed (it cannot be fetched offline); no_std checked on the host target only" >&2
 fi
-# Without std the edge crate may depend only on sha2 (and its own small dependencies) and thiserror.
-allowed='^(obfnet-core|sha2|digest|block-buffer|crypto-common|generic-array|typenum|version_check|cfg-if|cpufeatures|libc|thiserror|thiserror-impl|proc-macro2|quote|syn|unicode-ident)$'
+# Without std the edge crate may depend only on sha2 (and its own small dependencies), thiserror
+# and rand_core (no dependencies without its features).
+allowed='^(obfnet-core|rand_core|sha2|digest|block-buffer|crypto-common|generic-array|typenum|version_check|cfg-if|cpufeatures|libc|thiserror|thiserror-impl|proc-macro2|quote|syn|unicode-ident)$'
 extra=$(cargo tree -p obfnet-core --no-default-features -e normal --prefix none | awk '{print $1}' | sort -u | grep -Ev "$allowed" || true)
 if [ -n "$extra" ]; then
   echo "obfnet-core (no_std) gained dependencies: $extra" >&2

@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use obfnet_core::runtime::Runtime;
+use obfnet_core::runtime::{Kernels, Runtime, RuntimeConfig};
 
 #[path = "common.rs"]
 mod common;
@@ -24,18 +24,30 @@ fn edge(c: &mut Criterion) {
             Err(e) => panic!("quantise: {e}"),
         };
         for (precision, bundle) in [("f32", &f32_bundle), ("int8", &int8_bundle)] {
-            let rt = match Runtime::from_bundle(bundle) {
-                Ok(rt) => rt,
-                Err(e) => panic!("runtime: {e}"),
-            };
-            let mut scratch = rt.scratch();
-            let mut out = vec![0.0f32; rt.output_len()];
-            group.bench_function(format!("{arch}-{precision}"), |b| {
-                b.iter(|| {
-                    let r = rt.run_raw(0, black_box(&img[..rt.input_len()]), &mut out, &mut scratch);
-                    black_box(out.first().copied().filter(|_| r.is_ok()))
-                })
-            });
+            // Every net with the kernels this CPU selects; ObfNet2 also with the portable
+            // (reference) kernels, to show what the SIMD module buys.
+            let mut kinds = vec![("", Kernels::Auto)];
+            if arch == "obfnet2" {
+                kinds.push(("-portable", Kernels::Portable));
+            }
+            for (suffix, kernels) in kinds {
+                let config = RuntimeConfig {
+                    kernels,
+                    ..RuntimeConfig::default()
+                };
+                let rt = match Runtime::from_bundle_with(bundle, &config) {
+                    Ok(rt) => rt,
+                    Err(e) => panic!("runtime: {e}"),
+                };
+                let mut scratch = rt.scratch();
+                let mut out = vec![0.0f32; rt.output_len()];
+                group.bench_function(format!("{arch}-{precision}{suffix}"), |b| {
+                    b.iter(|| {
+                        let r = rt.run_raw(0, black_box(&img[..rt.input_len()]), &mut out, &mut scratch);
+                        black_box(out.first().copied().filter(|_| r.is_ok()))
+                    })
+                });
+            }
         }
     }
     group.finish();

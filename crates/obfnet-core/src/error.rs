@@ -97,6 +97,21 @@ pub enum Error {
         available: usize,
     },
 
+    /// Running a bundle would need more memory than the runtime's budget allows.
+    #[error(
+        "memory budget exceeded: the bundle needs {needed} bytes ({weights} of weights, {scratch} of scratch buffers) but the budget is {budget} bytes"
+    )]
+    MemoryBudget {
+        /// Total bytes needed (weights + scratch).
+        needed: u64,
+        /// Bytes of weights in run-time layout.
+        weights: u64,
+        /// Bytes of the per-thread scratch buffers (sized by the widest layer).
+        scratch: u64,
+        /// The budget.
+        budget: u64,
+    },
+
     /// A declared length or count exceeds a hard limit of the format.
     #[error("{what} is too large: {found} exceeds the limit of {limit}")]
     TooLarge {

@@ -3,7 +3,7 @@
 //! obfnet trains small *obfuscation networks* (ObfNets) in front of a frozen server model and
 //! ships them to IoT devices. A device runs an ObfNet on its raw sensor data and sends only the
 //! obfuscated result to the server. This crate holds what both sides must agree on, with no
-//! engine and a tiny dependency list (`sha2`, `thiserror`), so it compiles for microcontrollers:
+//! engine and a tiny dependency list (`sha2`, `thiserror`, `rand_core`), so it compiles for microcontrollers:
 //!
 //! * the **bundle format** ([`Bundle`], format versions [`MIN_FORMAT_VERSION`] to
 //!   [`FORMAT_VERSION`]): one file carrying K trained nets, a line-oriented text [`Manifest`]
@@ -23,7 +23,7 @@
 //! * `std` (default): implements `std::error::Error` for [`Error`] through `thiserror/std`,
 //!   enables `sha2/std`, and adds [`runtime::OsRandom`] (the OS's cryptographic generator,
 //!   through `getrandom`). Without it the crate is `#![no_std]` and needs only `alloc`; its
-//!   dependencies are then `sha2` and `thiserror` (and what they pull in), nothing else.
+//!   dependencies are then `sha2`, `thiserror` and `rand_core` (and what they pull in), nothing else.
 //!
 //! # Examples
 //!
@@ -82,6 +82,7 @@ mod bundle;
 mod error;
 mod manifest;
 mod quant;
+pub mod rng;
 pub mod runtime;
 pub mod safetensors;
 
