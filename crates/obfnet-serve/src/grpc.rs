@@ -46,14 +46,18 @@ impl GrpcInferenceService for Grpc {
         &self,
         _req: Request<ServerLiveRequest>,
     ) -> std::result::Result<Response<ServerLiveResponse>, Status> {
-        Ok(Response::new(ServerLiveResponse { live: true }))
+        Ok(Response::new(ServerLiveResponse {
+            live: self.state.live(),
+        }))
     }
 
     async fn server_ready(
         &self,
         _req: Request<ServerReadyRequest>,
     ) -> std::result::Result<Response<ServerReadyResponse>, Status> {
-        Ok(Response::new(ServerReadyResponse { ready: true }))
+        Ok(Response::new(ServerReadyResponse {
+            ready: self.state.ready(),
+        }))
     }
 
     async fn model_ready(
@@ -63,7 +67,7 @@ impl GrpcInferenceService for Grpc {
         self.authorize(&req)?;
         let r = req.get_ref();
         // Ready is false (not an error) for unknown models, as the protocol's boolean answer.
-        let ready = self.state.check_model(&r.name, Some(&r.version)).is_ok();
+        let ready = self.state.check_model(&r.name, Some(&r.version)).is_ok() && self.state.live();
         Ok(Response::new(ModelReadyResponse { ready }))
     }
 
