@@ -6,6 +6,7 @@ mod common;
 mod batching;
 mod grpc;
 mod hostile;
+mod limits;
 mod mqtt;
 mod rest;
 mod security;
