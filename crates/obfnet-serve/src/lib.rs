@@ -44,6 +44,8 @@ mod backend;
 mod config;
 mod engine;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grpc;
 pub mod metrics;
 pub mod mqtt;
@@ -65,6 +67,8 @@ pub use engine::EngineStats;
 pub use error::{Error, InvalidKind, Result};
 pub use mqtt::MqttWorker;
 pub use rest::HEADER_LENGTH;
+#[doc(hidden)]
+pub use grpc::grpc_decode_to_model_input;
 #[doc(hidden)]
 pub use rest::decode_to_model_input;
 pub use server::{REQUEST_ID, bind, local_addr, router, serve, shutdown_signal, tls_config};

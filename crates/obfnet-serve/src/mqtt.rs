@@ -224,6 +224,38 @@ impl MqttWorker {
     }
 }
 
+/// Checks a request's size and parses its `inference-header-content-length` user property.
+fn check_payload(limit: usize, header_len: Option<&str>, payload: &[u8]) -> crate::Result<Option<usize>> {
+    let h = header_len
+        .map(|v| {
+            v.trim().parse::<usize>().map_err(|_| {
+                Error::invalid(
+                    crate::error::InvalidKind::Binary,
+                    "inference-header-content-length is not a number",
+                )
+            })
+        })
+        .transpose()?;
+    if payload.len() > limit {
+        return Err(Error::TooLarge { limit });
+    }
+    Ok(h)
+}
+
+/// Decodes an MQTT request (payload and `inference-header-content-length` property) to model
+/// input as the worker does, without running the model: the fuzz / property-test entry point.
+#[doc(hidden)]
+pub fn decode_to_model_input(
+    spec: &crate::ModelSpec,
+    max_rows: usize,
+    max_body_bytes: usize,
+    header_len: Option<&str>,
+    payload: &[u8],
+) -> crate::Result<Vec<f32>> {
+    let h = check_payload(max_body_bytes, header_len, payload)?;
+    crate::rest::decode_to_model_input(spec, max_rows, payload, h)
+}
+
 /// A rustls client config (ring provider) trusting the CA certificates in `ca` (PEM).
 fn tls_client_config(ca: &std::path::Path) -> crate::Result<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::CertificateDer;
@@ -278,19 +310,9 @@ async fn handle_request(
         .user_properties
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(HEADER_LENGTH))
-        .map(|(_, v)| {
-            v.trim().parse::<usize>().map_err(|_| {
-                Error::invalid(
-                    crate::error::InvalidKind::Binary,
-                    "inference-header-content-length is not a number",
-                )
-            })
-        })
-        .transpose();
-    let limit = st.config().max_body_bytes;
-    let result = match header_len {
+        .map(|(_, v)| v.as_str());
+    let result = match check_payload(st.config().max_body_bytes, header_len, &p.payload) {
         Err(e) => Err(e),
-        Ok(_) if p.payload.len() > limit => Err(Error::TooLarge { limit }),
         Ok(h) => match tokio::time::timeout(st.timeout(), crate::rest::run_json_request(&st, &p.payload, h))
             .await
         {

@@ -5,6 +5,7 @@ mod common;
 
 mod batching;
 mod grpc;
+mod fuzz_props;
 mod hostile;
 mod limits;
 mod mqtt;
