@@ -66,6 +66,18 @@ def triton_http(url, images, labels):
             httpclient.InferRequestedOutput("probabilities", binary_data=False)]
     r = c.infer(MODEL, [inp], outputs=outs)
     results["http fp32 json"] = (r.as_numpy("label"), r.as_numpy("probabilities"))
+    # Compressed both ways: the request body with Content-Encoding gzip / deflate (the body
+    # limit applies to the decompressed size), the reply compressed as the client accepts.
+    for alg in ("gzip", "deflate"):
+        for binary in (True, False):
+            inp = httpclient.InferInput("input", list(x.shape), "UINT8")
+            inp.set_data_from_numpy(x, binary_data=binary)
+            outs = [httpclient.InferRequestedOutput("label", binary_data=binary),
+                    httpclient.InferRequestedOutput("probabilities", binary_data=binary)]
+            r = c.infer(MODEL, [inp], outputs=outs, request_compression_algorithm=alg,
+                        response_compression_algorithm=alg)
+            kind = "binary" if binary else "json"
+            results[f"http uint8 {kind} {alg} both ways"] = (r.as_numpy("label"), r.as_numpy("probabilities"))
     # No outputs named: the client asks for binary outputs of everything.
     inp = httpclient.InferInput("input", [1, 784], "UINT8")
     inp.set_data_from_numpy(x[:1], binary_data=True)

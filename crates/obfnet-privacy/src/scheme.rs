@@ -5,7 +5,7 @@ use burn::prelude::*;
 use obfnet_nn::{Dataset, LeNet, NORMALISATION, ObfArch, ObfStack, SplitMix64};
 use serde::{Deserialize, Serialize};
 
-use crate::mechanism::{Guarantee, Noise, standard_normal};
+use crate::mechanism::{Guarantee, Noise, NoiseRng, standard_normal};
 use crate::mlp::{MlpConfig, Targets, from_host, index_tensor, to_vec, to_vec_int, train_mlp};
 use crate::{Error, Result};
 
@@ -67,6 +67,12 @@ pub trait Scheme {
     }
     /// Noise added after [`Scheme::map`], in pixel units (`None` for deterministic schemes).
     fn noise(&self) -> Option<Noise> {
+        None
+    }
+
+    /// The seed the noise is drawn with (`None`: an OS-keyed CSPRNG, the default). A seeded
+    /// scheme's guarantee is void.
+    fn noise_seed(&self) -> Option<u64> {
         None
     }
     /// The server-side accuracy this scheme allows on `test` (the utility): the frozen model
@@ -133,12 +139,20 @@ pub fn observe_with(
     let out = stacked.select(0, index_tensor(&inv, &x.device()));
     match scheme.noise() {
         None => Ok(out),
-        Some(noise) => add_noise(out, noise, rng),
+        Some(noise) => {
+            // Seeded (reproducible, guarantee void): a stream per call from the scheme's seed
+            // and the caller's generator. Otherwise: fresh OS-keyed ChaCha20.
+            let mut noise_rng = match scheme.noise_seed() {
+                Some(seed) => NoiseRng::seeded(seed ^ rng.next_u64()),
+                None => NoiseRng::from_os()?,
+            };
+            add_noise(out, noise, &mut noise_rng)
+        }
     }
 }
 
 /// Adds pixel-unit noise to normalised values (noise / std in normalised units).
-fn add_noise(x: Tensor<2>, noise: Noise, rng: &mut SplitMix64) -> Result<Tensor<2>> {
+fn add_noise(x: Tensor<2>, noise: Noise, rng: &mut NoiseRng) -> Result<Tensor<2>> {
     let [n, d] = x.dims();
     let mut v = to_vec(x)?;
     let s = f64::from(NORMALISATION.std);
@@ -260,6 +274,7 @@ pub struct NoiseScheme {
     noise: Noise,
     dim: usize,
     delta: f64,
+    noise_seed: Option<u64>,
 }
 
 impl NoiseScheme {
@@ -269,7 +284,20 @@ impl NoiseScheme {
         if dim == 0 {
             return Err(Error::config("dim", "must be > 0"));
         }
-        Ok(NoiseScheme { noise, dim, delta })
+        Ok(NoiseScheme {
+            noise,
+            dim,
+            delta,
+            noise_seed: None,
+        })
+    }
+
+    /// Draws the noise from a generator seeded with `seed` instead of the OS: the run can be
+    /// reproduced, and its guarantee is reported as [`Guarantee::VoidDp`].
+    #[must_use]
+    pub fn with_noise_seed(mut self, seed: u64) -> NoiseScheme {
+        self.noise_seed = Some(seed);
+        self
     }
 
     /// Laplace noise calibrated to a per-image ε: scale `b = dim / ε` (L1 sensitivity `dim`).
@@ -314,7 +342,11 @@ impl Scheme for NoiseScheme {
     }
     fn guarantee(&self) -> Guarantee {
         self.noise
-            .guarantee(self.dim, if self.delta > 0.0 { self.delta } else { 1e-5 })
+            .guarantee_for(
+                self.dim,
+                if self.delta > 0.0 { self.delta } else { 1e-5 },
+                self.noise_seed,
+            )
             .unwrap_or(Guarantee::Empirical)
     }
     fn map(&self, _k: usize, x: Tensor<2>) -> Result<Tensor<2>> {
@@ -325,6 +357,9 @@ impl Scheme for NoiseScheme {
     }
     fn noise(&self) -> Option<Noise> {
         Some(self.noise)
+    }
+    fn noise_seed(&self) -> Option<u64> {
+        self.noise_seed
     }
     fn utility(&self, server: &LeNet, _train: &Dataset, test: &Dataset, seed: u64) -> Result<Utility> {
         let mut rng = SplitMix64::new(seed);
@@ -483,5 +518,28 @@ impl Scheme for ProjectionScheme {
                 self.m, self.server_mlp.hidden, self.server_mlp.epochs
             ),
         })
+    }
+}
+
+#[cfg(test)]
+mod noise_source_tests {
+    use super::*;
+
+    fn observed(scheme: &NoiseScheme, eval_seed: u64) -> Vec<f32> {
+        let x = from_host(vec![0.0; 4 * 144], 4, 144).expect("x");
+        to_vec(observe(scheme, &x, &mut SplitMix64::new(eval_seed)).expect("observe").0).expect("vec")
+    }
+
+    #[test]
+    fn os_noise_is_fresh_and_seeded_noise_repeats_with_the_guarantee_void() {
+        let os = NoiseScheme::new(Noise::Laplace { scale: 0.5 }, 144, 0.0).expect("scheme");
+        // Same evaluation seed, fresh OS-keyed noise: the observations differ.
+        assert_ne!(observed(&os, 1), observed(&os, 1));
+        assert!(matches!(os.guarantee(), Guarantee::FormalDp { .. }));
+        let seeded = os.clone().with_noise_seed(9);
+        assert_eq!(observed(&seeded, 1), observed(&seeded, 1), "seeded noise reproduces");
+        assert_ne!(observed(&seeded, 1), observed(&seeded, 2));
+        assert!(matches!(seeded.guarantee(), Guarantee::VoidDp { .. }));
+        assert!(seeded.guarantee().label().starts_with("VOID"));
     }
 }

@@ -22,6 +22,10 @@ pub struct ServeConfig {
     pub max_request_rows: usize,
     /// Requests admitted at once (queued or running); more are refused with 503 / UNAVAILABLE [`256`].
     pub max_in_flight: usize,
+    /// HTTP requests (REST and gRPC; health probes excepted) handled at once, body reading
+    /// included; more are refused at once with 503 + `Retry-After` (gRPC: `UNAVAILABLE`)
+    /// before their body is read [`512`].
+    pub max_concurrent_requests: usize,
     /// Time one request may take, body read included, in milliseconds [`10000`].
     pub request_timeout_ms: u64,
     /// Time connections get to finish after a shutdown signal, in milliseconds [`10000`].
@@ -46,6 +50,7 @@ impl Default for ServeConfig {
             max_body_bytes: 4 << 20,
             max_request_rows: 256,
             max_in_flight: 256,
+            max_concurrent_requests: 512,
             request_timeout_ms: 10_000,
             shutdown_grace_ms: 10_000,
             batching: BatchConfig::default(),
@@ -87,6 +92,9 @@ pub struct TlsConfig {
     pub key: PathBuf,
 }
 
+/// The default [`MqttConfig::reply_topic_prefix`].
+pub const DEFAULT_REPLY_PREFIX: &str = "obfnet/reply/";
+
 /// The MQTT v5 worker.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -108,7 +116,14 @@ pub struct MqttConfig {
     /// Connect over TLS (rustls, ring provider), trusting the CA certificate(s) in this PEM
     /// file [off: plain TCP].
     pub tls_ca: Option<PathBuf>,
-    /// Requests the broker may have in flight to this worker (MQTT receive maximum) [`64`].
+    /// The worker only answers on Response Topics that start with this prefix; requests naming
+    /// any other topic are dropped (counted, never answered), so a device cannot make the
+    /// worker publish under its identity elsewhere. Grant devices `readwrite <prefix><id>/#`
+    /// in the broker's ACL (see NOTES / README) [`obfnet/reply/`].
+    pub reply_topic_prefix: String,
+    /// Requests the broker may have in flight to this worker (MQTT receive maximum), and the
+    /// bound on requests (QoS 0 included) being handled at once: past it the worker stops
+    /// reading from the broker until one finishes [`64`].
     pub receive_maximum: u16,
     /// How long the broker keeps this worker's session (and queued requests) while it is
     /// disconnected, in seconds [`3600`].
@@ -128,6 +143,7 @@ impl Default for MqttConfig {
             username: None,
             password: None,
             tls_ca: None,
+            reply_topic_prefix: DEFAULT_REPLY_PREFIX.into(),
             receive_maximum: 64,
             session_expiry_s: 3600,
             keep_alive_s: 10,
@@ -147,6 +163,8 @@ impl std::fmt::Debug for MqttConfig {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .field("tls_ca", &self.tls_ca)
+            .field("reply_topic_prefix", &self.reply_topic_prefix)
+            .field("receive_maximum", &self.receive_maximum)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +175,14 @@ impl MqttConfig {
         self.request_topic
             .clone()
             .unwrap_or_else(|| format!("obfnet/infer/{model_name}"))
+    }
+
+    /// Whether the worker may publish a reply on `topic`: under the configured prefix, and a
+    /// plain topic (no wildcards, not `$...`).
+    pub fn reply_topic_allowed(&self, topic: &str) -> bool {
+        topic.len() > self.reply_topic_prefix.len()
+            && topic.starts_with(&self.reply_topic_prefix)
+            && !topic.contains(['+', '#', '\0'])
     }
 
     /// The shared subscription the workers hold: `$share/<group>/<request topic>`.
@@ -195,6 +221,9 @@ impl ServeConfig {
         if self.max_in_flight == 0 {
             return bad("max_in_flight", "must be at least 1");
         }
+        if self.max_concurrent_requests == 0 {
+            return bad("max_concurrent_requests", "must be at least 1");
+        }
         if self.request_timeout_ms == 0 {
             return bad("request_timeout_ms", "must be at least 1");
         }
@@ -213,6 +242,13 @@ impl ServeConfig {
                 return bad(
                     "mqtt.request_topic",
                     "must be a plain topic (no wildcards, not $...)",
+                );
+            }
+            let p = &m.reply_topic_prefix;
+            if p.is_empty() || p.contains(['+', '#']) || p.starts_with('$') {
+                return bad(
+                    "mqtt.reply_topic_prefix",
+                    "must be a non-empty topic prefix without wildcards, not $...",
                 );
             }
             if m.receive_maximum == 0 {

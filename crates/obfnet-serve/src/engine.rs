@@ -1,7 +1,7 @@
 //! Dynamic batching: requests queue up, one thread runs them through the model in batches.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -57,6 +57,19 @@ struct Inner {
     max_in_flight: usize,
     spec: ModelSpec,
     counters: Arc<Counters>,
+    // True while the batcher thread runs (cleared by a guard on exit or panic).
+    alive: Arc<AtomicBool>,
+    // Test hook: the batcher exits when it sees this set.
+    stop: Arc<AtomicBool>,
+}
+
+/// Clears the batcher's `alive` flag when the thread ends, however it ends.
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -81,16 +94,23 @@ impl Engine {
         let spec = backend.spec();
         let (tx, rx) = mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let alive = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
         let worker = Batcher {
             backend,
             rx,
             cfg: batching.clone(),
             spec: spec.clone(),
             counters: counters.clone(),
+            stop: stop.clone(),
         };
+        let guard = AliveGuard(alive.clone());
         std::thread::Builder::new()
             .name("obfnet-batcher".into())
-            .spawn(move || worker.run())
+            .spawn(move || {
+                let _guard = guard;
+                worker.run()
+            })
             .map_err(|e| Error::Backend(format!("cannot start the batcher thread: {e}")))?;
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -99,8 +119,31 @@ impl Engine {
                 max_in_flight,
                 spec,
                 counters,
+                alive,
+                stop,
             }),
         })
+    }
+
+    /// Whether the batcher thread is still running.
+    pub fn alive(&self) -> bool {
+        self.inner.alive.load(Ordering::Acquire)
+    }
+
+    /// Test hook: makes the batcher thread exit at its next job (one empty job is sent to wake
+    /// it when a slot is free).
+    pub fn stop_for_test(&self) {
+        self.inner.stop.store(true, Ordering::Release);
+        if let Ok(permit) = self.admit() {
+            let (reply, _rx) = oneshot::channel();
+            let _ = self.inner.tx.send(Job {
+                x: Vec::new(),
+                n: 0,
+                queued: Instant::now(),
+                reply,
+                _permit: permit,
+            });
+        }
     }
 
     /// The model's shapes and normalisation.
@@ -170,6 +213,7 @@ struct Batcher {
     cfg: BatchConfig,
     spec: ModelSpec,
     counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Batcher {
@@ -183,6 +227,9 @@ impl Batcher {
                     Err(_) => return, // every Engine handle is gone
                 },
             };
+            if self.stop.load(Ordering::Acquire) {
+                return; // test hook: the batcher "dies" (pending jobs get dropped)
+            }
             let deadline = first.queued + Duration::from_micros(self.cfg.max_wait_us);
             let mut rows = first.n;
             let mut jobs = vec![first];

@@ -46,14 +46,18 @@ impl GrpcInferenceService for Grpc {
         &self,
         _req: Request<ServerLiveRequest>,
     ) -> std::result::Result<Response<ServerLiveResponse>, Status> {
-        Ok(Response::new(ServerLiveResponse { live: true }))
+        Ok(Response::new(ServerLiveResponse {
+            live: self.state.live(),
+        }))
     }
 
     async fn server_ready(
         &self,
         _req: Request<ServerReadyRequest>,
     ) -> std::result::Result<Response<ServerReadyResponse>, Status> {
-        Ok(Response::new(ServerReadyResponse { ready: true }))
+        Ok(Response::new(ServerReadyResponse {
+            ready: self.state.ready(),
+        }))
     }
 
     async fn model_ready(
@@ -63,7 +67,7 @@ impl GrpcInferenceService for Grpc {
         self.authorize(&req)?;
         let r = req.get_ref();
         // Ready is false (not an error) for unknown models, as the protocol's boolean answer.
-        let ready = self.state.check_model(&r.name, Some(&r.version)).is_ok();
+        let ready = self.state.check_model(&r.name, Some(&r.version)).is_ok() && self.state.live();
         Ok(Response::new(ModelReadyResponse { ready }))
     }
 
@@ -135,9 +139,41 @@ fn invalid(detail: impl Into<String>) -> Error {
     Error::invalid(InvalidKind::Protobuf, detail)
 }
 
-async fn infer(st: &AppState, mut req: ModelInferRequest) -> Result<ModelInferResponse> {
+async fn infer(st: &AppState, req: ModelInferRequest) -> Result<ModelInferResponse> {
     st.check_model(&req.model_name, Some(&req.model_version))?;
     let spec = st.spec().clone();
+    let id = req.id.clone();
+    let d = decode(&spec, st.config().max_request_rows, st.config().scores, req)?;
+    let (header, outputs, came_raw) = (d.header, d.outputs.clone(), d.came_raw);
+    let prediction = st.predict(header, |_, spec| d.values(spec)).await?;
+    Ok(encode(st, id, &prediction, &outputs, came_raw))
+}
+
+/// A checked `ModelInferRequest` (no compute yet).
+struct Decoded {
+    header: oip::InputHeader,
+    outputs: Vec<OutputKind>,
+    came_raw: bool,
+    raw: Option<Vec<u8>>,
+    contents: InferTensorContents,
+}
+
+impl Decoded {
+    fn values(self, spec: &crate::backend::ModelSpec) -> Result<InputValues> {
+        match self.raw {
+            Some(bytes) => oip::decode_raw(&self.header, spec, &bytes),
+            None => typed_values(self.header.dtype, self.contents),
+        }
+    }
+}
+
+/// Checks a request's input, contents and outputs against the model.
+fn decode(
+    spec: &crate::backend::ModelSpec,
+    max_rows: usize,
+    scores: bool,
+    mut req: ModelInferRequest,
+) -> Result<Decoded> {
     if req.inputs.len() != 1 {
         return Err(Error::invalid(
             InvalidKind::Input,
@@ -148,13 +184,7 @@ async fn infer(st: &AppState, mut req: ModelInferRequest) -> Result<ModelInferRe
         ));
     }
     let input = req.inputs.remove(0);
-    let header = oip::check_input_header(
-        &spec,
-        st.config().max_request_rows,
-        &input.name,
-        &input.datatype,
-        &input.shape,
-    )?;
+    let header = oip::check_input_header(spec, max_rows, &input.name, &input.datatype, &input.shape)?;
     let raw = match req.raw_input_contents.len() {
         0 => None,
         1 => Some(req.raw_input_contents.remove(0)),
@@ -177,14 +207,30 @@ async fn infer(st: &AppState, mut req: ModelInferRequest) -> Result<ModelInferRe
         return Err(invalid("input has both contents and raw_input_contents"));
     }
     let came_raw = raw.is_some();
-    let outputs = requested_outputs(st.config().scores, &req.outputs)?;
-    let prediction = st
-        .predict(header, |h, spec| match raw {
-            Some(bytes) => oip::decode_raw(h, spec, &bytes),
-            None => typed_values(h.dtype, contents),
-        })
-        .await?;
-    Ok(encode(st, req.id, &prediction, &outputs, came_raw))
+    let outputs = requested_outputs(scores, &req.outputs)?;
+    Ok(Decoded {
+        header,
+        outputs,
+        came_raw,
+        raw,
+        contents,
+    })
+}
+
+/// Decodes a serialized `ModelInferRequest` all the way to model input (no model run): the
+/// path a fuzzer or property test drives. Never panics; every bad message is an [`Error`].
+#[doc(hidden)]
+pub fn grpc_decode_to_model_input(
+    spec: &crate::backend::ModelSpec,
+    max_rows: usize,
+    bytes: &[u8],
+) -> Result<Vec<f32>> {
+    let req = <ModelInferRequest as prost::Message>::decode(bytes)
+        .map_err(|e| invalid(format!("malformed ModelInferRequest: {e}")))?;
+    let d = decode(spec, max_rows, true, req)?;
+    let header = d.header;
+    let values = d.values(spec)?;
+    oip::to_model_input(&header, spec, values)
 }
 
 fn typed_values(dtype: InputType, c: InferTensorContents) -> Result<InputValues> {

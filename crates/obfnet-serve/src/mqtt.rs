@@ -54,8 +54,12 @@ pub struct WorkerStats {
     pub subscribed: AtomicU64,
     /// Requests answered (successfully or with an error reply).
     pub answered: AtomicU64,
-    /// Requests dropped because they had no Response Topic.
+    /// Requests dropped because they had no Response Topic, or one outside the configured
+    /// reply prefix.
     pub dropped: AtomicU64,
+    /// Times the worker stopped reading from the broker because `receive_maximum` requests
+    /// were being handled (back-pressure, mostly from QoS 0 floods).
+    pub throttled: AtomicU64,
 }
 
 /// An MQTT v5 worker bound to a server state.
@@ -64,15 +68,20 @@ pub struct MqttWorker {
     state: AppState,
     cfg: MqttConfig,
     stats: Arc<WorkerStats>,
+    // Marks the worker gone for readiness when `run` ends (or the worker is dropped).
+    _alive: crate::state::WorkerAlive,
 }
 
 impl MqttWorker {
     /// A worker for `state` with the broker settings `cfg`.
+    /// The server's readiness includes this worker from now until it stops.
     pub fn new(state: AppState, cfg: MqttConfig) -> MqttWorker {
+        let alive = state.register_worker();
         MqttWorker {
             state,
             cfg,
             stats: Arc::new(WorkerStats::default()),
+            _alive: alive,
         }
     }
 
@@ -115,8 +124,14 @@ impl MqttWorker {
     /// requests, lets the ones in flight finish (up to the configured grace), then disconnects.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) -> crate::Result<()> {
         let filter = self.cfg.shared_filter(&self.state.config().model_name);
-        let (client, mut events) = AsyncClient::new(self.options()?, 256);
-        let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(Publish, tokio::task::JoinHandle<()>)>();
+        let bound = usize::from(self.cfg.receive_maximum);
+        // Room for every handler's reply and every ack, so a handler never waits on the event
+        // loop while the loop waits on a handler slot.
+        let (client, mut events) = AsyncClient::new(self.options()?, (4 * bound).max(256));
+        // Requests being handled (QoS 0 included): at most `receive_maximum`.
+        let slots = Arc::new(tokio::sync::Semaphore::new(bound));
+        // Bounded: when full, the loop waits (and stops reading from the broker).
+        let (ack_tx, mut ack_rx) = mpsc::channel::<(Publish, tokio::task::JoinHandle<()>)>(bound);
         let acker_client = client.clone();
         // Acks in arrival order, each after its reply was queued.
         let mut acker = tokio::spawn(async move {
@@ -177,13 +192,26 @@ impl MqttWorker {
                         // Stopping: leave it unacknowledged; the broker will deliver it again.
                         continue;
                     };
+                    let permit = match slots.clone().try_acquire_owned() {
+                        Ok(permit) => permit,
+                        Err(_) => {
+                            // Back-pressure: stop reading until a request finishes.
+                            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                            match slots.clone().acquire_owned().await {
+                                Ok(permit) => permit,
+                                Err(_) => continue, // never closed
+                            }
+                        }
+                    };
                     let handle = tokio::spawn(handle_request(
                         self.state.clone(),
+                        self.cfg.clone(),
                         client.clone(),
                         p.clone(),
                         self.stats.clone(),
+                        permit,
                     ));
-                    let _ = tx.send((p, handle));
+                    let _ = tx.send((p, handle)).await;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -194,6 +222,38 @@ impl MqttWorker {
             }
         }
     }
+}
+
+/// Checks a request's size and parses its `inference-header-content-length` user property.
+fn check_payload(limit: usize, header_len: Option<&str>, payload: &[u8]) -> crate::Result<Option<usize>> {
+    let h = header_len
+        .map(|v| {
+            v.trim().parse::<usize>().map_err(|_| {
+                Error::invalid(
+                    crate::error::InvalidKind::Binary,
+                    "inference-header-content-length is not a number",
+                )
+            })
+        })
+        .transpose()?;
+    if payload.len() > limit {
+        return Err(Error::TooLarge { limit });
+    }
+    Ok(h)
+}
+
+/// Decodes an MQTT request (payload and `inference-header-content-length` property) to model
+/// input as the worker does, without running the model: the fuzz / property-test entry point.
+#[doc(hidden)]
+pub fn decode_to_model_input(
+    spec: &crate::ModelSpec,
+    max_rows: usize,
+    max_body_bytes: usize,
+    header_len: Option<&str>,
+    payload: &[u8],
+) -> crate::Result<Vec<f32>> {
+    let h = check_payload(max_body_bytes, header_len, payload)?;
+    crate::rest::decode_to_model_input(spec, max_rows, payload, h)
 }
 
 /// A rustls client config (ring provider) trusting the CA certificates in `ca` (PEM).
@@ -219,7 +279,14 @@ fn tls_client_config(ca: &std::path::Path) -> crate::Result<Arc<rustls::ClientCo
     Ok(Arc::new(cfg))
 }
 
-async fn handle_request(st: AppState, client: AsyncClient, p: Publish, stats: Arc<WorkerStats>) {
+async fn handle_request(
+    st: AppState,
+    cfg: MqttConfig,
+    client: AsyncClient,
+    p: Publish,
+    stats: Arc<WorkerStats>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+) {
     let started = Instant::now();
     let props = p.properties.clone().unwrap_or_default();
     let Some(response_topic) = props.response_topic.clone().filter(|t| !t.is_empty()) else {
@@ -229,23 +296,23 @@ async fn handle_request(st: AppState, client: AsyncClient, p: Publish, stats: Ar
         m::record("mqtt", "infer", Err(&e));
         return;
     };
+    if !cfg.reply_topic_allowed(&response_topic) {
+        tracing::warn!(
+            prefix = %cfg.reply_topic_prefix,
+            "MQTT request whose Response Topic is outside the reply prefix dropped"
+        );
+        stats.dropped.fetch_add(1, Ordering::Relaxed);
+        let e = Error::invalid(crate::error::InvalidKind::Parameter, "response topic not allowed");
+        m::record("mqtt", "infer", Err(&e));
+        return;
+    }
     let header_len = props
         .user_properties
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(HEADER_LENGTH))
-        .map(|(_, v)| {
-            v.trim().parse::<usize>().map_err(|_| {
-                Error::invalid(
-                    crate::error::InvalidKind::Binary,
-                    "inference-header-content-length is not a number",
-                )
-            })
-        })
-        .transpose();
-    let limit = st.config().max_body_bytes;
-    let result = match header_len {
+        .map(|(_, v)| v.as_str());
+    let result = match check_payload(st.config().max_body_bytes, header_len, &p.payload) {
         Err(e) => Err(e),
-        Ok(_) if p.payload.len() > limit => Err(Error::TooLarge { limit }),
         Ok(h) => match tokio::time::timeout(st.timeout(), crate::rest::run_json_request(&st, &p.payload, h))
             .await
         {

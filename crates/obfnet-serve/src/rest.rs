@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::de::{self, Visitor};
+use serde_json::{Value, json};
 
+use crate::backend::ModelSpec;
 use crate::error::InvalidKind;
 use crate::oip::{self, InputHeader, InputType, InputValues, OutputKind, Prediction};
 use crate::state::AppState;
@@ -31,6 +33,12 @@ impl IntoResponse for Error {
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(crate::server::RETRY_AFTER_S),
+            );
         }
         resp
     }
@@ -56,16 +64,25 @@ pub fn routes(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth))
         .layer(axum::middleware::from_fn_with_state(state.clone(), timeout));
     Router::new()
-        .route(
-            "/v2/health/live",
-            get(|| async { json_response(StatusCode::OK, &json!({"live": true})) }),
-        )
-        .route(
-            "/v2/health/ready",
-            get(|| async { json_response(StatusCode::OK, &json!({"ready": true})) }),
-        )
+        .route("/v2/health/live", get(health_live))
+        .route("/v2/health/ready", get(health_ready))
         .merge(protected)
         .with_state(state)
+}
+
+/// 200 `{"live": true}`, or 503 `{"live": false}` when the process cannot serve (the batcher
+/// thread is gone).
+async fn health_live(State(st): State<AppState>) -> Response {
+    let live = st.live();
+    let status = if live { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    json_response(status, &json!({ "live": live }))
+}
+
+/// 200 `{"ready": true}`, or 503 `{"ready": false}` when the batcher or an MQTT worker is gone.
+async fn health_ready(State(st): State<AppState>) -> Response {
+    let ready = st.ready();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    json_response(status, &json!({ "ready": ready }))
 }
 
 async fn auth(State(st): State<AppState>, req: Request, next: Next) -> Response {
@@ -153,7 +170,7 @@ async fn model_ready(State(st): State<AppState>, Path(name): Path<String>) -> Re
     st.check_model(&name, None)?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"name": name, "ready": true}),
+        &json!({"name": name, "ready": st.live()}),
     ))
 }
 
@@ -164,7 +181,7 @@ async fn model_ready_v(
     st.check_model(&name, Some(&version))?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({"name": name, "ready": true}),
+        &json!({"name": name, "ready": st.live()}),
     ))
 }
 
@@ -206,34 +223,217 @@ async fn infer_any(
     }
 }
 
-/// The JSON of an inference request (the fields obfnet reads; others are ignored).
+/// The JSON of an inference request (the fields obfnet reads; others are skipped without being
+/// stored). Tensor data goes straight into a flat `Vec<f32>` capped at the largest request's
+/// element count ([`parse_request`]), never into a generic JSON tree.
 #[derive(Debug, Deserialize)]
 pub(crate) struct InferRequestJson {
     #[serde(default)]
     pub id: Option<String>,
     #[serde(default)]
-    pub parameters: Option<Map<String, Value>>,
+    pub parameters: Option<RequestParams>,
     pub inputs: Vec<InputJson>,
     #[serde(default)]
     pub outputs: Option<Vec<OutputJson>>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RequestParams {
+    #[serde(default, deserialize_with = "present")]
+    pub binary_data_output: Option<Param>,
+}
+
 #[derive(Debug, Deserialize)]
 pub(crate) struct InputJson {
     pub name: String,
-    pub shape: Vec<i64>,
+    pub shape: Shape,
     pub datatype: String,
     #[serde(default)]
-    pub parameters: Option<Map<String, Value>>,
-    #[serde(default)]
-    pub data: Option<Value>,
+    pub parameters: Option<InputParams>,
+    #[serde(default, deserialize_with = "present")]
+    pub data: Option<FlatData>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct InputParams {
+    #[serde(default, deserialize_with = "present")]
+    pub binary_data_size: Option<Param>,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct OutputJson {
     pub name: String,
     #[serde(default)]
-    pub parameters: Option<Map<String, Value>>,
+    pub parameters: Option<OutputParams>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct OutputParams {
+    #[serde(default, deserialize_with = "present")]
+    pub binary_data: Option<Param>,
+    #[serde(default, deserialize_with = "present")]
+    pub classification: Option<Param>,
+}
+
+/// A field that is present (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A parameter value: a boolean, a non-negative integer, or anything else (skipped unstored).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Param {
+    Bool(bool),
+    Uint(u64),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Param {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Param;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a parameter value")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Param, E> {
+                Ok(Param::Bool(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Param, E> {
+                Ok(Param::Uint(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Param, E> {
+                Ok(u64::try_from(v).map_or(Param::Other, Param::Uint))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Param, E> {
+                Ok(Param::Other)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Param, E> {
+                Ok(Param::Other)
+            }
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Param, E> {
+                Ok(Param::Other)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Param, A::Error> {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(Param::Other)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Param, A::Error> {
+                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                Ok(Param::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Most dimensions a shape may list while parsing (the model takes at most 4).
+const MAX_SHAPE_DIMS: usize = 16;
+
+/// An input's shape, at most [`MAX_SHAPE_DIMS`] entries.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Shape(pub Vec<i64>);
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Shape;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a shape: an array of at most {MAX_SHAPE_DIMS} integers")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Shape, A::Error> {
+                let mut dims = Vec::new();
+                while let Some(d) = seq.next_element::<i64>()? {
+                    if dims.len() == MAX_SHAPE_DIMS {
+                        return Err(de::Error::custom(format!(
+                            "input shape has more than {MAX_SHAPE_DIMS} dimensions"
+                        )));
+                    }
+                    dims.push(d);
+                }
+                Ok(Shape(dims))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+thread_local! {
+    /// Numbers the JSON parse on this thread may still store (set by [`parse_request`]).
+    /// (left, cap).
+    static ELEMENT_BUDGET: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Tensor data as it came in JSON (flat or nested arrays of numbers), flattened to f32 while
+/// parsing; remembers the first number that is not a valid UINT8 (for that datatype's check).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct FlatData {
+    pub values: Vec<f32>,
+    pub first_non_u8: Option<String>,
+}
+
+impl FlatData {
+    fn push<E: de::Error>(&mut self, v: f32, non_u8: impl FnOnce() -> Option<String>) -> std::result::Result<(), E> {
+        let (left, cap) = ELEMENT_BUDGET.with(|b| b.get());
+        if left == 0 {
+            return Err(E::custom(format!(
+                "the request holds more than the {cap} values the largest allowed request has"
+            )));
+        }
+        ELEMENT_BUDGET.with(|b| b.set((left - 1, cap)));
+        if self.first_non_u8.is_none() {
+            self.first_non_u8 = non_u8();
+        }
+        self.values.push(v);
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for FlatData {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let mut data = FlatData::default();
+        de::DeserializeSeed::deserialize(Flatten(&mut data), d)?;
+        Ok(data)
+    }
+}
+
+/// Appends every number of a (nested) array to the target.
+struct Flatten<'a>(&'a mut FlatData);
+
+impl<'de> de::DeserializeSeed<'de> for Flatten<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Flatten<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "input {:?} data as numbers in (nested) arrays", oip::INPUT_NAME)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<(), E> {
+        self.0.push(v as f32, || (v > 255).then(|| v.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<(), E> {
+        self.0.push(v as f32, || (!(0..=255).contains(&v)).then(|| v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<(), E> {
+        self.0.push(v as f32, || Some(v.to_string()))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        while seq.next_element_seed(Flatten(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+/// Parses a request's JSON part, storing at most `max_elements` tensor numbers in all.
+pub(crate) fn parse_request(json: &[u8], max_elements: usize) -> Result<InferRequestJson> {
+    let saved = ELEMENT_BUDGET.with(|b| b.replace((max_elements, max_elements)));
+    let r = serde_json::from_slice(json);
+    ELEMENT_BUDGET.with(|b| b.set(saved));
+    r.map_err(|e| Error::invalid(InvalidKind::Json, format!("request JSON: {e}")))
 }
 
 async fn infer_inner(
@@ -304,13 +504,34 @@ impl IntoResponse for EncodedReply {
     }
 }
 
-/// Parses, checks and runs a request body in the REST encoding (also used by the MQTT worker).
-/// `header_len` is the binary extension's JSON length, if the body has a binary part.
-pub(crate) async fn run_json_request(
-    st: &AppState,
-    bytes: &[u8],
+/// A request body in the REST encoding, parsed and checked against the model (no compute yet).
+#[derive(Debug)]
+pub(crate) struct DecodedRequest<'a> {
+    pub id: Option<String>,
+    pub header: InputHeader,
+    source: Source<'a>,
+    pub outputs: Vec<(OutputKind, bool)>,
+}
+
+impl DecodedRequest<'_> {
+    /// The input values (raw bytes decoded, JSON numbers checked against the datatype).
+    pub fn values(self, spec: &ModelSpec) -> Result<InputValues> {
+        match self.source {
+            Source::Raw(chunk) => oip::decode_raw(&self.header, spec, chunk),
+            Source::Json(d) => json_values(&self.header, spec, d),
+        }
+    }
+}
+
+/// Parses and checks a body in the REST encoding: JSON (numbers stored straight into a capped
+/// flat buffer), or the binary extension when `header_len` gives the JSON part's length.
+pub(crate) fn decode_request<'a>(
+    spec: &ModelSpec,
+    max_rows: usize,
+    scores: bool,
+    bytes: &'a [u8],
     header_len: Option<usize>,
-) -> Result<EncodedReply> {
+) -> Result<DecodedRequest<'a>> {
     let (json_part, mut binary) = match header_len {
         None => (bytes, &[][..]),
         Some(h) if h <= bytes.len() => bytes.split_at(h),
@@ -324,10 +545,9 @@ pub(crate) async fn run_json_request(
             ));
         }
     };
-    let req: InferRequestJson = serde_json::from_slice(json_part)
-        .map_err(|e| Error::invalid(InvalidKind::Json, format!("request JSON: {e}")))?;
-    let spec = st.spec().clone();
-    let [input] = req.inputs.as_slice() else {
+    let max_elements = max_rows.saturating_mul(spec.input_dim());
+    let mut req = parse_request(json_part, max_elements)?;
+    if req.inputs.len() != 1 {
         return Err(Error::invalid(
             InvalidKind::Input,
             format!(
@@ -335,24 +555,20 @@ pub(crate) async fn run_json_request(
                 req.inputs.len()
             ),
         ));
-    };
-    let header = oip::check_input_header(
-        &spec,
-        st.config().max_request_rows,
-        &input.name,
-        &input.datatype,
-        &input.shape,
-    )?;
-    let binary_size = match input.parameters.as_ref().and_then(|p| p.get("binary_data_size")) {
+    }
+    let input = req.inputs.swap_remove(0);
+    let header = oip::check_input_header(spec, max_rows, &input.name, &input.datatype, &input.shape.0)?;
+    let binary_size = match input.parameters.and_then(|p| p.binary_data_size) {
         None => None,
-        Some(v) => Some(v.as_u64().ok_or_else(|| {
-            Error::invalid(
+        Some(Param::Uint(v)) => Some(v),
+        Some(_) => {
+            return Err(Error::invalid(
                 InvalidKind::Binary,
                 "binary_data_size must be a non-negative integer",
-            )
-        })?),
+            ));
+        }
     };
-    let source = match (binary_size, &input.data) {
+    let source = match (binary_size, input.data) {
         (Some(_), Some(_)) => {
             return Err(Error::invalid(
                 InvalidKind::Binary,
@@ -391,25 +607,62 @@ pub(crate) async fn run_json_request(
             format!("{} binary bytes are not claimed by any input", binary.len()),
         ));
     }
-    let outputs = requested_outputs(st.config().scores, &req)?;
-    let prediction = st
-        .predict(header, |h, spec| match source {
-            Source::Raw(chunk) => oip::decode_raw(h, spec, chunk),
-            Source::Json(v) => json_values(h, spec, v),
-        })
-        .await?;
-    Ok(encode_reply(st, req.id.as_deref(), &prediction, &outputs))
+    let outputs = requested_outputs(scores, &req)?;
+    Ok(DecodedRequest {
+        id: req.id,
+        header,
+        source,
+        outputs,
+    })
 }
 
+/// Decodes a REST-encoded body all the way to model input (no model run): the path a fuzzer
+/// or property test drives. Never panics; every bad body is an [`Error`].
+#[doc(hidden)]
+pub fn decode_to_model_input(
+    spec: &ModelSpec,
+    max_rows: usize,
+    bytes: &[u8],
+    header_len: Option<usize>,
+) -> Result<Vec<f32>> {
+    let req = decode_request(spec, max_rows, true, bytes, header_len)?;
+    let header = req.header;
+    let values = req.values(spec)?;
+    oip::to_model_input(&header, spec, values)
+}
+
+/// Parses, checks and runs a request body in the REST encoding (also used by the MQTT worker).
+/// `header_len` is the binary extension's JSON length, if the body has a binary part.
+pub(crate) async fn run_json_request(
+    st: &AppState,
+    bytes: &[u8],
+    header_len: Option<usize>,
+) -> Result<EncodedReply> {
+    let spec = st.spec().clone();
+    let req = decode_request(
+        &spec,
+        st.config().max_request_rows,
+        st.config().scores,
+        bytes,
+        header_len,
+    )?;
+    let id = req.id.clone();
+    let outputs = req.outputs.clone();
+    let header = req.header;
+    let prediction = st.predict(header, |_, spec| req.values(spec)).await?;
+    Ok(encode_reply(st, id.as_deref(), &prediction, &outputs))
+}
+
+#[derive(Debug)]
 enum Source<'a> {
     Raw(&'a [u8]),
-    Json(&'a Value),
+    Json(FlatData),
 }
 
-fn param_bool(params: Option<&Map<String, Value>>, key: &str) -> Result<Option<bool>> {
-    match params.and_then(|p| p.get(key)) {
+fn param_bool(p: Option<Param>, key: &str) -> Result<Option<bool>> {
+    match p {
         None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Param::Bool(b)) => Ok(Some(b)),
         Some(_) => Err(Error::invalid(
             InvalidKind::Parameter,
             format!("parameter {key:?} must be a boolean"),
@@ -418,7 +671,11 @@ fn param_bool(params: Option<&Map<String, Value>>, key: &str) -> Result<Option<b
 }
 
 fn requested_outputs(scores: bool, req: &InferRequestJson) -> Result<Vec<(OutputKind, bool)>> {
-    let all_binary = param_bool(req.parameters.as_ref(), "binary_data_output")?.unwrap_or(false);
+    let all_binary = param_bool(
+        req.parameters.as_ref().and_then(|p| p.binary_data_output),
+        "binary_data_output",
+    )?
+    .unwrap_or(false);
     let outputs = match &req.outputs {
         None => oip::default_outputs(scores)
             .into_iter()
@@ -431,17 +688,15 @@ fn requested_outputs(scores: bool, req: &InferRequestJson) -> Result<Vec<(Output
         Some(list) => list
             .iter()
             .map(|o| {
-                if o.parameters
-                    .as_ref()
-                    .is_some_and(|p| p.contains_key("classification"))
-                {
+                if o.parameters.as_ref().is_some_and(|p| p.classification.is_some()) {
                     return Err(Error::invalid(
                         InvalidKind::Parameter,
                         "the classification extension is not supported; ask for the label output",
                     ));
                 }
                 let kind = oip::output_kind(&o.name, scores)?;
-                let binary = param_bool(o.parameters.as_ref(), "binary_data")?.unwrap_or(all_binary);
+                let binary = param_bool(o.parameters.as_ref().and_then(|p| p.binary_data), "binary_data")?
+                    .unwrap_or(all_binary);
                 Ok((kind, binary))
             })
             .collect::<Result<Vec<_>>>()?,
@@ -451,55 +706,30 @@ fn requested_outputs(scores: bool, req: &InferRequestJson) -> Result<Vec<(Output
     Ok(outputs)
 }
 
-/// Flattens JSON data (flat or nested arrays) into values, stopping as soon as there are more
-/// elements than the shape allows.
-fn json_values(header: &InputHeader, spec: &crate::backend::ModelSpec, data: &Value) -> Result<InputValues> {
+/// Checks JSON numbers against the input's datatype and element count.
+fn json_values(header: &InputHeader, spec: &ModelSpec, data: FlatData) -> Result<InputValues> {
     let want = header.numel(spec);
-    let too_many = || {
-        Error::invalid(
+    if data.values.len() > want {
+        return Err(Error::invalid(
             InvalidKind::Shape,
             format!(
                 "input {:?} holds more than the {want} values its shape needs",
                 oip::INPUT_NAME
             ),
-        )
-    };
-    let mut stack = vec![data];
-    let mut f = Vec::new();
-    let mut u = Vec::new();
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Array(items) => stack.extend(items.iter().rev()),
-            Value::Number(num) => {
-                if f.len() + u.len() >= want {
-                    return Err(too_many());
-                }
-                match header.dtype {
-                    InputType::Fp32 => f.push(num.as_f64().ok_or_else(|| {
-                        Error::invalid(InvalidKind::Value, "FP32 input holds a number out of range")
-                    })? as f32),
-                    InputType::Uint8 => u.push(num.as_u64().ok_or_else(|| {
-                        Error::invalid(
-                            InvalidKind::Value,
-                            "UINT8 input holds a value that is not an integer in 0..=255",
-                        )
-                    })?),
-                }
-            }
-            _ => {
-                return Err(Error::invalid(
-                    InvalidKind::Json,
-                    format!(
-                        "input {:?} data must be numbers in (nested) arrays",
-                        oip::INPUT_NAME
-                    ),
-                ));
-            }
-        }
+        ));
     }
     Ok(match header.dtype {
-        InputType::Fp32 => InputValues::F32(f),
-        InputType::Uint8 => InputValues::U8(oip::u8_from_wide(u)?),
+        InputType::Fp32 => InputValues::F32(data.values),
+        InputType::Uint8 => {
+            if let Some(v) = data.first_non_u8 {
+                return Err(Error::invalid(
+                    InvalidKind::Value,
+                    format!("UINT8 input holds {}, not an integer in 0..=255", oip::truncate(&v)),
+                ));
+            }
+            // Every value is an integer in 0..=255, exact in f32.
+            InputValues::U8(data.values.iter().map(|&v| v as u8).collect())
+        }
     })
 }
 

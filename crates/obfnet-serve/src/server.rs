@@ -13,6 +13,8 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
@@ -26,13 +28,22 @@ pub const REQUEST_ID: &str = "x-request-id";
 
 /// The whole HTTP application: OIP REST routes, the gRPC service (on its own paths of the same
 /// router) and `/metrics`, with request ids, tracing spans (method, path, id; never bodies or
-/// the `Authorization` header) and panic protection.
+/// the `Authorization` header), panic protection, a load-shedding concurrency limit in front of
+/// everything but the health probes, `Content-Encoding: gzip`/`deflate` request bodies (the
+/// body limit counts decompressed bytes) and gzip/deflate responses for clients that accept them.
 pub fn router(state: AppState) -> Router {
     crate::metrics::handle();
     let grpc = crate::grpc::service(state.clone());
-    crate::rest::routes(state)
+    let shed = Arc::new(tokio::sync::Semaphore::new(state.config().max_concurrent_requests));
+    crate::rest::routes(state.clone())
         .route_service("/inference.GRPCInferenceService/{*method}", grpc)
         .fallback(crate::rest::not_found)
+        .layer(RequestDecompressionLayer::new().gzip(true).deflate(true).br(false).zstd(false))
+        .layer(CompressionLayer::new().gzip(true).deflate(true).br(false).zstd(false))
+        .layer(axum::middleware::from_fn_with_state(
+            (shed, state.config().max_concurrent_requests),
+            load_shed,
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             crate::Error::Backend("handler panicked".into()).into_response_json()
         }))
@@ -54,6 +65,46 @@ pub fn router(state: AppState) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             http::header::AUTHORIZATION,
         ]))
+}
+
+/// Seconds a shed client is told to wait (`Retry-After`).
+pub const RETRY_AFTER_S: u64 = 1;
+
+/// Refuses a request at once (503 + `Retry-After`; for gRPC a trailers-only `UNAVAILABLE`) when
+/// `max_concurrent_requests` are already being handled — before its body is read. Health
+/// probes are never shed.
+async fn load_shed(
+    axum::extract::State((sem, limit)): axum::extract::State<(Arc<tokio::sync::Semaphore>, usize)>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.uri().path().starts_with("/v2/health/") {
+        return next.run(req).await;
+    }
+    let Ok(permit) = sem.try_acquire_owned() else {
+        let grpc = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let e = Error::Overloaded { limit };
+        crate::metrics::record(if grpc { "grpc" } else { "rest" }, "shed", Err(&e));
+        let mut resp = if grpc {
+            let mut r = axum::response::Response::new(axum::body::Body::empty());
+            let h = r.headers_mut();
+            h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            h.insert("grpc-status", HeaderValue::from(tonic::Code::Unavailable as i32));
+            h.insert("grpc-message", HeaderValue::from_static("server overloaded"));
+            r
+        } else {
+            e.into_response_json()
+        };
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_S));
+        return resp;
+    };
+    let resp = next.run(req).await;
+    drop(permit);
+    resp
 }
 
 impl Error {

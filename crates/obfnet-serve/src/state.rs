@@ -1,6 +1,7 @@
 //! The state every front end shares: config, model, engine and API keys.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -22,6 +23,19 @@ struct Inner {
     cfg: ServeConfig,
     engine: Engine,
     keys: ApiKeys,
+    // One flag per MQTT worker created on this state: true until the worker stops.
+    workers: std::sync::Mutex<Vec<Arc<AtomicBool>>>,
+}
+
+/// Held by a running front end (the MQTT worker); dropping it marks the front end gone, which
+/// makes the server not ready.
+#[derive(Debug)]
+pub(crate) struct WorkerAlive(Arc<AtomicBool>);
+
+impl Drop for WorkerAlive {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl AppState {
@@ -31,8 +45,46 @@ impl AppState {
         let engine = Engine::start(backend, &cfg.batching, cfg.max_in_flight)?;
         let keys = ApiKeys::new(&cfg.api_keys);
         Ok(AppState {
-            inner: Arc::new(Inner { cfg, engine, keys }),
+            inner: Arc::new(Inner {
+                cfg,
+                engine,
+                keys,
+                workers: Default::default(),
+            }),
         })
+    }
+
+    /// Liveness: the process can serve, i.e. the batcher thread that runs the model is alive
+    /// (it cannot be restarted in place; a restart of the process is the cure).
+    pub fn live(&self) -> bool {
+        self.inner.engine.alive()
+    }
+
+    /// Readiness: live, and every MQTT worker created on this state is still running.
+    pub fn ready(&self) -> bool {
+        self.live()
+            && self
+                .inner
+                .workers
+                .lock()
+                .map(|w| w.iter().all(|a| a.load(Ordering::Acquire)))
+                .unwrap_or(false)
+    }
+
+    /// Registers a front end whose end makes the server not ready.
+    pub(crate) fn register_worker(&self) -> WorkerAlive {
+        let flag = Arc::new(AtomicBool::new(true));
+        if let Ok(mut w) = self.inner.workers.lock() {
+            w.push(flag.clone());
+        }
+        WorkerAlive(flag)
+    }
+
+    /// Test hook: makes the batcher thread exit (as if it had died), so that health checks can
+    /// be tested. The server answers inference with errors from then on.
+    #[doc(hidden)]
+    pub fn stop_batcher_for_test(&self) {
+        self.inner.engine.stop_for_test();
     }
 
     /// The configuration.

@@ -209,6 +209,10 @@ fn start_worker_with(
     backend: Box<dyn obfnet_serve::InferenceBackend>,
 ) -> RunningWorker {
     let state = AppState::new(serve, backend).expect("state");
+    start_worker_on(cfg, state)
+}
+
+fn start_worker_on(cfg: MqttConfig, state: AppState) -> RunningWorker {
     let worker = MqttWorker::new(state, cfg);
     let stats = worker.stats();
     let (stop, rx) = oneshot::channel::<()>();
@@ -275,7 +279,7 @@ async fn device_with(port: u16, id: &str, with_password: bool, ca: Option<&std::
         o.set_credentials(USER, PASSWORD);
     }
     let (client, mut events) = AsyncClient::new(o, 1024);
-    let reply_topic = format!("devices/{id}/replies");
+    let reply_topic = format!("obfnet/reply/{id}");
     let (tx, replies) = mpsc::unbounded_channel();
     let acks = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let replies_seen = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -324,14 +328,26 @@ async fn device_with(port: u16, id: &str, with_password: bool, ca: Option<&std::
 
 impl Device {
     async fn send(&self, corr: u32, payload: Vec<u8>, user_properties: Vec<(String, String)>) {
+        self.send_with(corr, payload, user_properties, &self.reply_topic, QoS::AtLeastOnce)
+            .await;
+    }
+
+    async fn send_with(
+        &self,
+        corr: u32,
+        payload: Vec<u8>,
+        user_properties: Vec<(String, String)>,
+        response_topic: &str,
+        qos: QoS,
+    ) {
         let props = PublishProperties {
-            response_topic: Some(self.reply_topic.clone()),
+            response_topic: Some(response_topic.to_string()),
             correlation_data: Some(Bytes::from(corr.to_be_bytes().to_vec())),
             user_properties,
             ..Default::default()
         };
         self.client
-            .publish_with_properties("obfnet/infer/lenet5", QoS::AtLeastOnce, false, payload, props)
+            .publish_with_properties("obfnet/infer/lenet5", qos, false, payload, props)
             .await
             .expect("queue publish");
     }
@@ -557,5 +573,78 @@ async fn worker_and_device_over_tls() -> TestResult {
     assert_eq!(b.stats.connections.load(Ordering::Relaxed), 0);
     b.stop().await;
     w.stop().await;
+    Ok(())
+}
+
+/// One UINT8 image in the binary extension (small payload).
+fn binary_payload(img: &[u8]) -> (Vec<u8>, Vec<(String, String)>) {
+    let header = serde_json::to_vec(
+        &json!({"inputs": [{"name": "input", "shape": [784], "datatype": "UINT8", "parameters": {"binary_data_size": 784}}]}),
+    )
+    .expect("json");
+    let hl = header.len();
+    (
+        [header, img.to_vec()].concat(),
+        vec![("inference-header-content-length".into(), hl.to_string())],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qos0_floods_are_bounded_replies_stay_under_the_prefix_and_readiness_follows_the_worker()
+-> TestResult {
+    let Some(bin) = require_mosquitto() else {
+        return Ok(());
+    };
+    let broker = Broker::start(bin, false);
+    // The model admits 4 requests at once (more get 503) and takes 20 ms per image; the worker
+    // may handle 4 at once. A worker that spawned a task per QoS 0 publish would overrun the
+    // model's admission and answer 503s.
+    let mut serve = crate::common::cfg();
+    serve.max_in_flight = 4;
+    serve.batching.max_batch_size = 1;
+    let state = AppState::new(
+        serve,
+        Box::new(SlowBackend {
+            delay: Duration::from_millis(20),
+            sizes: Default::default(),
+        }),
+    )?;
+    let mut wc = worker_cfg(broker.port, "worker-bound", false);
+    wc.receive_maximum = 4;
+    assert!(state.ready(), "no worker yet");
+    let w = start_worker_on(wc, state.clone());
+    let mut dev = device(broker.port, "device-bound", false).await;
+    wait_subscribed(&[&w], 1).await;
+    assert!(state.ready());
+
+    // A request naming a response topic outside obfnet/reply/: dropped, never answered.
+    let (payload, props) = binary_payload(&image_u8(0));
+    dev.send_with(999, payload.clone(), props.clone(), "devices/victim/inbox", QoS::AtLeastOnce)
+        .await;
+    dev.send_with(998, payload.clone(), props.clone(), "obfnet/reply/#", QoS::AtLeastOnce)
+        .await;
+    // A flood of QoS 0 requests.
+    let n = 40u32;
+    for i in 0..n {
+        let (payload, props) = binary_payload(&image_u8(i));
+        dev.send_with(i, payload, props, &dev.reply_topic.clone(), QoS::AtMostOnce)
+            .await;
+    }
+    let got = dev.collect(n as usize, Duration::from_secs(60)).await;
+    let missing: Vec<u32> = (0..n).filter(|i| !got.contains_key(i)).collect();
+    assert!(missing.is_empty(), "lost QoS 0 requests {missing:?}");
+    for (i, (status, payload)) in &got {
+        assert_eq!(status, "200", "request {i}: {}", String::from_utf8_lossy(payload));
+    }
+    assert!(!got.contains_key(&999) && !got.contains_key(&998));
+    assert_eq!(w.stats.dropped.load(Ordering::Relaxed), 2);
+    assert!(
+        w.stats.throttled.load(Ordering::Relaxed) >= 1,
+        "the flood never hit the bound"
+    );
+    // The worker gone: the server is no longer ready (HTTP would answer 503 on /v2/health/ready).
+    w.stop().await;
+    assert!(!state.ready());
+    assert!(state.live());
     Ok(())
 }

@@ -5,7 +5,9 @@ mod common;
 
 mod batching;
 mod grpc;
+mod fuzz_props;
 mod hostile;
+mod limits;
 mod mqtt;
 mod rest;
 mod security;
