@@ -597,6 +597,18 @@ pub fn run_device(cfg: &DeviceConfig, out: &mut dyn Write) -> Result<Summary> {
     Ok(summary)
 }
 
+/// The process exit code of a run's result; prints the error (and its class) to stderr.
+/// `obfnet device` ends with `return obfnet_device::exit_code(obfnet_device::run_device(&cfg, &mut stdout))`.
+pub fn exit_code(result: Result<Summary>) -> std::process::ExitCode {
+    match result {
+        Ok(_) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error ({:?}): {e}", e.class());
+            std::process::ExitCode::from(e.exit_code())
+        }
+    }
+}
+
 fn summarise(cfg: &DeviceConfig, device: &Device, k: usize, outcomes: &[Outcome], wall_s: f64) -> Summary {
     let mut net_uses = vec![0usize; k];
     for o in outcomes {

@@ -350,11 +350,7 @@ impl Transport for RestTransport {
         let mut attempt = 0;
         loop {
             let result = self.send("POST", &path, body.clone(), Some(h));
-            let retryable = match &result {
-                Err(Error::Unreachable { .. }) => true,
-                Ok((503, ..)) => true,
-                _ => false,
-            };
+            let retryable = matches!(&result, Err(Error::Unreachable { .. }) | Ok((503, ..)));
             if retryable && attempt < self.policy.retries {
                 std::thread::sleep(self.policy.pause(attempt));
                 attempt += 1;
@@ -588,7 +584,7 @@ pub struct MqttTransport {
 impl Drop for MqttTransport {
     fn drop(&mut self) {
         let c = self.client.clone();
-        let _ = self.rt.block_on(async {
+        self.rt.block_on(async {
             let _ = tokio::time::timeout(Duration::from_millis(500), c.disconnect()).await;
         });
         self.poller.abort();
