@@ -27,166 +27,33 @@
 //! [`MfccQuantiser::clipped_fraction`]). Decoding is `z = (u − 128) / 32`, `c = μ + σ z`, and
 //! accepts fractional codes, so the real-valued output of an obfuscator decodes too.
 
-use serde::{Deserialize, Serialize};
+//! # One implementation
+//!
+//! The features and the quantiser are computed by the `no_std` crate [`obfnet_dsp`] (re-exported
+//! here), the same code a device runs, so devices and the datasets agree bit for bit
+//! (`tests/mfcc_bit_exact.rs` pins them to the std implementation this module used to hold).
+//! The way back to audio (Griffin–Lim) needs no device and stays here.
 
 use crate::error::{Error, Result};
 
-/// How MFCCs are computed (see the module docs for the defaults and why).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MfccConfig {
-    /// Expected sample rate in Hz (no resampling is done). Default 8000.
-    pub sample_rate: u32,
-    /// Samples per analysis frame (Hann window length). Default 256 (32 ms).
-    pub frame_len: usize,
-    /// Samples between frame starts. Default 80 (10 ms).
-    pub hop: usize,
-    /// FFT size (a power of two, at least `frame_len`). Default 256.
-    pub n_fft: usize,
-    /// Triangular mel filters. Default 32.
-    pub n_mels: usize,
-    /// Cepstral coefficients kept (c0 first). Default 20.
-    pub n_mfcc: usize,
-    /// Lowest filter edge in Hz. Default 0.
-    pub f_min: f32,
-    /// Highest filter edge in Hz (at most the Nyquist frequency). Default 4000.
-    pub f_max: f32,
-    /// Band energies below this are raised to it before the log. Default 1e-6.
-    pub log_floor: f32,
-    /// Frames per clip (the clip is padded / truncated to fit exactly). Default 64.
-    pub frames: usize,
-}
+pub use obfnet_dsp::{CODES_PER_STD, MfccConfig, MfccQuantiser, ZERO_CODE};
 
-impl MfccConfig {
-    /// The FSDD features (the defaults).
-    pub const FSDD: MfccConfig = MfccConfig {
-        sample_rate: 8000,
-        frame_len: 256,
-        hop: 80,
-        n_fft: 256,
-        n_mels: 32,
-        n_mfcc: 20,
-        f_min: 0.0,
-        f_max: 4000.0,
-        log_floor: 1e-6,
-        frames: 64,
-    };
-
-    /// Samples a clip is padded or truncated to: `frame_len + (frames − 1) · hop`.
-    pub fn samples(&self) -> usize {
-        self.frame_len + (self.frames.saturating_sub(1)) * self.hop
-    }
-
-    /// FFT bins kept: `n_fft / 2 + 1`.
-    pub fn bins(&self) -> usize {
-        self.n_fft / 2 + 1
-    }
-
-    /// Checks every field.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the first bad field.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |field, reason: String| Err(Error::Config { field, reason });
-        if self.sample_rate == 0 {
-            return bad("sample_rate", "must be positive".into());
+impl From<obfnet_dsp::ConfigError> for Error {
+    fn from(e: obfnet_dsp::ConfigError) -> Error {
+        Error::Config {
+            field: e.field,
+            reason: e.reason,
         }
-        if !self.n_fft.is_power_of_two() || !(4..=65_536).contains(&self.n_fft) {
-            return bad(
-                "n_fft",
-                format!("{} is not a power of two in 4..=65536", self.n_fft),
-            );
-        }
-        if self.frame_len == 0 || self.frame_len > self.n_fft {
-            return bad("frame_len", format!("{} is not in 1..=n_fft", self.frame_len));
-        }
-        if self.hop == 0 || self.hop > self.frame_len {
-            return bad("hop", format!("{} is not in 1..=frame_len", self.hop));
-        }
-        if self.n_mels < 2 || self.n_mels > self.bins() {
-            return bad("n_mels", format!("{} is not in 2..={}", self.n_mels, self.bins()));
-        }
-        if self.n_mfcc == 0 || self.n_mfcc > self.n_mels {
-            return bad("n_mfcc", format!("{} is not in 1..=n_mels", self.n_mfcc));
-        }
-        let nyquist = self.sample_rate as f32 / 2.0;
-        if !(self.f_min >= 0.0 && self.f_min < self.f_max && self.f_max <= nyquist) {
-            return bad(
-                "f_max",
-                format!(
-                    "need 0 <= f_min ({}) < f_max ({}) <= {nyquist}",
-                    self.f_min, self.f_max
-                ),
-            );
-        }
-        if !(self.log_floor.is_finite() && self.log_floor > 0.0) {
-            return bad("log_floor", format!("{} must be positive", self.log_floor));
-        }
-        if self.frames == 0 || self.frames > 100_000 {
-            return bad("frames", format!("{} is not in 1..=100000", self.frames));
-        }
-        Ok(())
     }
 }
 
-impl Default for MfccConfig {
-    fn default() -> Self {
-        MfccConfig::FSDD
-    }
-}
+use obfnet_dsp::{fft, stft};
 
-/// In-place radix-2 complex FFT (`inverse` computes the unscaled inverse). `re.len()` must be a
-/// power of two equal to `im.len()` (checked by the callers' config validation).
-fn fft(re: &mut [f32], im: &mut [f32], inverse: bool) {
-    let n = re.len();
-    if n < 2 || im.len() != n {
-        return;
-    }
-    let bits = n.trailing_zeros();
-    for i in 0..n {
-        let j = i.reverse_bits() >> (usize::BITS - bits);
-        if j > i {
-            re.swap(i, j);
-            im.swap(i, j);
-        }
-    }
-    let sign = if inverse { 1.0 } else { -1.0 };
-    let mut len = 2;
-    while len <= n {
-        let ang = sign * 2.0 * std::f64::consts::PI / len as f64;
-        for k in 0..len / 2 {
-            let (s, c) = (ang * k as f64).sin_cos();
-            let (wr, wi) = (c as f32, s as f32);
-            for start in (0..n).step_by(len) {
-                let (a, b) = (start + k, start + k + len / 2);
-                let (xr, xi) = (re[b] * wr - im[b] * wi, re[b] * wi + im[b] * wr);
-                re[b] = re[a] - xr;
-                im[b] = im[a] - xi;
-                re[a] += xr;
-                im[a] += xi;
-            }
-        }
-        len <<= 1;
-    }
-}
-
-fn hz_to_mel(f: f32) -> f32 {
-    2595.0 * (1.0 + f / 700.0).log10()
-}
-
-fn mel_to_hz(m: f32) -> f32 {
-    700.0 * (10f32.powf(m / 2595.0) - 1.0)
-}
-
-/// An MFCC extractor with its window, filterbank and DCT precomputed.
+/// An MFCC extractor with its window, filterbank and DCT precomputed ([`obfnet_dsp::Mfcc`]),
+/// plus the way back to audio.
 #[derive(Clone, Debug)]
 pub struct Mfcc {
-    cfg: MfccConfig,
-    window: Vec<f32>,
-    /// `[n_mels][bins]`
-    filters: Vec<Vec<f32>>,
-    /// `[n_mels][n_mels]` orthonormal DCT-II, row k = coefficient k.
-    dct: Vec<Vec<f32>>,
+    inner: obfnet_dsp::Mfcc,
 }
 
 impl Mfcc {
@@ -195,121 +62,55 @@ impl Mfcc {
     /// # Errors
     /// [`Error::Config`] if `cfg` does not validate.
     pub fn new(cfg: MfccConfig) -> Result<Mfcc> {
-        cfg.validate()?;
-        // periodic Hann (as librosa / torch use for STFTs)
-        let window = (0..cfg.frame_len)
-            .map(|i| {
-                let x = 2.0 * std::f64::consts::PI * i as f64 / cfg.frame_len as f64;
-                (0.5 - 0.5 * x.cos()) as f32
-            })
-            .collect();
-        let bins = cfg.bins();
-        let (lo, hi) = (hz_to_mel(cfg.f_min), hz_to_mel(cfg.f_max));
-        let edges: Vec<f32> = (0..cfg.n_mels + 2)
-            .map(|i| mel_to_hz(lo + (hi - lo) * i as f32 / (cfg.n_mels + 1) as f32))
-            .collect();
-        let bin_hz = cfg.sample_rate as f32 / cfg.n_fft as f32;
-        let filters = (0..cfg.n_mels)
-            .map(|m| {
-                let (l, c, r) = (edges[m], edges[m + 1], edges[m + 2]);
-                (0..bins)
-                    .map(|k| {
-                        let f = k as f32 * bin_hz;
-                        let up = (f - l) / (c - l);
-                        let down = (r - f) / (r - c);
-                        up.min(down).max(0.0)
-                    })
-                    .collect()
-            })
-            .collect();
-        let n = cfg.n_mels;
-        let dct = (0..n)
-            .map(|k| {
-                let scale = if k == 0 {
-                    (1.0 / n as f64).sqrt()
-                } else {
-                    (2.0 / n as f64).sqrt()
-                };
-                (0..n)
-                    .map(|i| {
-                        let a = std::f64::consts::PI * k as f64 * (2 * i + 1) as f64 / (2 * n) as f64;
-                        (scale * a.cos()) as f32
-                    })
-                    .collect()
-            })
-            .collect();
         Ok(Mfcc {
-            cfg,
-            window,
-            filters,
-            dct,
+            inner: obfnet_dsp::Mfcc::new(cfg)?,
         })
+    }
+
+    /// The device-side extractor this wraps.
+    pub fn dsp(&self) -> &obfnet_dsp::Mfcc {
+        &self.inner
     }
 
     /// The configuration.
     pub fn config(&self) -> &MfccConfig {
-        &self.cfg
+        self.inner.config()
     }
 
     /// The triangular filters, `[n_mels][n_fft/2 + 1]`.
     pub fn filters(&self) -> &[Vec<f32>] {
-        &self.filters
+        self.inner.filters()
     }
 
     /// `audio` padded with zeros or truncated at the end to [`MfccConfig::samples`].
     pub fn fit_length(&self, audio: &[f32]) -> Vec<f32> {
-        let mut a: Vec<f32> = audio.iter().take(self.cfg.samples()).copied().collect();
-        a.resize(self.cfg.samples(), 0.0);
-        a
-    }
-
-    /// Power spectra of the frames of `audio` (already of the fixed length), `[frames][bins]`.
-    fn power_frames(&self, audio: &[f32]) -> Vec<Vec<f32>> {
-        stft(audio, &self.window, &self.cfg)
-            .into_iter()
-            .map(|(re, im)| re.iter().zip(&im).map(|(r, i)| r * r + i * i).collect())
-            .collect()
+        self.inner.fit_length(audio)
     }
 
     /// Mel band energies (before the log) of each frame, `[frames][n_mels]`, after fixing the
     /// length.
     pub fn mel_energies(&self, audio: &[f32]) -> Vec<Vec<f32>> {
-        self.power_frames(&self.fit_length(audio))
-            .iter()
-            .map(|p| {
-                self.filters
-                    .iter()
-                    .map(|f| f.iter().zip(p).map(|(w, e)| w * e).sum())
-                    .collect()
-            })
-            .collect()
+        self.inner.mel_energies(audio)
     }
 
     /// The MFCC map of one clip: `n_mfcc × frames` values, coefficient-major (row = coefficient,
     /// column = frame).
     pub fn compute(&self, audio: &[f32]) -> Vec<f32> {
-        let mel = self.mel_energies(audio);
-        let (nc, nf) = (self.cfg.n_mfcc, self.cfg.frames);
-        let mut out = vec![0.0f32; nc * nf];
-        for (t, bands) in mel.iter().enumerate() {
-            let logs: Vec<f32> = bands.iter().map(|&e| e.max(self.cfg.log_floor).ln()).collect();
-            for (k, row) in self.dct.iter().take(nc).enumerate() {
-                out[k * nf + t] = row.iter().zip(&logs).map(|(d, l)| d * l).sum();
-            }
-        }
-        out
+        self.inner.compute(audio)
     }
 
     /// Log mel energies from an MFCC map (inverse DCT with the dropped coefficients set to 0),
     /// `[frames][n_mels]`.
     fn log_mel_from_mfcc(&self, mfcc: &[f32]) -> Vec<Vec<f32>> {
-        let (nc, nf, nm) = (self.cfg.n_mfcc, self.cfg.frames, self.cfg.n_mels);
+        let cfg = self.config();
+        let (nc, nf, nm) = (cfg.n_mfcc, cfg.frames, cfg.n_mels);
+        let dct = self.inner.dct();
         (0..nf)
             .map(|t| {
                 (0..nm)
                     .map(|i| {
                         (0..nc)
-                            .map(|k| self.dct[k][i] * mfcc.get(k * nf + t).copied().unwrap_or(0.0))
+                            .map(|k| dct[k][i] * mfcc.get(k * nf + t).copied().unwrap_or(0.0))
                             .sum()
                     })
                     .collect()
@@ -327,14 +128,15 @@ impl Mfcc {
     /// # Errors
     /// [`Error::Config`] if `mfcc` does not hold `n_mfcc × frames` finite values.
     pub fn resynthesise(&self, mfcc: &[f32], iterations: usize, seed: u64) -> Result<Vec<f32>> {
-        let (nc, nf) = (self.cfg.n_mfcc, self.cfg.frames);
+        let cfg = self.config();
+        let (nc, nf) = (cfg.n_mfcc, cfg.frames);
         if mfcc.len() != nc * nf || mfcc.iter().any(|v| !v.is_finite()) {
             return Err(Error::Config {
                 field: "mfcc",
                 reason: format!("expected {nc} × {nf} finite values, got {}", mfcc.len()),
             });
         }
-        let bins = self.cfg.bins();
+        let bins = self.config().bins();
         let mags: Vec<Vec<f32>> = self
             .log_mel_from_mfcc(mfcc)
             .into_iter()
@@ -366,11 +168,11 @@ impl Mfcc {
                     )
                 })
                 .collect();
-            audio = istft(&spec, &self.window, &self.cfg);
+            audio = istft(&spec, self.inner.window(), cfg);
             if it == iterations {
                 break;
             }
-            phases = stft(&audio, &self.window, &self.cfg)
+            phases = stft(&audio, self.inner.window(), cfg)
                 .into_iter()
                 .map(|(re, im)| re.iter().zip(&im).map(|(r, i)| i.atan2(*r)).collect())
                 .collect();
@@ -384,12 +186,12 @@ impl Mfcc {
 
     /// Non-negative least squares `min ‖F p − mel‖², p ≥ 0` by multiplicative updates.
     fn mel_to_power(&self, mel: &[f32]) -> Vec<f32> {
-        let bins = self.cfg.bins();
+        let bins = self.config().bins();
         let ft_mel: Vec<f32> = (0..bins)
-            .map(|k| self.filters.iter().zip(mel).map(|(f, m)| f[k] * m).sum())
+            .map(|k| self.filters().iter().zip(mel).map(|(f, m)| f[k] * m).sum())
             .collect();
         let colsum: Vec<f32> = (0..bins)
-            .map(|k| self.filters.iter().map(|f| f[k]).sum())
+            .map(|k| self.filters().iter().map(|f| f[k]).sum())
             .collect();
         let mut p: Vec<f32> = ft_mel
             .iter()
@@ -398,12 +200,12 @@ impl Mfcc {
             .collect();
         for _ in 0..100 {
             let fp: Vec<f32> = self
-                .filters
+                .filters()
                 .iter()
                 .map(|f| f.iter().zip(&p).map(|(w, v)| w * v).sum())
                 .collect();
             for k in 0..bins {
-                let denom: f32 = self.filters.iter().zip(&fp).map(|(f, v)| f[k] * v).sum();
+                let denom: f32 = self.filters().iter().zip(&fp).map(|(f, v)| f[k] * v).sum();
                 if denom > 0.0 {
                     p[k] *= ft_mel[k] / denom;
                 }
@@ -413,26 +215,7 @@ impl Mfcc {
     }
 }
 
-/// Frames `audio` (Hann-windowed, zero-padded to `n_fft`) and returns each frame's spectrum
-/// bins `0..=n_fft/2` as (re, im). Frames start at `t · hop` for `t < cfg.frames`.
-fn stft(audio: &[f32], window: &[f32], cfg: &MfccConfig) -> Vec<(Vec<f32>, Vec<f32>)> {
-    let bins = cfg.bins();
-    (0..cfg.frames)
-        .map(|t| {
-            let mut re = vec![0.0f32; cfg.n_fft];
-            let mut im = vec![0.0f32; cfg.n_fft];
-            for (i, w) in window.iter().enumerate() {
-                re[i] = audio.get(t * cfg.hop + i).copied().unwrap_or(0.0) * w;
-            }
-            fft(&mut re, &mut im, false);
-            re.truncate(bins);
-            im.truncate(bins);
-            (re, im)
-        })
-        .collect()
-}
-
-/// Least-squares inverse of [`stft`]: inverse FFT of each frame (Hermitian-completed), windowed
+/// Least-squares inverse of [`obfnet_dsp::stft`]: inverse FFT of each frame (Hermitian-completed), windowed
 /// overlap-add, divided by the summed squared window.
 fn istft(spec: &[(Vec<f32>, Vec<f32>)], window: &[f32], cfg: &MfccConfig) -> Vec<f32> {
     let n = cfg.n_fft;
@@ -467,113 +250,10 @@ fn istft(spec: &[(Vec<f32>, Vec<f32>)], window: &[f32], cfg: &MfccConfig) -> Vec
     out
 }
 
-/// The per-coefficient affine map between MFCC values and `u8` codes (see the module docs).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MfccQuantiser {
-    /// Mean of each coefficient over the training frames.
-    pub mean: Vec<f32>,
-    /// Standard deviation of each coefficient over the training frames (at least 1e-6).
-    pub std: Vec<f32>,
-    /// Frames per map (the map is `mean.len() × frames`).
-    pub frames: usize,
-}
-
-/// Codes per standard deviation.
-pub const CODES_PER_STD: f32 = 32.0;
-/// The code of the mean.
-pub const ZERO_CODE: f32 = 128.0;
-
-impl MfccQuantiser {
-    /// Fits the map to MFCC maps (`n_mfcc × frames` each, back to back).
-    ///
-    /// # Errors
-    /// [`Error::Config`] if `maps` is empty or not a whole number of maps.
-    pub fn fit(maps: &[f32], n_mfcc: usize, frames: usize) -> Result<MfccQuantiser> {
-        let d = n_mfcc * frames;
-        if d == 0 || maps.is_empty() || !maps.len().is_multiple_of(d) {
-            return Err(Error::Config {
-                field: "maps",
-                reason: format!(
-                    "{} values are not a whole number of {n_mfcc} × {frames} maps",
-                    maps.len()
-                ),
-            });
-        }
-        // values per coefficient: maps × frames
-        let count = maps.len() as f64 / n_mfcc as f64;
-        let mut sum = vec![0.0f64; n_mfcc];
-        let mut sq = vec![0.0f64; n_mfcc];
-        for map in maps.chunks(d) {
-            for (k, row) in map.chunks(frames).enumerate() {
-                for &v in row {
-                    sum[k] += f64::from(v);
-                    sq[k] += f64::from(v) * f64::from(v);
-                }
-            }
-        }
-        let mean: Vec<f64> = sum.iter().map(|s| s / count).collect();
-        let std = sq
-            .iter()
-            .zip(&mean)
-            .map(|(s, m)| ((s / count - m * m).max(0.0).sqrt() as f32).max(1e-6))
-            .collect();
-        Ok(MfccQuantiser {
-            mean: mean.into_iter().map(|m| m as f32).collect(),
-            std,
-            frames,
-        })
-    }
-
-    /// Codes of one or more maps back to back (coefficient `k` at row `k` of each map).
-    pub fn encode(&self, map: &[f32]) -> Vec<u8> {
-        map.iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let k = (i / self.frames.max(1)) % self.mean.len().max(1);
-                let u = ZERO_CODE + CODES_PER_STD * (v - self.mean[k]) / self.std[k];
-                // clamped into 0..=255 first, so the cast is exact
-                if u.is_finite() {
-                    u.round().clamp(0.0, 255.0) as u8
-                } else {
-                    0
-                }
-            })
-            .collect()
-    }
-
-    /// MFCC values of (possibly fractional) codes of one or more maps.
-    pub fn decode(&self, codes: &[f32]) -> Vec<f32> {
-        codes
-            .iter()
-            .enumerate()
-            .map(|(i, &u)| {
-                let k = (i / self.frames.max(1)) % self.mean.len().max(1);
-                self.mean[k] + self.std[k] * (u - ZERO_CODE) / CODES_PER_STD
-            })
-            .collect()
-    }
-
-    /// Share of values of `maps` that fall outside the codable range `[−4, +3.97] σ`.
-    pub fn clipped_fraction(&self, maps: &[f32]) -> f64 {
-        if maps.is_empty() {
-            return 0.0;
-        }
-        let clipped = maps
-            .iter()
-            .enumerate()
-            .filter(|&(i, &v)| {
-                let k = (i / self.frames.max(1)) % self.mean.len().max(1);
-                let u = ZERO_CODE + CODES_PER_STD * (v - self.mean[k]) / self.std[k];
-                !(-0.5..255.5).contains(&u)
-            })
-            .count();
-        clipped as f64 / maps.len() as f64
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use obfnet_dsp::{hz_to_mel, mel_to_hz};
 
     fn sine(freq: f32, n: usize) -> Vec<f32> {
         (0..n)
