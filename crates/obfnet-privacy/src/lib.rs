@@ -60,6 +60,7 @@ pub mod mechanism;
 pub mod metrics;
 mod mlp;
 mod scheme;
+mod speaker;
 mod strong;
 
 pub use attack::{
@@ -74,6 +75,7 @@ pub use evaluate::{
 };
 pub use mechanism::{Guarantee, Noise};
 pub use mlp::{Mlp, MlpConfig, Targets, from_host, to_vec, train_mlp};
+pub use speaker::{SpeakerConfig, SpeakerResult, speaker_identification, speaker_indices};
 pub use strong::{
     DecoderConfig, FitReport, NearestNeighbour, NeighbourConfig, StrongInverse, StrongMode,
 };

@@ -523,6 +523,34 @@ mod strong_attacks {
     }
 
     #[test]
+    fn speaker_identification_sees_through_identity_not_through_a_constant() {
+        // "speaker" = the bar's orientation (label / 5), 2 speakers
+        let (train, test) = (synthetic_dataset(800, 1), synthetic_dataset(200, 2));
+        let spk = |d: &Dataset| d.labels.iter().map(|&l| usize::from(l / 5)).collect::<Vec<_>>();
+        let cfg = SpeakerConfig {
+            mlp: MlpConfig {
+                hidden: vec![64],
+                epochs: 10,
+                batch_size: 64,
+                learning_rate: 2e-3,
+            },
+            seed: 1,
+        };
+        let r = speaker_identification(&TWO_NETS, &train.x, &spk(&train), &test.x, &spk(&test), &cfg, &mut |_| {})
+            .expect("speaker id");
+        assert_eq!(r.speakers, 2);
+        assert!(r.raw_accuracy > 0.9, "{r:?}");
+        assert!(r.pooled_accuracy > 0.9, "{r:?}");
+        assert_eq!(r.per_net_accuracies.len(), 2);
+        let c = speaker_identification(&CONSTANT, &train.x, &spk(&train), &test.x, &spk(&test), &cfg, &mut |_| {})
+            .expect("speaker id");
+        assert!(c.pooled_accuracy < 0.7, "a constant hides the speaker: {c:?}");
+        assert!(c.per_net_accuracies.is_empty());
+        let (a, b, names) = speaker_indices(&["bob", "al"], &["al"]);
+        assert_eq!((a, b, names), (vec![1, 0], vec![0], vec!["al".to_owned(), "bob".to_owned()]));
+    }
+
+    #[test]
     fn quantiles_and_gain_fields() {
         let v = [4.0, 1.0, 3.0, 2.0, 5.0];
         assert_eq!(metrics::quantile(&v, 0.5), 3.0);
