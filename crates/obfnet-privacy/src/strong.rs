@@ -26,7 +26,7 @@ use obfnet_nn::{LeNet, NORMALISATION, SplitMix64, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{Attack, FitContext};
-use crate::mlp::{Mlp, MlpConfig, Targets, index_tensor, scalar, to_vec, to_vec_int, train_mlp};
+use crate::mlp::{Mlp, MlpConfig, Targets, index_tensor, scalar, to_vec_int, train_mlp};
 use crate::scheme::{Scheme, observe, observe_with};
 use crate::{Error, Result};
 
@@ -263,16 +263,13 @@ pub(crate) fn fit_decoder(
         let current = model.valid();
         let val = val_bce(&current, &val_x, &val_t)?;
         tracing::info!(decoder = name, epoch, val_bce = val, "validation");
-        match &best {
-            Some((_, _, b)) if val >= *b => {
-                since_best += 1;
-                if since_best >= cfg.patience {
-                    break;
-                }
-            }
-            _ => {
-                best = Some((current, epoch, val));
-                since_best = 0;
+        if best.as_ref().is_none_or(|b| val < b.2) {
+            best = Some((current, epoch, val));
+            since_best = 0;
+        } else {
+            since_best += 1;
+            if since_best >= cfg.patience {
+                break;
             }
         }
     }
@@ -669,7 +666,8 @@ impl Attack for NearestNeighbour {
         let y = Tensor::cat(ys, 0);
         let std = Standardiser::fit(&y);
         let z = std.apply(&y);
-        let sq = z.clone().powi_scalar(2).sum_dim(1).reshape([1, -1]);
+        let rows = z.dims()[0];
+        let sq = z.clone().powi_scalar(2).sum_dim(1).reshape([1, rows]);
         let images = Tensor::cat(vec![x; k], 0);
         self.reference_rows = z.dims()[0];
         self.reference = Some((std, z, sq, images));
@@ -705,6 +703,7 @@ impl Attack for NearestNeighbour {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mlp::to_vec;
 
     #[test]
     fn schedule_warms_up_then_decays() {

@@ -449,21 +449,26 @@ mod strong_attacks {
         ssim_mean(&test.x, &a.reconstruct(scheme, &obs, &mut |_| {}).expect("recon"))
     }
 
-    const CONSTANT: FnScheme = FnScheme {
-        k: 1,
-        f: |_, x| x.mul_scalar(0.0).add_scalar(0.5),
-    };
+    fn constant() -> FnScheme {
+        FnScheme {
+            k: 1,
+            f: |_, x| x.mul_scalar(0.0).add_scalar(0.5),
+        }
+    }
+
     /// Invertible but scrambled: scale, shift and sign per candidate.
-    const TWO_NETS: FnScheme = FnScheme {
-        k: 2,
-        f: |k, x| {
-            if k == 0 {
-                x.mul_scalar(3.0).add_scalar(2.0)
-            } else {
-                x.mul_scalar(-0.5).sub_scalar(4.0)
-            }
-        },
-    };
+    fn two_nets() -> FnScheme {
+        FnScheme {
+            k: 2,
+            f: |k, x| {
+                if k == 0 {
+                    x.mul_scalar(3.0).add_scalar(2.0)
+                } else {
+                    x.mul_scalar(-0.5).sub_scalar(4.0)
+                }
+            },
+        }
+    }
 
     #[test]
     fn strong_decoders_invert_invertible_nets_and_not_a_constant() {
@@ -471,7 +476,7 @@ mod strong_attacks {
         let fl = floor(&train, &test);
         for mode in [StrongMode::Pooled, StrongMode::PerNet, StrongMode::Conditioned] {
             let mut a = StrongInverse::new(quick_decoder(), mode);
-            let s = run(&mut a, &TWO_NETS, &train, &test);
+            let s = run(&mut a, &two_nets(), &train, &test);
             assert!(s > 0.8 && s > fl + 0.2, "{mode:?} on invertible nets: SSIM {s}, floor {fl}");
             assert!(!a.reports.is_empty() && a.reports.iter().all(|r| r.epochs_run >= 1));
             if mode == StrongMode::Conditioned {
@@ -480,7 +485,7 @@ mod strong_attacks {
                 assert!(a.budget().contains("answered label"), "{}", a.budget());
             }
             let mut c = StrongInverse::new(quick_decoder(), mode);
-            let s0 = run(&mut c, &CONSTANT, &train, &test);
+            let s0 = run(&mut c, &constant(), &train, &test);
             assert!(s0 < fl + 0.05, "{mode:?} on a constant: SSIM {s0}, floor {fl}");
         }
     }
@@ -508,17 +513,17 @@ mod strong_attacks {
         let (train, test) = (synthetic_dataset(2000, 1), synthetic_dataset(200, 2));
         let fl = floor(&train, &test);
         let mut a = NearestNeighbour::new(NeighbourConfig::default());
-        let s = run(&mut a, &TWO_NETS, &train, &test);
+        let s = run(&mut a, &two_nets(), &train, &test);
         assert_eq!(a.reference_rows, 4000);
         assert!(s > fl + 0.1, "retrieval SSIM {s}, floor {fl}");
         // images the server holds come back exactly
-        let (obs, _) = observe(&TWO_NETS, &train.slice(0, 20), &mut SplitMix64::new(5)).expect("observe");
+        let (obs, _) = observe(&two_nets(), &train.slice(0, 20), &mut SplitMix64::new(5)).expect("observe");
         let r = a
-            .reconstruct(&TWO_NETS, &obs, &mut |_| {})
+            .reconstruct(&two_nets(), &obs, &mut |_| {})
             .expect("recon");
         assert!(ssim_mean(&train.slice(0, 20), &r) > 0.999);
         let mut c = NearestNeighbour::new(NeighbourConfig::default());
-        let s0 = run(&mut c, &CONSTANT, &train, &test);
+        let s0 = run(&mut c, &constant(), &train, &test);
         assert!(s0 < fl, "a constant retrieves an arbitrary image: SSIM {s0}, floor {fl}");
     }
 
@@ -536,13 +541,13 @@ mod strong_attacks {
             },
             seed: 1,
         };
-        let r = speaker_identification(&TWO_NETS, &train.x, &spk(&train), &test.x, &spk(&test), &cfg, &mut |_| {})
+        let r = speaker_identification(&two_nets(), &train.x, &spk(&train), &test.x, &spk(&test), &cfg, &mut |_| {})
             .expect("speaker id");
         assert_eq!(r.speakers, 2);
         assert!(r.raw_accuracy > 0.9, "{r:?}");
         assert!(r.pooled_accuracy > 0.9, "{r:?}");
         assert_eq!(r.per_net_accuracies.len(), 2);
-        let c = speaker_identification(&CONSTANT, &train.x, &spk(&train), &test.x, &spk(&test), &cfg, &mut |_| {})
+        let c = speaker_identification(&constant(), &train.x, &spk(&train), &test.x, &spk(&test), &cfg, &mut |_| {})
             .expect("speaker id");
         assert!(c.pooled_accuracy < 0.7, "a constant hides the speaker: {c:?}");
         assert!(c.per_net_accuracies.is_empty());
