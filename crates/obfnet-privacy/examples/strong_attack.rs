@@ -64,7 +64,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut last = Instant::now();
     let mut progress = |e: obfnet_nn::TrainEvent| match e {
         obfnet_nn::TrainEvent::Phase { name, total_steps } => {
-            eprintln!("[{:>6.0}s] {name} ({total_steps} steps)", t0.elapsed().as_secs_f64());
+            eprintln!(
+                "[{:>6.0}s] {name} ({total_steps} steps)",
+                t0.elapsed().as_secs_f64()
+            );
         }
         obfnet_nn::TrainEvent::Epoch { epoch, mean_loss } => {
             eprintln!(

@@ -383,9 +383,9 @@ impl Rmle {
                 });
             }
             let grads = loss.backward();
-            let g = xa
-                .grad(&grads)
-                .ok_or(Error::MissingGradient { what: "the rMLE input" })?;
+            let g = xa.grad(&grads).ok_or(Error::MissingGradient {
+                what: "the rMLE input",
+            })?;
             m1 = m1.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
             m2 = m2.mul_scalar(b2) + g.powi_scalar(2).mul_scalar(1.0 - b2);
             let c1 = 1.0 - b1.powi(t as i32);

@@ -13,9 +13,9 @@ use crate::attack::{
 use crate::distinguish::{DistinguisherConfig, Distinguishers, distinguish};
 use crate::mechanism::Guarantee;
 use crate::metrics::{ImageScores, from_pixels, quantile, score_per_image, to_pixels};
-use crate::strong::{DecoderConfig, NearestNeighbour, NeighbourConfig, StrongInverse, StrongMode};
 use crate::mlp::{from_host, to_vec};
 use crate::scheme::{Family, Scheme, Utility, observe};
+use crate::strong::{DecoderConfig, NearestNeighbour, NeighbourConfig, StrongInverse, StrongMode};
 use crate::{Error, Result};
 
 /// Every budget of an evaluation. The default is the **strong** preset ([`AttackConfig::strong`]):

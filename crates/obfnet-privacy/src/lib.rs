@@ -70,15 +70,13 @@ pub use auc::roc_auc;
 pub use distinguish::{DistinguisherConfig, Distinguishers, distinguish};
 pub use error::{Error, Result};
 pub use evaluate::{
-    AttackConfig, AttackScore, AttackSelection, EvalContext, Gain, Preset, StrongConfig, OBSERVED_AS_IMAGE, Pictures, Recogniser,
-    SchemeResult, evaluate_scheme,
+    AttackConfig, AttackScore, AttackSelection, EvalContext, Gain, OBSERVED_AS_IMAGE, Pictures, Preset,
+    Recogniser, SchemeResult, StrongConfig, evaluate_scheme,
 };
 pub use mechanism::{Guarantee, Noise};
 pub use mlp::{Mlp, MlpConfig, Targets, from_host, to_vec, train_mlp};
-pub use speaker::{SpeakerConfig, SpeakerResult, speaker_identification, speaker_indices};
-pub use strong::{
-    DecoderConfig, FitReport, NearestNeighbour, NeighbourConfig, StrongInverse, StrongMode,
-};
 pub use scheme::{
     Family, NoiseScheme, ObfScheme, ProjectionKind, ProjectionScheme, Scheme, Utility, observe, observe_with,
 };
+pub use speaker::{SpeakerConfig, SpeakerResult, speaker_identification, speaker_indices};
+pub use strong::{DecoderConfig, FitReport, NearestNeighbour, NeighbourConfig, StrongInverse, StrongMode};

@@ -232,10 +232,9 @@ pub(crate) fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int>
 }
 
 pub(crate) fn scalar(t: Tensor<1>) -> Result<f32> {
-    to_vec1(t)?
-        .first()
-        .copied()
-        .ok_or(Error::Empty { what: "scalar tensor" })
+    to_vec1(t)?.first().copied().ok_or(Error::Empty {
+        what: "scalar tensor",
+    })
 }
 
 /// Reads a float tensor back to the host.

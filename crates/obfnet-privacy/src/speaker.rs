@@ -90,14 +90,21 @@ pub fn speaker_identification(
             what: "speaker split",
         });
     }
-    let speakers = train_speakers.iter().chain(test_speakers).max().map_or(0, |m| m + 1);
+    let speakers = train_speakers
+        .iter()
+        .chain(test_speakers)
+        .max()
+        .map_or(0, |m| m + 1);
     if speakers < 2 {
         return Err(Error::config("speakers", "need at least 2 speakers"));
     }
     let mut rng = SplitMix64::new(cfg.seed);
     let dev = train_x.device();
     let ids = Tensor::<1, Int>::from_data(
-        TensorData::new(train_speakers.iter().map(|&s| s as i64).collect::<Vec<_>>(), [ntr]),
+        TensorData::new(
+            train_speakers.iter().map(|&s| s as i64).collect::<Vec<_>>(),
+            [ntr],
+        ),
         &dev,
     );
     let mut fit_score = |name: &str, tr: &Tensor<2>, te: &Tensor<2>, rng: &mut SplitMix64| -> Result<f64> {

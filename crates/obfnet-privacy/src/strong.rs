@@ -273,11 +273,10 @@ pub(crate) fn fit_decoder(
             }
         }
     }
-    let (model, best_epoch, best_val_loss) =
-        best.ok_or(Error::Diverged {
-            what: "strong decoder training (no epoch)",
-            step,
-        })?;
+    let (model, best_epoch, best_val_loss) = best.ok_or(Error::Diverged {
+        what: "strong decoder training (no epoch)",
+        step,
+    })?;
     Ok((
         model,
         FitReport {
@@ -322,7 +321,11 @@ fn answered_labels(server: &LeNet, observed: &Tensor<2>) -> Result<Option<(Vec<u
         let e = (s + 1000).min(n);
         let logits = model.forward(observed.clone().inner().slice([s..e, 0..m]));
         classes = logits.dims()[1];
-        out.extend(to_vec_int(logits.argmax(1).flatten::<1>(0, 1))?.into_iter().map(|v| v as usize));
+        out.extend(
+            to_vec_int(logits.argmax(1).flatten::<1>(0, 1))?
+                .into_iter()
+                .map(|v| v as usize),
+        );
     }
     Ok(Some((out, classes)))
 }
@@ -400,7 +403,13 @@ impl StrongInverse {
         s
     }
 
-    fn features(&self, std: &Standardiser, observed: &Tensor<2>, labels: Option<&(Vec<usize>, usize)>, nets: Option<(&[usize], usize)>) -> Tensor<2> {
+    fn features(
+        &self,
+        std: &Standardiser,
+        observed: &Tensor<2>,
+        labels: Option<&(Vec<usize>, usize)>,
+        nets: Option<(&[usize], usize)>,
+    ) -> Tensor<2> {
         let z = std.apply(observed);
         let device = z.device();
         let mut parts = vec![z];
@@ -485,7 +494,10 @@ impl Attack for StrongInverse {
                     let dev = z.device();
                     let ids = |ix: &[usize]| -> Tensor<1, Int> {
                         Tensor::from_data(
-                            TensorData::new(ix.iter().map(|&i| chosen[i] as i64).collect::<Vec<_>>(), [ix.len()]),
+                            TensorData::new(
+                                ix.iter().map(|&i| chosen[i] as i64).collect::<Vec<_>>(),
+                                [ix.len()],
+                            ),
                             &dev,
                         )
                     };
@@ -509,7 +521,11 @@ impl Attack for StrongInverse {
                     )?;
                     let zh = z.clone().select(0, index_tensor(hold, &dev));
                     let pred = to_vec_int(mlp.predict(&wstd.apply(&zh)).argmax(1).flatten::<1>(0, 1))?;
-                    let right = pred.iter().zip(hold).filter(|(p, i)| **p as usize == chosen[**i]).count();
+                    let right = pred
+                        .iter()
+                        .zip(hold)
+                        .filter(|(p, i)| **p as usize == chosen[**i])
+                        .count();
                     self.which_accuracy = Some(right as f64 / hold.len() as f64);
                     self.which = Some((wstd, mlp));
                     Some(chosen.clone())
@@ -693,7 +709,11 @@ impl Attack for NearestNeighbour {
             let qb = q.clone().slice([s..e, 0..m]);
             // ‖q − z‖² up to the per-query constant ‖q‖²
             let dist = sq.clone() - qb.matmul(zt.clone()).mul_scalar(2.0);
-            idx.extend(to_vec_int(dist.argmin(1).flatten::<1>(0, 1))?.into_iter().map(|v| v as usize));
+            idx.extend(
+                to_vec_int(dist.argmin(1).flatten::<1>(0, 1))?
+                    .into_iter()
+                    .map(|v| v as usize),
+            );
         }
         let device = images.device();
         Ok(images.clone().select(0, index_tensor(&idx, &device)))
@@ -720,18 +740,21 @@ mod tests {
         let t: Tensor<2> = Tensor::from_data(TensorData::new(vec![0.0f32, 0.5, 1.0], [1, 3]), &dev);
         let got = scalar(bce_with_logits(z, t)).expect("scalar");
         let s = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let want = (-(1.0 - s(-2.0)).ln() - 0.5 * s(0.0).ln() - 0.5 * (1.0 - s(0.0)).ln() - s(3.0).ln()) / 3.0;
+        let want =
+            (-(1.0 - s(-2.0)).ln() - 0.5 * s(0.0).ln() - 0.5 * (1.0 - s(0.0)).ln() - s(3.0).ln()) / 3.0;
         assert!((f64::from(got) - want).abs() < 1e-5, "{got} vs {want}");
     }
 
     #[test]
     fn standardiser_centres_and_scales() {
         let dev = obfnet_nn::default_device().inner();
-        let x: Tensor<2> =
-            Tensor::from_data(TensorData::new(vec![1.0f32, 5.0, 3.0, 5.0], [2, 2]), &dev);
+        let x: Tensor<2> = Tensor::from_data(TensorData::new(vec![1.0f32, 5.0, 3.0, 5.0], [2, 2]), &dev);
         let s = Standardiser::fit(&x);
         let v = to_vec(s.apply(&x)).expect("read");
         assert!((v[0] + 1.0).abs() < 1e-5 && (v[2] - 1.0).abs() < 1e-5, "{v:?}");
-        assert!(v[1].abs() < 1e-6 && v[3].abs() < 1e-6, "constant column stays 0: {v:?}");
+        assert!(
+            v[1].abs() < 1e-6 && v[3].abs() < 1e-6,
+            "constant column stays 0: {v:?}"
+        );
     }
 }

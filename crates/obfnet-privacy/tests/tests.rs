@@ -477,7 +477,10 @@ mod strong_attacks {
         for mode in [StrongMode::Pooled, StrongMode::PerNet, StrongMode::Conditioned] {
             let mut a = StrongInverse::new(quick_decoder(), mode);
             let s = run(&mut a, &two_nets(), &train, &test);
-            assert!(s > 0.8 && s > fl + 0.2, "{mode:?} on invertible nets: SSIM {s}, floor {fl}");
+            assert!(
+                s > 0.8 && s > fl + 0.2,
+                "{mode:?} on invertible nets: SSIM {s}, floor {fl}"
+            );
             assert!(!a.reports.is_empty() && a.reports.iter().all(|r| r.epochs_run >= 1));
             if mode == StrongMode::Conditioned {
                 let acc = a.which_accuracy.expect("which-of-K ran");
@@ -518,13 +521,14 @@ mod strong_attacks {
         assert!(s > fl + 0.1, "retrieval SSIM {s}, floor {fl}");
         // images the server holds come back exactly
         let (obs, _) = observe(&two_nets(), &train.slice(0, 20), &mut SplitMix64::new(5)).expect("observe");
-        let r = a
-            .reconstruct(&two_nets(), &obs, &mut |_| {})
-            .expect("recon");
+        let r = a.reconstruct(&two_nets(), &obs, &mut |_| {}).expect("recon");
         assert!(ssim_mean(&train.slice(0, 20), &r) > 0.999);
         let mut c = NearestNeighbour::new(NeighbourConfig::default());
         let s0 = run(&mut c, &constant(), &train, &test);
-        assert!(s0 < fl, "a constant retrieves an arbitrary image: SSIM {s0}, floor {fl}");
+        assert!(
+            s0 < fl,
+            "a constant retrieves an arbitrary image: SSIM {s0}, floor {fl}"
+        );
     }
 
     #[test]
@@ -541,18 +545,37 @@ mod strong_attacks {
             },
             seed: 1,
         };
-        let r = speaker_identification(&two_nets(), &train.x, &spk(&train), &test.x, &spk(&test), &cfg, &mut |_| {})
-            .expect("speaker id");
+        let r = speaker_identification(
+            &two_nets(),
+            &train.x,
+            &spk(&train),
+            &test.x,
+            &spk(&test),
+            &cfg,
+            &mut |_| {},
+        )
+        .expect("speaker id");
         assert_eq!(r.speakers, 2);
         assert!(r.raw_accuracy > 0.9, "{r:?}");
         assert!(r.pooled_accuracy > 0.9, "{r:?}");
         assert_eq!(r.per_net_accuracies.len(), 2);
-        let c = speaker_identification(&constant(), &train.x, &spk(&train), &test.x, &spk(&test), &cfg, &mut |_| {})
-            .expect("speaker id");
+        let c = speaker_identification(
+            &constant(),
+            &train.x,
+            &spk(&train),
+            &test.x,
+            &spk(&test),
+            &cfg,
+            &mut |_| {},
+        )
+        .expect("speaker id");
         assert!(c.pooled_accuracy < 0.7, "a constant hides the speaker: {c:?}");
         assert!(c.per_net_accuracies.is_empty());
         let (a, b, names) = speaker_indices(&["bob", "al"], &["al"]);
-        assert_eq!((a, b, names), (vec![1, 0], vec![0], vec!["al".to_owned(), "bob".to_owned()]));
+        assert_eq!(
+            (a, b, names),
+            (vec![1, 0], vec![0], vec!["al".to_owned(), "bob".to_owned()])
+        );
     }
 
     #[test]
@@ -566,7 +589,10 @@ mod strong_attacks {
         let s: metrics::ImageScores = serde_json::from_str(old).expect("old scores");
         assert_eq!(s.ssim_median, 0.0);
         let cfg: AttackConfig = serde_json::from_str("{}").expect("old config");
-        assert!(!cfg.strong.any(), "configs without `strong` keep the standard suite");
+        assert!(
+            !cfg.strong.any(),
+            "configs without `strong` keep the standard suite"
+        );
         assert!(AttackConfig::default().strong.any(), "strong is the default");
         assert!(!AttackConfig::standard().strong.any());
     }
