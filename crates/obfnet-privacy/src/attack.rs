@@ -204,12 +204,12 @@ impl Attack for InverseNet {
 }
 
 /// Mean squared difference per row.
-fn residuals(a: Tensor<2>, b: Tensor<2>) -> Result<Vec<f32>> {
+pub(crate) fn residuals(a: Tensor<2>, b: Tensor<2>) -> Result<Vec<f32>> {
     to_vec((a - b).powi_scalar(2).mean_dim(1))
 }
 
 /// Row i of the output is row i of `candidates[pick[i]]`.
-fn pick_rows(candidates: &[Tensor<2>], pick: &[usize]) -> Result<Tensor<2>> {
+pub(crate) fn pick_rows(candidates: &[Tensor<2>], pick: &[usize]) -> Result<Tensor<2>> {
     let n = pick.len();
     let k = candidates.len();
     let all = Tensor::cat(candidates.to_vec(), 0); // [k·n, d]
@@ -297,14 +297,19 @@ impl Attack for Rmle {
     ) -> Result<Tensor<2>> {
         let [n, m] = observed.dims();
         let d = self.rows * self.cols;
-        if scheme.input_dim() != d || scheme.output_dim() != m {
-            return Err(Error::Shape(format!(
-                "rMLE on {}×{} images, scheme maps {} → {}, observed has {m}",
-                self.rows,
-                self.cols,
-                scheme.input_dim(),
-                scheme.output_dim()
-            )));
+        if scheme.input_dim() != d {
+            return Err(Error::Mismatch {
+                what: "rMLE: scheme input values for the image size",
+                expected: d,
+                got: scheme.input_dim(),
+            });
+        }
+        if scheme.output_dim() != m {
+            return Err(Error::Mismatch {
+                what: "rMLE: observed values for the scheme's output",
+                expected: scheme.output_dim(),
+                got: m,
+            });
         }
         let k = scheme.candidates();
         // rows are (candidate, sample) pairs; chunk over samples so a chunk holds all K candidates
@@ -378,9 +383,9 @@ impl Rmle {
                 });
             }
             let grads = loss.backward();
-            let g = xa
-                .grad(&grads)
-                .ok_or_else(|| Error::Backend("no gradient for the rMLE input".into()))?;
+            let g = xa.grad(&grads).ok_or(Error::MissingGradient {
+                what: "the rMLE input",
+            })?;
             m1 = m1.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
             m2 = m2.mul_scalar(b2) + g.powi_scalar(2).mul_scalar(1.0 - b2);
             let c1 = 1.0 - b1.powi(t as i32);

@@ -13,11 +13,11 @@ use crate::{Error, Result};
 /// Lengths differ; a score is not finite; one class is absent.
 pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Result<f64> {
     if scores.len() != labels.len() {
-        return Err(Error::Shape(format!(
-            "{} scores for {} labels",
-            scores.len(),
-            labels.len()
-        )));
+        return Err(Error::Mismatch {
+            what: "AUC labels for scores",
+            expected: scores.len(),
+            got: labels.len(),
+        });
     }
     if scores.iter().any(|s| !s.is_finite()) {
         return Err(Error::NonFinite("scores"));
@@ -25,9 +25,10 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Result<f64> {
     let pos = labels.iter().filter(|&&l| l).count();
     let neg = labels.len() - pos;
     if pos == 0 || neg == 0 {
-        return Err(Error::Shape(format!(
-            "AUC needs both classes ({pos} positives, {neg} negatives)"
-        )));
+        return Err(Error::OneClass {
+            positives: pos,
+            negatives: neg,
+        });
     }
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));

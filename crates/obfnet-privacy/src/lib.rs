@@ -16,6 +16,12 @@
 //!   net), [`Rmle`] (white-box regularised input optimisation over every candidate net),
 //!   [`ShadowAttack`] (query-free shadow model); [`distinguish`] (raw-vs-obfuscated AUC and
 //!   which-of-K accuracy).
+//! - The strong suite (the default [`AttackConfig`], preset [`Preset::Strong`]):
+//!   [`StrongInverse`] decoders — standardised inputs, the whole training split through the
+//!   known nets, BCE on pixels, warm-up + cosine LR, early stopping on a validation split —
+//!   pooled, per net, and conditioned on the answered label and the predicted net; and
+//!   [`NearestNeighbour`] retrieval in obfuscated space. Every score carries the median and 90th
+//!   percentile over images and the SSIM gain over the label-only floor ([`Gain`]).
 //! - Baselines behind the [`Scheme`] trait: [`NoiseScheme`] (local Laplace / Gaussian noise,
 //!   with the formal DP guarantee where the sensitivity argument holds) and
 //!   [`ProjectionScheme`] (random projection, with the server classifier retrained).
@@ -54,6 +60,8 @@ pub mod mechanism;
 pub mod metrics;
 mod mlp;
 mod scheme;
+mod speaker;
+mod strong;
 
 pub use attack::{
     Attack, FitContext, InverseConfig, InverseMode, InverseNet, Rmle, RmleConfig, ShadowAttack, ShadowConfig,
@@ -62,11 +70,13 @@ pub use auc::roc_auc;
 pub use distinguish::{DistinguisherConfig, Distinguishers, distinguish};
 pub use error::{Error, Result};
 pub use evaluate::{
-    AttackConfig, AttackScore, AttackSelection, EvalContext, OBSERVED_AS_IMAGE, Pictures, Recogniser,
-    SchemeResult, evaluate_scheme,
+    AttackConfig, AttackScore, AttackSelection, EvalContext, Gain, OBSERVED_AS_IMAGE, Pictures, Preset,
+    Recogniser, SchemeResult, StrongConfig, evaluate_scheme,
 };
 pub use mechanism::{Guarantee, Noise};
 pub use mlp::{Mlp, MlpConfig, Targets, from_host, to_vec, train_mlp};
 pub use scheme::{
     Family, NoiseScheme, ObfScheme, ProjectionKind, ProjectionScheme, Scheme, Utility, observe, observe_with,
 };
+pub use speaker::{SpeakerConfig, SpeakerResult, speaker_identification, speaker_indices};
+pub use strong::{DecoderConfig, FitReport, NearestNeighbour, NeighbourConfig, StrongInverse, StrongMode};

@@ -37,12 +37,15 @@ pub fn from_pixels(pixels: &[f32]) -> Vec<f32> {
 }
 
 fn check_pair(a: &[f32], b: &[f32]) -> Result<()> {
-    if a.len() != b.len() || a.is_empty() {
-        return Err(Error::Shape(format!(
-            "images of {} and {} values (must be equal and non-empty)",
-            a.len(),
-            b.len()
-        )));
+    if a.is_empty() {
+        return Err(Error::Empty { what: "image" });
+    }
+    if a.len() != b.len() {
+        return Err(Error::Mismatch {
+            what: "values of the second image",
+            expected: a.len(),
+            got: b.len(),
+        });
     }
     if a.iter().chain(b).any(|v| !v.is_finite()) {
         return Err(Error::NonFinite("image"));
@@ -112,10 +115,11 @@ pub fn ssim(a: &[f32], b: &[f32], rows: usize, cols: usize) -> Result<f64> {
     check_pair(a, b)?;
     let win = 2 * SSIM_RADIUS + 1;
     if rows.checked_mul(cols) != Some(a.len()) || rows < win || cols < win {
-        return Err(Error::Shape(format!(
-            "{} values are not a {rows}×{cols} image of at least {win}×{win}",
-            a.len()
-        )));
+        return Err(Error::ImageShape {
+            values: a.len(),
+            rows,
+            cols,
+        });
     }
     let w = gaussian_window();
     let (c1, c2) = ((SSIM_K1).powi(2), (SSIM_K2).powi(2));
@@ -160,7 +164,8 @@ pub fn ssim(a: &[f32], b: &[f32], rows: usize, cols: usize) -> Result<f64> {
     Ok(total / p as f64)
 }
 
-/// Mean MSE, PSNR (each capped at [`PSNR_CAP_DB`]) and SSIM over pairs of pixel-space images.
+/// Mean MSE, PSNR (each capped at [`PSNR_CAP_DB`]) and SSIM over pairs of pixel-space images,
+/// with the median and the 90th percentile over images of SSIM and PSNR.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ImageScores {
     /// Mean squared error in pixel space (range 1).
@@ -171,30 +176,90 @@ pub struct ImageScores {
     pub ssim: f64,
     /// Number of image pairs scored.
     pub n: usize,
+    /// Median SSIM over images (absent in results written before it existed: 0).
+    #[serde(default)]
+    pub ssim_median: f64,
+    /// 90th percentile of SSIM over images (the best-reconstructed tenth starts here).
+    #[serde(default)]
+    pub ssim_p90: f64,
+    /// Median PSNR over images, dB (capped).
+    #[serde(default)]
+    pub psnr_median_db: f64,
+    /// 90th percentile of PSNR over images, dB (capped).
+    #[serde(default)]
+    pub psnr_p90_db: f64,
+}
+
+/// Per-image scores of `n` image pairs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PerImage {
+    /// MSE per image.
+    pub mse: Vec<f64>,
+    /// PSNR per image, capped at [`PSNR_CAP_DB`].
+    pub psnr_db: Vec<f64>,
+    /// SSIM per image.
+    pub ssim: Vec<f64>,
+}
+
+/// The `q`-quantile (`q` in `[0, 1]`) of `v` with linear interpolation between order
+/// statistics (NumPy's default); `NaN` for an empty slice.
+pub fn quantile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (s.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+}
+
+/// Scores each pair of `recon` against `orig`, both `n` pixel-space images of `rows × cols`
+/// back to back.
+pub fn score_per_image(orig: &[f32], recon: &[f32], rows: usize, cols: usize) -> Result<PerImage> {
+    let d = rows * cols;
+    if orig.len() != recon.len() {
+        return Err(Error::Mismatch {
+            what: "reconstruction values for original values",
+            expected: orig.len(),
+            got: recon.len(),
+        });
+    }
+    if d == 0 || !orig.len().is_multiple_of(d) || orig.is_empty() {
+        return Err(Error::ImageShape {
+            values: orig.len(),
+            rows,
+            cols,
+        });
+    }
+    let mut out = PerImage::default();
+    for (a, b) in orig.chunks_exact(d).zip(recon.chunks_exact(d)) {
+        out.mse.push(mse(a, b)?);
+        out.psnr_db.push(psnr(a, b)?.min(PSNR_CAP_DB));
+        out.ssim.push(ssim(a, b, rows, cols)?);
+    }
+    Ok(out)
+}
+
+impl PerImage {
+    /// Means, medians and 90th percentiles.
+    pub fn summary(&self) -> ImageScores {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        ImageScores {
+            mse: mean(&self.mse),
+            psnr_db: mean(&self.psnr_db),
+            ssim: mean(&self.ssim),
+            n: self.ssim.len(),
+            ssim_median: quantile(&self.ssim, 0.5),
+            ssim_p90: quantile(&self.ssim, 0.9),
+            psnr_median_db: quantile(&self.psnr_db, 0.5),
+            psnr_p90_db: quantile(&self.psnr_db, 0.9),
+        }
+    }
 }
 
 /// Scores `recon` against `orig`, both `n` pixel-space images of `rows × cols` back to back.
 pub fn score_images(orig: &[f32], recon: &[f32], rows: usize, cols: usize) -> Result<ImageScores> {
-    let d = rows * cols;
-    if d == 0 || orig.len() != recon.len() || !orig.len().is_multiple_of(d) || orig.is_empty() {
-        return Err(Error::Shape(format!(
-            "{} and {} values are not the same number of {rows}×{cols} images",
-            orig.len(),
-            recon.len()
-        )));
-    }
-    let n = orig.len() / d;
-    let (mut m, mut p, mut s) = (0.0, 0.0, 0.0);
-    for (a, b) in orig.chunks_exact(d).zip(recon.chunks_exact(d)) {
-        m += mse(a, b)?;
-        p += psnr(a, b)?.min(PSNR_CAP_DB);
-        s += ssim(a, b, rows, cols)?;
-    }
-    let nf = n as f64;
-    Ok(ImageScores {
-        mse: m / nf,
-        psnr_db: p / nf,
-        ssim: s / nf,
-        n,
-    })
+    Ok(score_per_image(orig, recon, rows, cols)?.summary())
 }

@@ -70,6 +70,19 @@ pub struct Mlp {
 }
 
 impl Mlp {
+    /// A freshly initialised MLP `d_in → hidden… → d_out` on `device`.
+    pub(crate) fn init(d_in: usize, hidden: &[usize], d_out: usize, device: &Device) -> Mlp {
+        let mut widths = vec![d_in];
+        widths.extend(hidden);
+        widths.push(d_out);
+        Mlp {
+            layers: widths
+                .windows(2)
+                .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+                .collect(),
+        }
+    }
+
     /// # Shapes
     /// `x`: `[B, in]` → `[B, out]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
@@ -127,22 +140,33 @@ pub fn train_mlp(
         Targets::Regression(t) => {
             let [tn, td] = t.dims();
             if tn != n {
-                return Err(Error::Shape(format!("{n} inputs for {tn} targets")));
+                return Err(Error::Mismatch {
+                    what: "regression targets for inputs",
+                    expected: n,
+                    got: tn,
+                });
             }
             td
         }
         Targets::Classes { labels, classes } => {
             let [tn] = labels.dims();
-            if tn != n || *classes < 2 {
-                return Err(Error::Shape(format!(
-                    "{n} inputs for {tn} labels of {classes} classes"
-                )));
+            if tn != n {
+                return Err(Error::Mismatch {
+                    what: "labels for inputs",
+                    expected: n,
+                    got: tn,
+                });
+            }
+            if *classes < 2 {
+                return Err(Error::config("classes", format!("{classes}: need at least 2")));
             }
             *classes
         }
     };
     if n == 0 {
-        return Err(Error::Shape("no training samples".into()));
+        return Err(Error::Empty {
+            what: "MLP training set",
+        });
     }
     let device = obfnet_nn::default_device();
     device.seed(seed);
@@ -208,10 +232,9 @@ pub(crate) fn index_tensor(indices: &[usize], device: &Device) -> Tensor<1, Int>
 }
 
 pub(crate) fn scalar(t: Tensor<1>) -> Result<f32> {
-    to_vec1(t)?
-        .first()
-        .copied()
-        .ok_or_else(|| Error::Backend("empty tensor".into()))
+    to_vec1(t)?.first().copied().ok_or(Error::Empty {
+        what: "scalar tensor",
+    })
 }
 
 /// Reads a float tensor back to the host.
@@ -219,7 +242,10 @@ pub fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.inner()
         .into_data()
         .try_into_vec_as::<f32>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))
+        .map_err(|e| Error::Backend {
+            op: "read float tensor",
+            detail: format!("{e:?}"),
+        })
 }
 
 fn to_vec1(t: Tensor<1>) -> Result<Vec<f32>> {
@@ -230,13 +256,20 @@ fn to_vec1(t: Tensor<1>) -> Result<Vec<f32>> {
 pub(crate) fn to_vec_int<const D: usize>(t: Tensor<D, Int>) -> Result<Vec<i64>> {
     t.into_data()
         .try_into_vec_as::<i64>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))
+        .map_err(|e| Error::Backend {
+            op: "read int tensor",
+            detail: format!("{e:?}"),
+        })
 }
 
 /// A `[n, d]` tensor on the plain device from host values.
 pub fn from_host(values: Vec<f32>, n: usize, d: usize) -> Result<Tensor<2>> {
     if values.len() != n * d {
-        return Err(Error::Shape(format!("{} values are not {n}×{d}", values.len())));
+        return Err(Error::Mismatch {
+            what: "host values for an n×d tensor",
+            expected: n * d,
+            got: values.len(),
+        });
     }
     let device = obfnet_nn::default_device().inner();
     Ok(Tensor::from_data(TensorData::new(values, [n, d]), &device))

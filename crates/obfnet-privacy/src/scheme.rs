@@ -111,10 +111,11 @@ pub fn observe_with(
 ) -> Result<Tensor<2>> {
     let [b, _] = x.dims();
     if chosen.len() != b {
-        return Err(Error::Shape(format!(
-            "{} candidates for {b} samples",
-            chosen.len()
-        )));
+        return Err(Error::Mismatch {
+            what: "chosen candidates for samples",
+            expected: b,
+            got: chosen.len(),
+        });
     }
     let x = x.clone().inner();
     let mut parts = Vec::new();

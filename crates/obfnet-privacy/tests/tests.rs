@@ -410,6 +410,194 @@ mod attacks {
     }
 }
 
+mod strong_attacks {
+    use super::*;
+
+    fn quick_decoder() -> DecoderConfig {
+        DecoderConfig {
+            hidden: vec![256],
+            max_epochs: 25,
+            batch_size: 64,
+            peak_learning_rate: 2e-3,
+            val_fraction: 0.1,
+            patience: 3,
+            train_samples: None,
+            seed: 11,
+        }
+    }
+
+    /// Mean SSIM of the label-only floor (class means of `train`) on `test`.
+    fn floor(train: &Dataset, test: &Dataset) -> f64 {
+        let means = to_vec(obfnet_nn::class_means(train).expect("means")).expect("read");
+        let recon: Vec<f32> = test
+            .labels
+            .iter()
+            .flat_map(|&l| means[usize::from(l) * 144..(usize::from(l) + 1) * 144].to_vec())
+            .collect();
+        let n = test.len();
+        ssim_mean(&test.x, &from_host(recon, n, 144).expect("tensor"))
+    }
+
+    fn run(a: &mut dyn Attack, scheme: &dyn Scheme, train: &Dataset, test: &Dataset) -> f64 {
+        let server = obfnet_nn::LeNet::new(
+            &obfnet_nn::LeNetConfig::for_input(12, 12),
+            &obfnet_nn::default_device(),
+        );
+        a.fit(scheme, ctx(&server, train, test), &mut |_| {})
+            .expect("fit");
+        let (obs, _) = observe(scheme, &test.x, &mut SplitMix64::new(4)).expect("observe");
+        ssim_mean(&test.x, &a.reconstruct(scheme, &obs, &mut |_| {}).expect("recon"))
+    }
+
+    fn constant() -> FnScheme {
+        FnScheme {
+            k: 1,
+            f: |_, x| x.mul_scalar(0.0).add_scalar(0.5),
+        }
+    }
+
+    /// Invertible but scrambled: scale, shift and sign per candidate.
+    fn two_nets() -> FnScheme {
+        FnScheme {
+            k: 2,
+            f: |k, x| {
+                if k == 0 {
+                    x.mul_scalar(3.0).add_scalar(2.0)
+                } else {
+                    x.mul_scalar(-0.5).sub_scalar(4.0)
+                }
+            },
+        }
+    }
+
+    #[test]
+    fn strong_decoders_invert_invertible_nets_and_not_a_constant() {
+        let (train, test) = (synthetic_dataset(2000, 1), synthetic_dataset(200, 2));
+        let fl = floor(&train, &test);
+        for mode in [StrongMode::Pooled, StrongMode::PerNet, StrongMode::Conditioned] {
+            let mut a = StrongInverse::new(quick_decoder(), mode);
+            let s = run(&mut a, &two_nets(), &train, &test);
+            assert!(
+                s > 0.8 && s > fl + 0.2,
+                "{mode:?} on invertible nets: SSIM {s}, floor {fl}"
+            );
+            assert!(!a.reports.is_empty() && a.reports.iter().all(|r| r.epochs_run >= 1));
+            if mode == StrongMode::Conditioned {
+                let acc = a.which_accuracy.expect("which-of-K ran");
+                assert!(acc > 0.95, "which-of-K accuracy {acc}");
+                assert!(a.budget().contains("answered label"), "{}", a.budget());
+            }
+            let mut c = StrongInverse::new(quick_decoder(), mode);
+            let s0 = run(&mut c, &constant(), &train, &test);
+            assert!(s0 < fl + 0.05, "{mode:?} on a constant: SSIM {s0}, floor {fl}");
+        }
+    }
+
+    #[test]
+    fn early_stopping_stops_before_the_cap_when_nothing_is_learnable() {
+        let (train, test) = (synthetic_dataset(600, 1), synthetic_dataset(50, 2));
+        let mut a = StrongInverse::new(
+            DecoderConfig {
+                max_epochs: 200,
+                patience: 2,
+                ..quick_decoder()
+            },
+            StrongMode::Pooled,
+        );
+        let noise = NoiseScheme::new(Noise::Laplace { scale: 50.0 }, 144, 0.0).expect("noise");
+        run(&mut a, &noise, &train, &test);
+        let r = &a.reports[0];
+        assert!(r.epochs_run < 200, "ran {} epochs", r.epochs_run);
+        assert!(r.best_epoch + 2 <= r.epochs_run, "{r:?}");
+    }
+
+    #[test]
+    fn nearest_neighbour_retrieves_through_invertible_nets_not_through_a_constant() {
+        let (train, test) = (synthetic_dataset(2000, 1), synthetic_dataset(200, 2));
+        let fl = floor(&train, &test);
+        let mut a = NearestNeighbour::new(NeighbourConfig::default());
+        let s = run(&mut a, &two_nets(), &train, &test);
+        assert_eq!(a.reference_rows, 4000);
+        assert!(s > fl + 0.1, "retrieval SSIM {s}, floor {fl}");
+        // images the server holds come back exactly
+        let (obs, _) = observe(&two_nets(), &train.slice(0, 20), &mut SplitMix64::new(5)).expect("observe");
+        let r = a.reconstruct(&two_nets(), &obs, &mut |_| {}).expect("recon");
+        assert!(ssim_mean(&train.slice(0, 20), &r) > 0.999);
+        let mut c = NearestNeighbour::new(NeighbourConfig::default());
+        let s0 = run(&mut c, &constant(), &train, &test);
+        assert!(
+            s0 < fl,
+            "a constant retrieves an arbitrary image: SSIM {s0}, floor {fl}"
+        );
+    }
+
+    #[test]
+    fn speaker_identification_sees_through_identity_not_through_a_constant() {
+        // "speaker" = the bar's orientation (label / 5), 2 speakers
+        let (train, test) = (synthetic_dataset(800, 1), synthetic_dataset(200, 2));
+        let spk = |d: &Dataset| d.labels.iter().map(|&l| usize::from(l / 5)).collect::<Vec<_>>();
+        let cfg = SpeakerConfig {
+            mlp: MlpConfig {
+                hidden: vec![64],
+                epochs: 10,
+                batch_size: 64,
+                learning_rate: 2e-3,
+            },
+            seed: 1,
+        };
+        let r = speaker_identification(
+            &two_nets(),
+            &train.x,
+            &spk(&train),
+            &test.x,
+            &spk(&test),
+            &cfg,
+            &mut |_| {},
+        )
+        .expect("speaker id");
+        assert_eq!(r.speakers, 2);
+        assert!(r.raw_accuracy > 0.9, "{r:?}");
+        assert!(r.pooled_accuracy > 0.9, "{r:?}");
+        assert_eq!(r.per_net_accuracies.len(), 2);
+        let c = speaker_identification(
+            &constant(),
+            &train.x,
+            &spk(&train),
+            &test.x,
+            &spk(&test),
+            &cfg,
+            &mut |_| {},
+        )
+        .expect("speaker id");
+        assert!(c.pooled_accuracy < 0.7, "a constant hides the speaker: {c:?}");
+        assert!(c.per_net_accuracies.is_empty());
+        let (a, b, names) = speaker_indices(&["bob", "al"], &["al"]);
+        assert_eq!(
+            (a, b, names),
+            (vec![1, 0], vec![0], vec!["al".to_owned(), "bob".to_owned()])
+        );
+    }
+
+    #[test]
+    fn quantiles_and_gain_fields() {
+        let v = [4.0, 1.0, 3.0, 2.0, 5.0];
+        assert_eq!(metrics::quantile(&v, 0.5), 3.0);
+        assert!((metrics::quantile(&v, 0.9) - 4.6).abs() < 1e-12);
+        assert!(metrics::quantile(&[], 0.5).is_nan());
+        // results written before the new fields existed still read
+        let old = r#"{"mse":0.1,"psnr_db":10.0,"ssim":0.3,"n":5}"#;
+        let s: metrics::ImageScores = serde_json::from_str(old).expect("old scores");
+        assert_eq!(s.ssim_median, 0.0);
+        let cfg: AttackConfig = serde_json::from_str("{}").expect("old config");
+        assert!(
+            !cfg.strong.any(),
+            "configs without `strong` keep the standard suite"
+        );
+        assert!(AttackConfig::default().strong.any(), "strong is the default");
+        assert!(!AttackConfig::standard().strong.any());
+    }
+}
+
 mod obfuscator_scheme {
     use super::*;
     use obfnet_nn::{ObfArch, ObfStack};
