@@ -35,6 +35,7 @@ mod lenet;
 mod obf;
 mod privacy_train;
 mod rng;
+mod server_model;
 mod train;
 
 pub use burn;
@@ -49,6 +50,10 @@ pub use lenet::{LeNet, LeNetConfig};
 pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
 pub use privacy_train::{PrivacyTraining, class_means};
 pub use rng::SplitMix64;
+pub use server_model::{
+    OnnxServer, ServerModel, lenet_onnx_sidecar, lenet_to_onnx, server_accuracy, server_obfuscated_accuracies,
+    train_obfuscators_against,
+};
 pub use train::{
     Calibration, ObfReport, ObfTrainConfig, PrivacyEpoch, ServerReport, ServerTrainConfig, TrainEvent,
     calibrate, train_obfuscators, train_server_model,
