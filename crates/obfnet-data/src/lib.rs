@@ -78,7 +78,7 @@ pub use registry::{
     datasets,
 };
 pub use user::{
-    DatasetProblem, DatasetSource, MAX_USER_CLASSES, MAX_USER_DATASET_BYTES, Samples, UserDataset, load_folder,
-    load_npz,
+    DatasetProblem, DatasetSource, MAX_USER_CLASSES, MAX_USER_DATASET_BYTES, Samples, UserDataset,
+    load_folder, load_npz,
 };
 pub use wav::{MAX_WAV_BYTES, Wav, parse_wav, read_wav};

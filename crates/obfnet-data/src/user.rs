@@ -35,7 +35,8 @@ impl DatasetSource {
         if let Some(p) = spec.strip_prefix("folder:") {
             Some(DatasetSource::Folder(PathBuf::from(p)))
         } else {
-            spec.strip_prefix("npz:").map(|p| DatasetSource::Npz(PathBuf::from(p)))
+            spec.strip_prefix("npz:")
+                .map(|p| DatasetSource::Npz(PathBuf::from(p)))
         }
     }
 
@@ -92,7 +93,9 @@ pub enum DatasetProblem {
         found: usize,
     },
     /// A sample's shape differs from the first sample's.
-    #[error("sample shape {found:?} differs from {expected:?} (every sample must have the same size and channels)")]
+    #[error(
+        "sample shape {found:?} differs from {expected:?} (every sample must have the same size and channels)"
+    )]
     MixedSizes {
         /// The first sample's shape.
         expected: Vec<usize>,
@@ -179,7 +182,8 @@ impl Samples {
     /// Sample `i`, or `None` out of range.
     pub fn get(&self, i: usize) -> Option<&[u8]> {
         let n = self.sample_len();
-        self.data.get(i.checked_mul(n)?..i.checked_mul(n)?.checked_add(n)?)
+        self.data
+            .get(i.checked_mul(n)?..i.checked_mul(n)?.checked_add(n)?)
     }
 }
 
@@ -277,7 +281,10 @@ pub fn load_folder(root: &Path) -> Result<UserDataset> {
         return Err(problem(&train_dir, DatasetProblem::NoClasses));
     }
     if classes.len() > MAX_USER_CLASSES {
-        return Err(problem(&train_dir, DatasetProblem::TooManyClasses { found: classes.len() }));
+        return Err(problem(
+            &train_dir,
+            DatasetProblem::TooManyClasses { found: classes.len() },
+        ));
     }
     for c in class_dirs(&test_dir)? {
         if !classes.contains(&c) {
@@ -500,7 +507,11 @@ pub fn load_npz(path: &Path) -> Result<UserDataset> {
     let y_train = read_labels(&mut npz, path, "y_train")?;
     let y_test = read_labels(&mut npz, path, "y_test")?;
 
-    let split = |x: ArrayD<u8>, y: Vec<i64>, xs: &'static str, split: &'static str| -> Result<(Vec<usize>, Vec<u8>, Vec<i64>)> {
+    let split = |x: ArrayD<u8>,
+                 y: Vec<i64>,
+                 xs: &'static str,
+                 split: &'static str|
+     -> Result<(Vec<usize>, Vec<u8>, Vec<i64>)> {
         let shape = x.shape().to_vec();
         let Some((&n, sample)) = shape.split_first() else {
             return Err(problem(

@@ -80,7 +80,10 @@ fn folder_errors_are_typed() {
     // missing test split
     let d = tempfile::tempdir().expect("tmp");
     grey(&d.path().join("train/a/x.png"), 3, 3, 0);
-    assert!(matches!(problem_of(load_folder(d.path())), DatasetProblem::MissingSplit { .. }));
+    assert!(matches!(
+        problem_of(load_folder(d.path())),
+        DatasetProblem::MissingSplit { .. }
+    ));
 
     // mixed sizes
     grey(&d.path().join("train/a/y.png"), 4, 3, 0);
@@ -95,8 +98,18 @@ fn folder_errors_are_typed() {
     // grey and RGB mixed
     let d = tempfile::tempdir().expect("tmp");
     grey(&d.path().join("train/a/x.png"), 2, 1, 0);
-    write_png(&d.path().join("test/a/y.png"), 2, 1, png::ColorType::Rgb, png::BitDepth::Eight, &[0; 6]);
-    assert!(matches!(problem_of(load_folder(d.path())), DatasetProblem::MixedSizes { .. }));
+    write_png(
+        &d.path().join("test/a/y.png"),
+        2,
+        1,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        &[0; 6],
+    );
+    assert!(matches!(
+        problem_of(load_folder(d.path())),
+        DatasetProblem::MixedSizes { .. }
+    ));
 
     // unreadable file
     let d = tempfile::tempdir().expect("tmp");
@@ -109,23 +122,42 @@ fn folder_errors_are_typed() {
 
     // 16-bit PNG
     let d = tempfile::tempdir().expect("tmp");
-    write_png(&d.path().join("train/a/x.png"), 2, 2, png::ColorType::Grayscale, png::BitDepth::Sixteen, &[0; 8]);
+    write_png(
+        &d.path().join("train/a/x.png"),
+        2,
+        2,
+        png::ColorType::Grayscale,
+        png::BitDepth::Sixteen,
+        &[0; 8],
+    );
     grey(&d.path().join("test/a/y.png"), 2, 2, 0);
-    assert!(matches!(problem_of(load_folder(d.path())), DatasetProblem::UnsupportedPng { .. }));
+    assert!(matches!(
+        problem_of(load_folder(d.path())),
+        DatasetProblem::UnsupportedPng { .. }
+    ));
 
     // a test class that has no training folder
     let d = tempfile::tempdir().expect("tmp");
     grey(&d.path().join("train/a/x.png"), 2, 2, 0);
     grey(&d.path().join("test/b/y.png"), 2, 2, 0);
-    assert!(matches!(problem_of(load_folder(d.path())), DatasetProblem::UnknownTestClass { .. }));
+    assert!(matches!(
+        problem_of(load_folder(d.path())),
+        DatasetProblem::UnknownTestClass { .. }
+    ));
 
     // no class folders / empty split
     let d = tempfile::tempdir().expect("tmp");
     std::fs::create_dir_all(d.path().join("train")).expect("mkdir");
     std::fs::create_dir_all(d.path().join("test")).expect("mkdir");
-    assert!(matches!(problem_of(load_folder(d.path())), DatasetProblem::NoClasses));
+    assert!(matches!(
+        problem_of(load_folder(d.path())),
+        DatasetProblem::NoClasses
+    ));
     std::fs::create_dir_all(d.path().join("train/a")).expect("mkdir");
-    assert!(matches!(problem_of(load_folder(d.path())), DatasetProblem::EmptySplit { split: "train" }));
+    assert!(matches!(
+        problem_of(load_folder(d.path())),
+        DatasetProblem::EmptySplit { split: "train" }
+    ));
 }
 
 struct Npz {
@@ -139,13 +171,22 @@ fn sensor(n: usize, shape: &[usize], seed: u8) -> ArrayD<u8> {
     let mut dims = vec![n];
     dims.extend_from_slice(shape);
     let len: usize = dims.iter().product();
-    ArrayD::from_shape_vec(IxDyn(&dims), (0..len).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)).collect())
-        .expect("shape")
+    ArrayD::from_shape_vec(
+        IxDyn(&dims),
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+            .collect(),
+    )
+    .expect("shape")
 }
 
 fn write_npz(path: &Path, a: &Npz, compressed: bool) {
     let f = File::create(path).expect("create");
-    let mut w = if compressed { NpzWriter::new_compressed(f) } else { NpzWriter::new(f) };
+    let mut w = if compressed {
+        NpzWriter::new_compressed(f)
+    } else {
+        NpzWriter::new(f)
+    };
     w.add_array("x_train", &a.x_train).expect("x_train");
     if let Some(y) = &a.y_train {
         w.add_array("y_train", y).expect("y_train");
@@ -169,12 +210,18 @@ fn npz_one_dimensional_and_image_samples_load() {
     let d = tempfile::tempdir().expect("tmp");
     let p = d.path().join("sensors.npz");
     write_npz(&p, &good(), false);
-    let ds = DatasetSource::parse(&format!("npz:{}", p.display())).expect("npz spec").load().expect("load");
+    let ds = DatasetSource::parse(&format!("npz:{}", p.display()))
+        .expect("npz spec")
+        .load()
+        .expect("load");
     assert_eq!(ds.name, "sensors");
     assert_eq!(ds.sample_shape(), [128]);
     assert_eq!(ds.classes(), 3);
     assert_eq!(ds.train.labels, [0, 2, 1, 2]);
-    assert_eq!(ds.test.get(1).expect("sample"), &good().x_test.as_slice().expect("contiguous")[128..]);
+    assert_eq!(
+        ds.test.get(1).expect("sample"),
+        &good().x_test.as_slice().expect("contiguous")[128..]
+    );
     let img = ds.to_image_dataset();
     assert_eq!((img.train.rows, img.train.cols), (1, 128));
 
@@ -201,13 +248,21 @@ fn npz_errors_are_typed() {
     let mut a = good();
     a.y_train = None;
     write_npz(&p, &a, false);
-    assert!(matches!(problem_of(load_npz(&p)), DatasetProblem::MissingSplit { .. }));
+    assert!(matches!(
+        problem_of(load_npz(&p)),
+        DatasetProblem::MissingSplit { .. }
+    ));
 
     let mut a = good();
     a.y_test = Array1::from(vec![3, 0]); // class 3 never seen in training (classes 0..=2)
     write_npz(&p, &a, true);
     match problem_of(load_npz(&p)) {
-        DatasetProblem::LabelOutOfRange { split, index, label, classes } => {
+        DatasetProblem::LabelOutOfRange {
+            split,
+            index,
+            label,
+            classes,
+        } => {
             assert_eq!((split, index, label, classes), ("test", 0, 3, 3));
         }
         other => panic!("{other:?}"),
@@ -216,24 +271,35 @@ fn npz_errors_are_typed() {
     let mut a = good();
     a.y_train = Some(Array1::from(vec![0, -1, 1, 2]));
     write_npz(&p, &a, false);
-    assert!(matches!(problem_of(load_npz(&p)), DatasetProblem::LabelOutOfRange { label: -1, .. }));
+    assert!(matches!(
+        problem_of(load_npz(&p)),
+        DatasetProblem::LabelOutOfRange { label: -1, .. }
+    ));
 
     let mut a = good();
     a.y_train = Some(Array1::from(vec![0, 1]));
     write_npz(&p, &a, false);
-    assert!(matches!(problem_of(load_npz(&p)), DatasetProblem::CountMismatch { split: "train", .. }));
+    assert!(matches!(
+        problem_of(load_npz(&p)),
+        DatasetProblem::CountMismatch { split: "train", .. }
+    ));
 
     let mut a = good();
     a.x_test = sensor(2, &[64], 0);
     write_npz(&p, &a, false);
-    assert!(matches!(problem_of(load_npz(&p)), DatasetProblem::MixedSizes { .. }));
+    assert!(matches!(
+        problem_of(load_npz(&p)),
+        DatasetProblem::MixedSizes { .. }
+    ));
 
     // float samples
     let f = File::create(&p).expect("create");
     let mut w = NpzWriter::new(f);
-    w.add_array("x_train", &ArrayD::<f32>::zeros(IxDyn(&[2, 3]))).expect("w");
+    w.add_array("x_train", &ArrayD::<f32>::zeros(IxDyn(&[2, 3])))
+        .expect("w");
     w.add_array("y_train", &Array1::from(vec![0i64, 1])).expect("w");
-    w.add_array("x_test", &ArrayD::<f32>::zeros(IxDyn(&[1, 3]))).expect("w");
+    w.add_array("x_test", &ArrayD::<f32>::zeros(IxDyn(&[1, 3])))
+        .expect("w");
     w.add_array("y_test", &Array1::from(vec![0i64])).expect("w");
     w.finish().expect("finish");
     match problem_of(load_npz(&p)) {
@@ -245,8 +311,14 @@ fn npz_errors_are_typed() {
     }
 
     std::fs::write(&p, b"PK but not a zip").expect("write");
-    assert!(matches!(problem_of(load_npz(&p)), DatasetProblem::Unreadable { .. }));
-    assert!(matches!(load_npz(&d.path().join("absent.npz")), Err(Error::Io { .. })));
+    assert!(matches!(
+        problem_of(load_npz(&p)),
+        DatasetProblem::Unreadable { .. }
+    ));
+    assert!(matches!(
+        load_npz(&d.path().join("absent.npz")),
+        Err(Error::Io { .. })
+    ));
 }
 
 #[test]
@@ -256,5 +328,8 @@ fn specs_parse() {
         DatasetSource::parse("npz:/a/b.npz"),
         Some(DatasetSource::Npz("/a/b.npz".into()))
     );
-    assert_eq!(DatasetSource::parse("folder:imgs"), Some(DatasetSource::Folder("imgs".into())));
+    assert_eq!(
+        DatasetSource::parse("folder:imgs"),
+        Some(DatasetSource::Folder("imgs".into()))
+    );
 }

@@ -51,8 +51,8 @@ pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
 pub use privacy_train::{PrivacyTraining, class_means};
 pub use rng::SplitMix64;
 pub use server_model::{
-    OnnxServer, ServerModel, lenet_onnx_sidecar, lenet_to_onnx, server_accuracy, server_obfuscated_accuracies,
-    train_obfuscators_against,
+    OnnxServer, ServerModel, lenet_onnx_sidecar, lenet_to_onnx, server_accuracy,
+    server_obfuscated_accuracies, train_obfuscators_against,
 };
 pub use train::{
     Calibration, ObfReport, ObfTrainConfig, PrivacyEpoch, ServerReport, ServerTrainConfig, TrainEvent,

@@ -77,8 +77,7 @@ impl OnnxServer {
         })?;
         let pre = obfnet_onnx::Preprocess::load_for(path).map_err(onnx_err)?;
         let device = crate::default_device();
-        let train_model =
-            OnnxModel::from_bytes(&bytes, path, pre.clone(), &device).map_err(onnx_err)?;
+        let train_model = OnnxModel::from_bytes(&bytes, path, pre.clone(), &device).map_err(onnx_err)?;
         let eval_model =
             OnnxModel::from_bytes(&bytes, path, pre, &device.clone().inner()).map_err(onnx_err)?;
         let sample_shape = eval_model.sample_shape().map_err(onnx_err)?;
@@ -152,7 +151,9 @@ impl OnnxServer {
             4 => model.forward(x.reshape([dims[0], dims[1], dims[2], dims[3]])),
             5 => model.forward(x.reshape([dims[0], dims[1], dims[2], dims[3], dims[4]])),
             r => {
-                return Err(Error::Shape(format!("ONNX input rank {r} is not supported (2..=5)")));
+                return Err(Error::Shape(format!(
+                    "ONNX input rank {r} is not supported (2..=5)"
+                )));
             }
         };
         out.map_err(onnx_err)
@@ -245,7 +246,11 @@ fn count_correct(logits: Tensor<2>, labels: &[u8]) -> Result<usize> {
         .into_data()
         .try_into_vec_as::<i64>()
         .map_err(|e| Error::Backend(format!("{e:?}")))?;
-    Ok(pred.iter().zip(labels).filter(|&(&p, &l)| p == i64::from(l)).count())
+    Ok(pred
+        .iter()
+        .zip(labels)
+        .filter(|&(&p, &l)| p == i64::from(l))
+        .count())
 }
 
 /// Accuracy of `server` on the raw samples of `data` ([`accuracy`] for a LeNet).
@@ -270,7 +275,11 @@ pub fn server_accuracy(server: &ServerModel, data: &Dataset) -> Result<f64> {
 ///
 /// # Errors
 /// [`Error::Shape`] if the data does not fit the model or the obfuscators.
-pub fn server_obfuscated_accuracies(server: &ServerModel, stack: &ObfStack, data: &Dataset) -> Result<Vec<f64>> {
+pub fn server_obfuscated_accuracies(
+    server: &ServerModel,
+    stack: &ObfStack,
+    data: &Dataset,
+) -> Result<Vec<f64>> {
     if let ServerModel::LeNet(m) = server {
         return obfuscated_accuracies(m, stack, data);
     }
@@ -303,7 +312,10 @@ pub fn server_obfuscated_accuracies(server: &ServerModel, stack: &ObfStack, data
                 .count();
         }
     }
-    Ok(correct.into_iter().map(|c| c as f64 / data.len() as f64).collect())
+    Ok(correct
+        .into_iter()
+        .map(|c| c as f64 / data.len() as f64)
+        .collect())
 }
 
 /// Trains K obfuscators against a frozen [`ServerModel`].
@@ -495,19 +507,30 @@ pub fn lenet_to_onnx(model: &LeNet) -> Result<Vec<u8>> {
         g.init_f32(name, shape, params[off..off + len].to_vec());
         off += len;
     }
-    let pool = || vec![Attr::Ints("kernel_shape", vec![2, 2]), Attr::Ints("strides", vec![2, 2])];
-    g.node("Conv", "conv1", &["x", "w1", "b1"], &["c1"], vec![Attr::Ints("pads", vec![2, 2, 2, 2])])
-        .node("Relu", "relu1", &["c1"], &["r1"], vec![])
-        .node("MaxPool", "pool1", &["r1"], &["p1"], pool())
-        .node("Conv", "conv2", &["p1", "w2", "b2"], &["c2"], vec![])
-        .node("Relu", "relu2", &["c2"], &["r2"], vec![])
-        .node("MaxPool", "pool2", &["r2"], &["p2"], pool())
-        .node("Flatten", "flatten", &["p2"], &["f"], vec![Attr::Int("axis", 1)])
-        .node("Gemm", "fc1", &["f", "w3", "b3"], &["h1"], vec![])
-        .node("Relu", "relu3", &["h1"], &["a1"], vec![])
-        .node("Gemm", "fc2", &["a1", "w4", "b4"], &["h2"], vec![])
-        .node("Relu", "relu4", &["h2"], &["a2"], vec![])
-        .node("Gemm", "fc3", &["a2", "w5", "b5"], &["logits"], vec![]);
+    let pool = || {
+        vec![
+            Attr::Ints("kernel_shape", vec![2, 2]),
+            Attr::Ints("strides", vec![2, 2]),
+        ]
+    };
+    g.node(
+        "Conv",
+        "conv1",
+        &["x", "w1", "b1"],
+        &["c1"],
+        vec![Attr::Ints("pads", vec![2, 2, 2, 2])],
+    )
+    .node("Relu", "relu1", &["c1"], &["r1"], vec![])
+    .node("MaxPool", "pool1", &["r1"], &["p1"], pool())
+    .node("Conv", "conv2", &["p1", "w2", "b2"], &["c2"], vec![])
+    .node("Relu", "relu2", &["c2"], &["r2"], vec![])
+    .node("MaxPool", "pool2", &["r2"], &["p2"], pool())
+    .node("Flatten", "flatten", &["p2"], &["f"], vec![Attr::Int("axis", 1)])
+    .node("Gemm", "fc1", &["f", "w3", "b3"], &["h1"], vec![])
+    .node("Relu", "relu3", &["h1"], &["a1"], vec![])
+    .node("Gemm", "fc2", &["a1", "w4", "b4"], &["h2"], vec![])
+    .node("Relu", "relu4", &["h2"], &["a2"], vec![])
+    .node("Gemm", "fc3", &["a2", "w5", "b5"], &["logits"], vec![]);
     Ok(g.finish(13))
 }
 

@@ -8,8 +8,9 @@
 
 use obfnet_data::LabeledImages;
 use obfnet_nn::{
-    Dataset, ObfArch, ObfTrainConfig, ServerModel, ServerTrainConfig, accuracy, default_device, lenet_onnx_sidecar,
-    lenet_to_onnx, server_accuracy, server_obfuscated_accuracies, train_obfuscators_against, train_server_model,
+    Dataset, ObfArch, ObfTrainConfig, ServerModel, ServerTrainConfig, accuracy, default_device,
+    lenet_onnx_sidecar, lenet_to_onnx, server_accuracy, server_obfuscated_accuracies,
+    train_obfuscators_against, train_server_model,
 };
 
 fn data() -> (LabeledImages, LabeledImages, &'static str) {
@@ -32,7 +33,11 @@ fn data() -> (LabeledImages, LabeledImages, &'static str) {
             pixels: (0..n * 784)
                 .map(|i| {
                     let (img, px) = (i / 784, i % 784);
-                    if (px / 28) / 3 == img % 10 { 220 } else { rng.below(60) as u8 }
+                    if (px / 28) / 3 == img % 10 {
+                        220
+                    } else {
+                        rng.below(60) as u8
+                    }
                 })
                 .collect(),
             labels: (0..n).map(|i| (i % 10) as u8).collect(),
@@ -69,9 +74,23 @@ fn lenet_as_onnx_matches_the_native_path() {
 
     // logits
     let x = test.slice(0, 64).inner();
-    let a: Vec<f32> = native.forward_eval(x.clone()).expect("native").into_data().to_vec().expect("f32");
-    let b: Vec<f32> = onnx.forward_eval(x).expect("onnx").into_data().to_vec().expect("f32");
-    let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs() / p.abs().max(1.0)).fold(0.0f32, f32::max);
+    let a: Vec<f32> = native
+        .forward_eval(x.clone())
+        .expect("native")
+        .into_data()
+        .to_vec()
+        .expect("f32");
+    let b: Vec<f32> = onnx
+        .forward_eval(x)
+        .expect("onnx")
+        .into_data()
+        .to_vec()
+        .expect("f32");
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(p, q)| (p - q).abs() / p.abs().max(1.0))
+        .fold(0.0f32, f32::max);
     assert!(worst < 1e-4, "logits differ by {worst:e} (relative)");
 
     // accuracy
@@ -87,11 +106,17 @@ fn lenet_as_onnx_matches_the_native_path() {
         limit: Some(1024),
         ..Default::default()
     };
-    let (stack_n, rep_n) = train_obfuscators_against(&cfg, &native, &train, &test, &mut |_| {}).expect("native");
+    let (stack_n, rep_n) =
+        train_obfuscators_against(&cfg, &native, &train, &test, &mut |_| {}).expect("native");
     let (stack_o, rep_o) = train_obfuscators_against(&cfg, &onnx, &train, &test, &mut |_| {}).expect("onnx");
     println!(
         "{which}: raw acc {acc_native:.4} / {acc_onnx:.4}; obf accs native {:?} onnx {:?}; losses {:?} / {:?}; step ms {:.1} / {:.1}",
-        rep_n.accuracies, rep_o.accuracies, rep_n.epoch_losses, rep_o.epoch_losses, rep_n.step_ms_median, rep_o.step_ms_median
+        rep_n.accuracies,
+        rep_o.accuracies,
+        rep_n.epoch_losses,
+        rep_o.epoch_losses,
+        rep_n.step_ms_median,
+        rep_o.step_ms_median
     );
     assert_eq!(rep_n.raw_accuracy, rep_o.raw_accuracy);
     for (l, m) in rep_n.epoch_losses.iter().zip(&rep_o.epoch_losses) {

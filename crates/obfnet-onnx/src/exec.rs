@@ -55,7 +55,12 @@ fn shape_err(node: &Node, message: impl Into<String>) -> Error {
 
 /// Rejects, at load time, every node (or node setting) [`run_node`] cannot execute exactly.
 pub(crate) fn check_supported(node: &Node, opset: i64) -> Result<()> {
-    let pad_ok = |p: &AutoPad| matches!(p, AutoPad::NotSet | AutoPad::Valid | AutoPad::SameUpper | AutoPad::SameLower);
+    let pad_ok = |p: &AutoPad| {
+        matches!(
+            p,
+            AutoPad::NotSet | AutoPad::Valid | AutoPad::SameUpper | AutoPad::SameLower
+        )
+    };
     match node {
         Node::Add(_)
         | Node::Sub(_)
@@ -107,7 +112,11 @@ pub(crate) fn check_supported(node: &Node, opset: i64) -> Result<()> {
         }
         Node::MaxPool2d(p) => {
             let k = &p.config;
-            if !pad_ok(&k.auto_pad) || k.strides.contains(&0) || k.dilation.contains(&0) || k.kernel_size.contains(&0) {
+            if !pad_ok(&k.auto_pad)
+                || k.strides.contains(&0)
+                || k.dilation.contains(&0)
+                || k.kernel_size.contains(&0)
+            {
                 return Err(unsupported(node, opset, format!("config {k:?}")));
             }
             if p.outputs.len() > 1 && !p.outputs[1].name.is_empty() {
@@ -124,8 +133,16 @@ pub(crate) fn check_supported(node: &Node, opset: i64) -> Result<()> {
         }
         Node::AveragePool2d(p) => {
             let k = &p.config;
-            if !pad_ok(&k.auto_pad) || k.strides.contains(&0) || k.kernel_size.contains(&0) || k.dilation != [1, 1] {
-                return Err(unsupported(node, opset, format!("config {k:?} (dilation must be 1)")));
+            if !pad_ok(&k.auto_pad)
+                || k.strides.contains(&0)
+                || k.kernel_size.contains(&0)
+                || k.dilation != [1, 1]
+            {
+                return Err(unsupported(
+                    node,
+                    opset,
+                    format!("config {k:?} (dilation must be 1)"),
+                ));
             }
             Ok(())
         }
@@ -164,7 +181,9 @@ fn get(node: &Node, env: &Env, consts: &HashMap<String, Value>, i: usize) -> Res
 }
 
 fn has_input(node: &Node, i: usize) -> bool {
-    node.inputs().get(i).is_some_and(|a| !a.is_optional() && !a.name.is_empty())
+    node.inputs()
+        .get(i)
+        .is_some_and(|a| !a.is_optional() && !a.name.is_empty())
 }
 
 fn float(v: Value, device: &Device) -> FT {
@@ -193,14 +212,25 @@ fn get_ints(node: &Node, env: &Env, consts: &HashMap<String, Value>, i: usize) -
     }
 }
 
-fn runtime_ints(node: &Node, env: &Env, consts: &HashMap<String, Value>, r: &RuntimeInputRef) -> Result<Vec<i64>> {
+fn runtime_ints(
+    node: &Node,
+    env: &Env,
+    consts: &HashMap<String, Value>,
+    r: &RuntimeInputRef,
+) -> Result<Vec<i64>> {
     get_ints(node, env, consts, r.input_index)
 }
 
 fn runtime_scalar(node: &Node, env: &Env, consts: &HashMap<String, Value>, i: usize) -> Result<f64> {
     let v = match get(node, env, consts, i)? {
         Value::I(v) => v.data.first().map(|&x| x as f64),
-        Value::F(f) => f.t.into_data().convert::<f64>().to_vec::<f64>().ok().and_then(|v| v.first().copied()),
+        Value::F(f) => {
+            f.t.into_data()
+                .convert::<f64>()
+                .to_vec::<f64>()
+                .ok()
+                .and_then(|v| v.first().copied())
+        }
     };
     v.ok_or_else(|| shape_err(node, format!("input {i} is empty")))
 }
@@ -250,7 +280,11 @@ fn binary(node: &Node, a: Value, b: Value, op: Bin, device: &Device) -> Result<V
         && (x.data.len() == y.data.len() || x.data.len() == 1 || y.data.len() == 1)
     {
         let n = x.data.len().max(y.data.len());
-        let dims = if x.data.len() >= y.data.len() { x.dims.clone() } else { y.dims.clone() };
+        let dims = if x.data.len() >= y.data.len() {
+            x.dims.clone()
+        } else {
+            y.dims.clone()
+        };
         let at = |v: &IT, i: usize| if v.data.len() == 1 { v.data[0] } else { v.data[i] };
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
@@ -293,7 +327,14 @@ fn same_pad(auto: &AutoPad, input: usize, k: usize, s: usize, d: usize) -> (usiz
     }
 }
 
-fn pads2(auto: &AutoPad, explicit: &PaddingConfig2d, hw: [usize; 2], k: [usize; 2], s: [usize; 2], d: [usize; 2]) -> [(usize, usize); 2] {
+fn pads2(
+    auto: &AutoPad,
+    explicit: &PaddingConfig2d,
+    hw: [usize; 2],
+    k: [usize; 2],
+    s: [usize; 2],
+    d: [usize; 2],
+) -> [(usize, usize); 2] {
     match auto {
         AutoPad::SameUpper | AutoPad::SameLower => [
             same_pad(auto, hw[0], k[0], s[0], d[0]),
@@ -307,7 +348,14 @@ fn pads2(auto: &AutoPad, explicit: &PaddingConfig2d, hw: [usize; 2], k: [usize; 
     }
 }
 
-fn pads1(auto: &AutoPad, explicit: &PaddingConfig1d, len: usize, k: usize, s: usize, d: usize) -> (usize, usize) {
+fn pads1(
+    auto: &AutoPad,
+    explicit: &PaddingConfig1d,
+    len: usize,
+    k: usize,
+    s: usize,
+    d: usize,
+) -> (usize, usize) {
     match auto {
         AutoPad::SameUpper | AutoPad::SameLower => same_pad(auto, len, k, s, d),
         AutoPad::Valid => (0, 0),
@@ -319,7 +367,15 @@ fn pads1(auto: &AutoPad, explicit: &PaddingConfig1d, len: usize, k: usize, s: us
 }
 
 /// Output length of a window op, or an error when the window does not fit.
-fn out_len(node: &Node, len: usize, pad: (usize, usize), k: usize, s: usize, d: usize, ceil: bool) -> Result<usize> {
+fn out_len(
+    node: &Node,
+    len: usize,
+    pad: (usize, usize),
+    k: usize,
+    s: usize,
+    d: usize,
+    ceil: bool,
+) -> Result<usize> {
     let span = (k - 1) * d + 1;
     let padded = len + pad.0 + pad.1;
     if padded < span {
@@ -328,12 +384,19 @@ fn out_len(node: &Node, len: usize, pad: (usize, usize), k: usize, s: usize, d: 
             format!("window {span} does not fit the padded length {padded}"),
         ));
     }
-    Ok(if ceil { (padded - span).div_ceil(s) + 1 } else { (padded - span) / s + 1 })
+    Ok(if ceil {
+        (padded - span).div_ceil(s) + 1
+    } else {
+        (padded - span) / s + 1
+    })
 }
 
 fn need_rank(node: &Node, x: &FT, r: usize) -> Result<()> {
     if x.rank != r {
-        return Err(shape_err(node, format!("expected a rank-{r} input, got {:?}", x.dims())));
+        return Err(shape_err(
+            node,
+            format!("expected a rank-{r} input, got {:?}", x.dims()),
+        ));
     }
     Ok(())
 }
@@ -349,7 +412,12 @@ fn norm_axis(node: &Node, a: i64, rank: usize) -> Result<usize> {
 
 /// Runs one node; returns its first output's value (`None` for nodes whose output is a constant
 /// known at load time).
-pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, opset: i64) -> Result<Option<Value>> {
+pub(crate) fn run_node(
+    node: &Node,
+    env: &Env,
+    consts: &HashMap<String, Value>,
+    opset: i64,
+) -> Result<Option<Value>> {
     let dev = device_of(env, consts);
     let g = |i| get(node, env, consts, i);
     let gf = |i| get_f(node, env, consts, i, &dev);
@@ -406,9 +474,24 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
                     format!("input {xd:?} does not fit weight {wd:?} with {} groups", c.groups),
                 ));
             }
-            let pads = pads2(&c.auto_pad, &c.padding, [xd[2], xd[3]], c.kernel_size, c.stride, c.dilation);
+            let pads = pads2(
+                &c.auto_pad,
+                &c.padding,
+                [xd[2], xd[3]],
+                c.kernel_size,
+                c.stride,
+                c.dilation,
+            );
             for i in 0..2 {
-                out_len(node, xd[2 + i], pads[i], c.kernel_size[i], c.stride[i], c.dilation[i], false)?;
+                out_len(
+                    node,
+                    xd[2 + i],
+                    pads[i],
+                    c.kernel_size[i],
+                    c.stride[i],
+                    c.dilation[i],
+                    false,
+                )?;
             }
             let bias = bias_of(node, env, consts, 2, wd[0], &dev)?;
             let y = conv2d(
@@ -432,7 +515,14 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
                     format!("input {xd:?} does not fit weight {wd:?} with {} groups", c.groups),
                 ));
             }
-            let pad = pads1(&c.auto_pad, &c.padding, xd[2], c.kernel_size, c.stride, c.dilation);
+            let pad = pads1(
+                &c.auto_pad,
+                &c.padding,
+                xd[2],
+                c.kernel_size,
+                c.stride,
+                c.dilation,
+            );
             out_len(node, xd[2], pad, c.kernel_size, c.stride, c.dilation, false)?;
             let bias = bias_of(node, env, consts, 2, wd[0], &dev)?;
             let y = conv1d(
@@ -448,9 +538,24 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
             let x = gf(0)?;
             need_rank(node, &x, 4)?;
             let xd = x.dims();
-            let pads = pads2(&c.auto_pad, &c.padding, [xd[2], xd[3]], c.kernel_size, c.strides, c.dilation);
+            let pads = pads2(
+                &c.auto_pad,
+                &c.padding,
+                [xd[2], xd[3]],
+                c.kernel_size,
+                c.strides,
+                c.dilation,
+            );
             for i in 0..2 {
-                out_len(node, xd[2 + i], pads[i], c.kernel_size[i], c.strides[i], c.dilation[i], c.ceil_mode)?;
+                out_len(
+                    node,
+                    xd[2 + i],
+                    pads[i],
+                    c.kernel_size[i],
+                    c.strides[i],
+                    c.dilation[i],
+                    c.ceil_mode,
+                )?;
             }
             let opts = MaxPoolOptions::new(c.kernel_size)
                 .with_stride(c.strides)
@@ -464,7 +569,14 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
             let x = gf(0)?;
             need_rank(node, &x, 3)?;
             let xd = x.dims();
-            let pad = pads1(&c.auto_pad, &c.padding, xd[2], c.kernel_size, c.stride, c.dilation);
+            let pad = pads1(
+                &c.auto_pad,
+                &c.padding,
+                xd[2],
+                c.kernel_size,
+                c.stride,
+                c.dilation,
+            );
             out_len(node, xd[2], pad, c.kernel_size, c.stride, c.dilation, false)?;
             let opts = MaxPoolOptions::new([c.kernel_size])
                 .with_stride([c.stride])
@@ -477,9 +589,24 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
             let x = gf(0)?;
             need_rank(node, &x, 4)?;
             let xd = x.dims();
-            let pads = pads2(&c.auto_pad, &c.padding, [xd[2], xd[3]], c.kernel_size, c.strides, [1, 1]);
+            let pads = pads2(
+                &c.auto_pad,
+                &c.padding,
+                [xd[2], xd[3]],
+                c.kernel_size,
+                c.strides,
+                [1, 1],
+            );
             for i in 0..2 {
-                out_len(node, xd[2 + i], pads[i], c.kernel_size[i], c.strides[i], 1, c.ceil_mode)?;
+                out_len(
+                    node,
+                    xd[2 + i],
+                    pads[i],
+                    c.kernel_size[i],
+                    c.strides[i],
+                    1,
+                    c.ceil_mode,
+                )?;
             }
             let opts = AvgPoolOptions::new(c.kernel_size)
                 .with_stride(c.strides)
@@ -504,7 +631,10 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
         Node::GlobalAveragePool(_) => {
             let x = gf(0)?;
             if x.rank < 3 {
-                return Err(shape_err(node, format!("expected [N, C, ...], got {:?}", x.dims())));
+                return Err(shape_err(
+                    node,
+                    format!("expected [N, C, ...], got {:?}", x.dims()),
+                ));
             }
             let mut t = x.t;
             for a in 2..x.rank {
@@ -529,12 +659,16 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
             for i in 1..5 {
                 let v = gf(i)?;
                 if v.dims().iter().product::<usize>() != ch {
-                    return Err(shape_err(node, format!("parameter {i} has shape {:?}, {ch} channels", v.dims())));
+                    return Err(shape_err(
+                        node,
+                        format!("parameter {i} has shape {:?}, {ch} channels", v.dims()),
+                    ));
                 }
                 p.push(v.reshape(&shape).t);
             }
-            let [scale, bias, mean, var]: [Tensor<MAX_RANK>; 4] =
-                p.try_into().map_err(|_| shape_err(node, "four parameters expected"))?;
+            let [scale, bias, mean, var]: [Tensor<MAX_RANK>; 4] = p
+                .try_into()
+                .map_err(|_| shape_err(node, "four parameters expected"))?;
             let inv = var.add_scalar(eps).sqrt().recip() * scale;
             Value::F(FT {
                 t: (x.t - mean) * inv + bias,
@@ -574,14 +708,20 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
             let mut sorted = perm.clone();
             sorted.sort_unstable();
             if sorted != (0..r).collect::<Vec<_>>() {
-                return Err(shape_err(node, format!("perm {perm:?} is not a permutation of rank {r}")));
+                return Err(shape_err(
+                    node,
+                    format!("perm {perm:?} is not a permutation of rank {r}"),
+                ));
             }
             let off = MAX_RANK - r;
             let mut full = [0usize; MAX_RANK];
             for (i, f) in full.iter_mut().enumerate() {
                 *f = if i < off { i } else { off + perm[i - off] };
             }
-            Value::F(FT { t: x.t.permute(full), rank: r })
+            Value::F(FT {
+                t: x.t.permute(full),
+                rank: r,
+            })
         }
         Node::Gemm(n) => {
             let c = &n.config;
@@ -627,14 +767,20 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
             let [k, m] = w2.dims();
             let d = x.dims();
             if d.last() != Some(&k) {
-                return Err(shape_err(node, format!("input {d:?} does not fit weight [{k}, {m}]")));
+                return Err(shape_err(
+                    node,
+                    format!("input {d:?} does not fit weight [{k}, {m}]"),
+                ));
             }
             let lead: usize = d[..d.len() - 1].iter().product();
             let mut y = x.reshape(&[lead, k]).as_rank::<2>().matmul(w2);
             if has_input(node, 2) {
                 let b = gf(2)?;
                 if b.dims().iter().product::<usize>() != m {
-                    return Err(shape_err(node, format!("bias {:?} does not fit {m} outputs", b.dims())));
+                    return Err(shape_err(
+                        node,
+                        format!("bias {:?} does not fit {m} outputs", b.dims()),
+                    ));
                 }
                 y = y + b.reshape(&[1, m]).as_rank::<2>();
             }
@@ -662,7 +808,12 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
                 Value::F(f) => {
                     let dims = f.dims();
                     IT {
-                        data: f.t.into_data().convert::<i64>().to_vec::<i64>().unwrap_or_default(),
+                        data: f
+                            .t
+                            .into_data()
+                            .convert::<i64>()
+                            .to_vec::<i64>()
+                            .unwrap_or_default(),
                         dims,
                     }
                 }
@@ -692,7 +843,12 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
             let x = g(0)?;
             let d = value_dims(&x);
             let axes = match &n.config.axes {
-                None => d.iter().enumerate().filter(|(_, v)| **v == 1).map(|(i, _)| i as i64).collect(),
+                None => d
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v == 1)
+                    .map(|(i, _)| i as i64)
+                    .collect(),
                 Some(SqueezeInput::Static(a)) => a.clone(),
                 Some(SqueezeInput::Runtime(r)) => runtime_ints(node, env, consts, r)?,
             };
@@ -703,7 +859,12 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
             if axes.iter().any(|&a| d[a] != 1) {
                 return Err(shape_err(node, format!("cannot squeeze axes {axes:?} of {d:?}")));
             }
-            let nd: Vec<usize> = d.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, v)| *v).collect();
+            let nd: Vec<usize> = d
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !axes.contains(i))
+                .map(|(_, v)| *v)
+                .collect();
             reshape_value(x, &nd)?
         }
         Node::Concat(n) => {
@@ -720,15 +881,14 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
                     Value::I(i) => Value::I(i),
                     Value::F(f) => {
                         let dims = f.dims();
-                        let data: Vec<i64> = f
-                            .t
-                            .into_data()
-                            .convert::<f32>()
-                            .to_vec::<f32>()
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|v| v as i64)
-                            .collect();
+                        let data: Vec<i64> =
+                            f.t.into_data()
+                                .convert::<f32>()
+                                .to_vec::<f32>()
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|v| v as i64)
+                                .collect();
                         Value::I(IT { data, dims })
                     }
                 }
@@ -745,16 +905,29 @@ pub(crate) fn run_node(node: &Node, env: &Env, consts: &HashMap<String, Value>, 
 }
 
 fn map_f(x: FT, f: impl FnOnce(Tensor<MAX_RANK>) -> Tensor<MAX_RANK>) -> Value {
-    Value::F(FT { t: f(x.t), rank: x.rank })
+    Value::F(FT {
+        t: f(x.t),
+        rank: x.rank,
+    })
 }
 
-fn bias_of(node: &Node, env: &Env, consts: &HashMap<String, Value>, i: usize, n: usize, dev: &Device) -> Result<Option<Tensor<1>>> {
+fn bias_of(
+    node: &Node,
+    env: &Env,
+    consts: &HashMap<String, Value>,
+    i: usize,
+    n: usize,
+    dev: &Device,
+) -> Result<Option<Tensor<1>>> {
     if !has_input(node, i) {
         return Ok(None);
     }
     let b = get_f(node, env, consts, i, dev)?;
     if b.dims().iter().product::<usize>() != n {
-        return Err(shape_err(node, format!("bias {:?} does not fit {n} channels", b.dims())));
+        return Err(shape_err(
+            node,
+            format!("bias {:?} does not fit {n} channels", b.dims()),
+        ));
     }
     Ok(Some(b.reshape(&[n]).as_rank::<1>()))
 }
@@ -790,7 +963,10 @@ fn resolve_reshape(node: &Node, d: &[usize], spec: &[i64]) -> Result<Vec<usize>>
     let mut infer = None;
     for (i, &s) in spec.iter().enumerate() {
         match s {
-            0 => out.push(*d.get(i).ok_or_else(|| shape_err(node, format!("0 at axis {i} of {spec:?} for {d:?}")))?),
+            0 => out.push(
+                *d.get(i)
+                    .ok_or_else(|| shape_err(node, format!("0 at axis {i} of {spec:?} for {d:?}")))?,
+            ),
             -1 if infer.is_none() => {
                 infer = Some(i);
                 out.push(1);
@@ -822,11 +998,17 @@ fn matmul(node: &Node, a: FT, b: FT) -> Result<Value> {
         db.push(1);
     }
     if da.len() < 2 || db.len() < 2 || da[da.len() - 1] != db[db.len() - 2] {
-        return Err(shape_err(node, format!("cannot multiply {:?} by {:?}", a.dims(), b.dims())));
+        return Err(shape_err(
+            node,
+            format!("cannot multiply {:?} by {:?}", a.dims(), b.dims()),
+        ));
     }
     let (m, k, n) = (da[da.len() - 2], da[da.len() - 1], db[db.len() - 1]);
     let Some(batch) = broadcast(&da[..da.len() - 2], &db[..db.len() - 2]) else {
-        return Err(shape_err(node, format!("batch dims of {da:?} and {db:?} do not broadcast")));
+        return Err(shape_err(
+            node,
+            format!("batch dims of {da:?} and {db:?} do not broadcast"),
+        ));
     };
     let mut fa = batch.clone();
     fa.extend([m, k]);
@@ -839,7 +1021,10 @@ fn matmul(node: &Node, a: FT, b: FT) -> Result<Value> {
     let tb = b.reshape(&db).t.expand(pad6(&fb));
     let mut od = batch;
     od.extend([m, n]);
-    let y = FT { t: ta.matmul(tb), rank: od.len() };
+    let y = FT {
+        t: ta.matmul(tb),
+        rank: od.len(),
+    };
     let mut fin = od.clone();
     if vb {
         fin.pop();
@@ -860,7 +1045,10 @@ fn gather(node: &Node, x: Value, idx: IT, axis: usize, dev: &Device) -> Result<V
     for &i in &idx.data {
         let j = if i < 0 { i + n } else { i };
         if !(0..n).contains(&j) {
-            return Err(shape_err(node, format!("index {i} out of range for axis {axis} of {d:?}")));
+            return Err(shape_err(
+                node,
+                format!("index {i} out of range for axis {axis} of {d:?}"),
+            ));
         }
         ids.push(j as usize);
     }
@@ -915,9 +1103,15 @@ fn concat(node: &Node, vals: Vec<Value>, axis: usize, dev: &Device) -> Result<Va
         let d = f.dims();
         let ok = d.len() == d0.len()
             && axis < d.len()
-            && d.iter().zip(&d0).enumerate().all(|(i, (a, b))| i == axis || a == b);
+            && d.iter()
+                .zip(&d0)
+                .enumerate()
+                .all(|(i, (a, b))| i == axis || a == b);
         if !ok {
-            return Err(shape_err(node, format!("cannot concatenate {d0:?} and {d:?} on axis {axis}")));
+            return Err(shape_err(
+                node,
+                format!("cannot concatenate {d0:?} and {d:?} on axis {axis}"),
+            ));
         }
     }
     let rank = fs[0].rank;

@@ -108,7 +108,12 @@ impl OnnxModel {
     ///
     /// # Errors
     /// As [`OnnxModel::load`].
-    pub fn from_bytes(bytes: &[u8], path: &Path, preprocess: Preprocess, device: &Device) -> Result<OnnxModel> {
+    pub fn from_bytes(
+        bytes: &[u8],
+        path: &Path,
+        preprocess: Preprocess,
+        device: &Device,
+    ) -> Result<OnnxModel> {
         let opsets = opset::opset_imports(bytes);
         let opset = opsets
             .iter()
@@ -129,10 +134,9 @@ impl OnnxModel {
             )));
         };
         let input_shape = match &input.ty {
-            ArgType::Tensor(t) if t.dtype.is_float() => t
-                .static_shape
-                .clone()
-                .unwrap_or_else(|| vec![None; t.rank]),
+            ArgType::Tensor(t) if t.dtype.is_float() => {
+                t.static_shape.clone().unwrap_or_else(|| vec![None; t.rank])
+            }
             other => {
                 return Err(Error::Interface(format!(
                     "the input {:?} must be a float tensor, it is {other}",
@@ -165,7 +169,12 @@ impl OnnxModel {
                 }
             }
         }
-        if let Some(c) = input_shape.get(1).copied().flatten().filter(|_| input_shape.len() >= 3) {
+        if let Some(c) = input_shape
+            .get(1)
+            .copied()
+            .flatten()
+            .filter(|_| input_shape.len() >= 3)
+        {
             preprocess.check_channels(c).map_err(|message| Error::Sidecar {
                 path: Preprocess::sidecar_path(path),
                 message,
@@ -337,7 +346,10 @@ impl OnnxModel {
                 env.insert(arg.name.clone(), v);
             }
         }
-        let out = match env.remove(&self.output_name).or_else(|| self.consts.get(&self.output_name).cloned()) {
+        let out = match env
+            .remove(&self.output_name)
+            .or_else(|| self.consts.get(&self.output_name).cloned())
+        {
             Some(Value::F(t)) => t,
             Some(Value::I(i)) => i.to_float(&self.device),
             None => {

@@ -74,7 +74,14 @@ impl GraphWriter {
     }
 
     /// Adds a node of the default domain.
-    pub fn node(&mut self, op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<Attr>) -> &mut Self {
+    pub fn node(
+        &mut self,
+        op: &str,
+        name: &str,
+        inputs: &[&str],
+        outputs: &[&str],
+        attrs: Vec<Attr>,
+    ) -> &mut Self {
         self.node_in_domain("", op, name, inputs, outputs, attrs)
     }
 

@@ -26,7 +26,12 @@ fn small_net() -> (Vec<u8>, [Vec<f32>; 4]) {
     let (w1, b1, w2, b2) = (vals(18, 1), vals(2, 2), vals(3 * 18, 3), vals(3, 4));
     let mut g = GraphWriter::new(
         "x",
-        vec![Dim::Symbolic("N".into()), Dim::Fixed(1), Dim::Fixed(6), Dim::Fixed(6)],
+        vec![
+            Dim::Symbolic("N".into()),
+            Dim::Fixed(1),
+            Dim::Fixed(6),
+            Dim::Fixed(6),
+        ],
         "y",
         vec![Dim::Symbolic("N".into()), Dim::Fixed(3)],
     );
@@ -34,17 +39,32 @@ fn small_net() -> (Vec<u8>, [Vec<f32>; 4]) {
         .init_f32("b1", &[2], b1.clone())
         .init_f32("w2", &[3, 18], w2.clone())
         .init_f32("b2", &[3], b2.clone())
-        .node("Conv", "conv", &["x", "w1", "b1"], &["c"], vec![Attr::Ints("pads", vec![1, 1, 1, 1])])
+        .node(
+            "Conv",
+            "conv",
+            &["x", "w1", "b1"],
+            &["c"],
+            vec![Attr::Ints("pads", vec![1, 1, 1, 1])],
+        )
         .node("Tanh", "tanh", &["c"], &["t"], vec![])
         .node(
             "MaxPool",
             "pool",
             &["t"],
             &["p"],
-            vec![Attr::Ints("kernel_shape", vec![2, 2]), Attr::Ints("strides", vec![2, 2])],
+            vec![
+                Attr::Ints("kernel_shape", vec![2, 2]),
+                Attr::Ints("strides", vec![2, 2]),
+            ],
         )
         .node("Flatten", "flat", &["p"], &["f"], vec![Attr::Int("axis", 1)])
-        .node("Gemm", "fc", &["f", "w2", "b2"], &["y"], vec![Attr::Int("transB", 1)]);
+        .node(
+            "Gemm",
+            "fc",
+            &["f", "w2", "b2"],
+            &["y"],
+            vec![Attr::Int("transB", 1)],
+        );
     (g.finish(17), [w1, b1, w2, b2])
 }
 
@@ -55,7 +75,10 @@ fn native(x: Tensor<4>, w: &[Vec<f32>; 4], d: &Device) -> Tensor<2> {
     let w2 = Tensor::<2>::from_data(t(&w[2], vec![3, 18]), d);
     let b2 = Tensor::<2>::from_data(t(&w[3], vec![1, 3]), d);
     let c = conv2d(x, w1, Some(b1), ConvOptions::new([1, 1], [1, 1], [1, 1], 1)).tanh();
-    let p = burn::tensor::module::max_pool2d(c, burn::tensor::ops::MaxPoolOptions::new([2, 2]).with_stride([2, 2]));
+    let p = burn::tensor::module::max_pool2d(
+        c,
+        burn::tensor::ops::MaxPoolOptions::new([2, 2]).with_stride([2, 2]),
+    );
     let n = p.dims()[0];
     p.reshape([n, 18]).matmul(w2.transpose()) + b2
 }
@@ -79,16 +102,24 @@ fn forward_and_input_gradient_match_the_same_net_in_burn() {
     let y1 = model.forward(x1.clone()).expect("forward");
     let x2 = Tensor::<4>::from_data(xs.clone(), &device).require_grad();
     let y2 = native(x2.clone(), &w, &device);
-    let (a, b): (Vec<f32>, Vec<f32>) = (y1.to_data().to_vec().expect("f32"), y2.to_data().to_vec().expect("f32"));
+    let (a, b): (Vec<f32>, Vec<f32>) = (
+        y1.to_data().to_vec().expect("f32"),
+        y2.to_data().to_vec().expect("f32"),
+    );
     for (p, q) in a.iter().zip(&b) {
         assert!((p - q).abs() <= 1e-5 * q.abs().max(1.0), "forward {p} vs {q}");
     }
     // a loss that uses every logit: cross entropy-ish via log_softmax
     let loss1 = activation::log_softmax(y1, 1).sum().neg();
     let loss2 = activation::log_softmax(y2, 1).sum().neg();
-    let g1 = x1.grad(&loss1.backward()).expect("input grad through the ONNX graph");
+    let g1 = x1
+        .grad(&loss1.backward())
+        .expect("input grad through the ONNX graph");
     let g2 = x2.grad(&loss2.backward()).expect("input grad natively");
-    let (g1, g2): (Vec<f32>, Vec<f32>) = (g1.to_data().to_vec().expect("f32"), g2.to_data().to_vec().expect("f32"));
+    let (g1, g2): (Vec<f32>, Vec<f32>) = (
+        g1.to_data().to_vec().expect("f32"),
+        g2.to_data().to_vec().expect("f32"),
+    );
     assert!(g1.iter().any(|v| v.abs() > 1e-4), "gradient is all zero");
     for (p, q) in g1.iter().zip(&g2) {
         assert!((p - q).abs() <= 1e-5 * q.abs().max(1.0), "grad {p} vs {q}");
@@ -110,7 +141,12 @@ fn input_gradient_matches_finite_differences() {
     };
     let x = Tensor::<4>::from_data(TensorData::new(x0.clone(), [1, 1, 6, 6]), &device).require_grad();
     let loss = model.forward(x.clone()).expect("fwd").powi_scalar(2).sum();
-    let g: Vec<f32> = x.grad(&loss.backward()).expect("grad").to_data().to_vec().expect("f32");
+    let g: Vec<f32> = x
+        .grad(&loss.backward())
+        .expect("grad")
+        .to_data()
+        .to_vec()
+        .expect("f32");
     let h = 1e-2f32;
     let mut checked = 0;
     for i in 0..36 {
@@ -125,7 +161,11 @@ fn input_gradient_matches_finite_differences() {
         }
         checked += 1;
         let err = (fd - f64::from(g[i])).abs();
-        assert!(err <= 2e-2 * fd.abs().max(1.0), "x[{i}]: autodiff {} vs finite difference {fd}", g[i]);
+        assert!(
+            err <= 2e-2 * fd.abs().max(1.0),
+            "x[{i}]: autodiff {} vs finite difference {fd}",
+            g[i]
+        );
     }
     assert!(checked >= 20, "only {checked} smooth positions checked");
 }
@@ -141,13 +181,23 @@ fn weights_are_frozen() {
     let grads = loss.backward();
     assert!(x.grad(&grads).is_some());
     // the only leaf requiring a gradient is the input: nothing else can be updated by an optimiser
-    assert!(!model.forward(Tensor::<4>::ones([1, 1, 6, 6], &device)).expect("fwd").is_require_grad());
+    assert!(
+        !model
+            .forward(Tensor::<4>::ones([1, 1, 6, 6], &device))
+            .expect("fwd")
+            .is_require_grad()
+    );
 }
 
 #[test]
 fn unsupported_ops_are_typed_errors_naming_op_node_and_opset() {
     let mk = |domain: &str, op: &str| {
-        let mut g = GraphWriter::new("x", vec![Dim::Fixed(2), Dim::Fixed(3)], "y", vec![Dim::Fixed(2), Dim::Fixed(3)]);
+        let mut g = GraphWriter::new(
+            "x",
+            vec![Dim::Fixed(2), Dim::Fixed(3)],
+            "y",
+            vec![Dim::Fixed(2), Dim::Fixed(3)],
+        );
         g.node("Relu", "r", &["x"], &["h"], vec![]);
         g.node_in_domain(domain, op, "the_node", &["h"], &["y"], vec![]);
         g.finish(13)
@@ -164,22 +214,36 @@ fn unsupported_ops_are_typed_errors_naming_op_node_and_opset() {
     match OnnxModel::load(&p2, &device) {
         Err(e @ Error::UnsupportedOp { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains("com.example::Fancy") && msg.contains("the_node") && msg.contains("opset 1"), "{msg}");
+            assert!(
+                msg.contains("com.example::Fancy") && msg.contains("the_node") && msg.contains("opset 1"),
+                "{msg}"
+            );
         }
         other => panic!("expected UnsupportedOp, got {other:?}"),
     }
     // a setting that is not supported either: AveragePool with dilations
-    let mut g = GraphWriter::new("x", vec![Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(8), Dim::Fixed(8)], "y", vec![]);
+    let mut g = GraphWriter::new(
+        "x",
+        vec![Dim::Fixed(1), Dim::Fixed(1), Dim::Fixed(8), Dim::Fixed(8)],
+        "y",
+        vec![],
+    );
     g.node(
         "AveragePool",
         "ap",
         &["x"],
         &["y"],
-        vec![Attr::Ints("kernel_shape", vec![2, 2]), Attr::Ints("dilations", vec![2, 2])],
+        vec![
+            Attr::Ints("kernel_shape", vec![2, 2]),
+            Attr::Ints("dilations", vec![2, 2]),
+        ],
     );
     let (_d3, p3) = write_tmp(&g.finish(19), "ap.onnx");
     let r = OnnxModel::load(&p3, &device);
-    assert!(matches!(r, Err(Error::UnsupportedOp { ref op, .. } | Error::Parse { message: ref op, .. }) if op.contains("AveragePool") || op.contains("dilation")), "{r:?}");
+    assert!(
+        matches!(r, Err(Error::UnsupportedOp { ref op, .. } | Error::Parse { message: ref op, .. }) if op.contains("AveragePool") || op.contains("dilation")),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -209,7 +273,10 @@ fn sidecar_default_roundtrip_and_validation() {
         ..Preprocess::default()
     };
     p.save_for(&path).expect("save");
-    assert_eq!(Preprocess::sidecar_path(&path), dir.path().join("net.obfnet.json"));
+    assert_eq!(
+        Preprocess::sidecar_path(&path),
+        dir.path().join("net.obfnet.json")
+    );
     let model = OnnxModel::load(&path, &device).expect("load with sidecar");
     assert_eq!(model.preprocess(), &p);
     let (a, b) = model.input_affine();

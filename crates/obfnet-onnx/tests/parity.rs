@@ -40,8 +40,9 @@ struct Fixture {
 }
 
 fn run_case(dir: &std::path::Path, name: &str, device: &Device) -> (Vec<f32>, Fixture) {
-    let f: Fixture = serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).expect("read json"))
-        .expect("fixture json");
+    let f: Fixture =
+        serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).expect("read json"))
+            .expect("fixture json");
     let model = OnnxModel::load(&dir.join(format!("{name}.onnx")), device)
         .unwrap_or_else(|e| panic!("{name}: load failed: {e}"));
     assert_eq!(model.opset(), f.opset, "{name}: opset");
@@ -70,7 +71,12 @@ fn every_supported_op_matches_onnxruntime() {
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 15, "only {} fixtures in {}", names.len(), dir.display());
+    assert!(
+        names.len() >= 15,
+        "only {} fixtures in {}",
+        names.len(),
+        dir.display()
+    );
     for name in &names {
         let (got, f) = run_case(&dir, name, &device);
         assert_eq!(
@@ -85,16 +91,23 @@ fn every_supported_op_matches_onnxruntime() {
         for (i, (&g, &w)) in got.iter().zip(&f.output).enumerate() {
             let err = (f64::from(g) - w).abs() / w.abs().max(1.0);
             worst = worst.max(err);
-            assert!(err <= 1e-4, "{name}[{i}]: obfnet {g} vs onnxruntime {w} (rel err {err:.2e})");
+            assert!(
+                err <= 1e-4,
+                "{name}[{i}]: obfnet {g} vs onnxruntime {w} (rel err {err:.2e})"
+            );
         }
-        println!("parity {name:<24} {:>5} values  max rel err {worst:.1e}", got.len());
+        println!(
+            "parity {name:<24} {:>5} values  max rel err {worst:.1e}",
+            got.len()
+        );
     }
 }
 
 #[test]
 fn unsupported_op_from_the_onnx_package_is_a_typed_error() {
     let Some(dir) = fixtures() else { return };
-    let err = OnnxModel::load(&dir.join("unsupported_erf.onnx"), &Device::flex()).expect_err("Erf is unsupported");
+    let err =
+        OnnxModel::load(&dir.join("unsupported_erf.onnx"), &Device::flex()).expect_err("Erf is unsupported");
     match &err {
         Error::UnsupportedOp { op, node, opset, .. } => {
             assert_eq!(op, "Erf");
@@ -104,7 +117,10 @@ fn unsupported_op_from_the_onnx_package_is_a_typed_error() {
         other => panic!("expected UnsupportedOp, got {other:?}"),
     }
     let msg = err.to_string();
-    assert!(msg.contains("Erf") && msg.contains("erf_1") && msg.contains("opset 17"), "{msg}");
+    assert!(
+        msg.contains("Erf") && msg.contains("erf_1") && msg.contains("opset 17"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -115,7 +131,9 @@ fn symbolic_batch_accepts_any_batch_size() {
     assert_eq!(model.input_shape(), &[None, Some(3), Some(16), Some(16)]);
     assert_eq!(model.sample_shape().expect("fixed sample"), vec![3, 16, 16]);
     for n in [1, 7] {
-        let y = model.forward(Tensor::<4>::ones([n, 3, 16, 16], &device)).expect("forward");
+        let y = model
+            .forward(Tensor::<4>::ones([n, 3, 16, 16], &device))
+            .expect("forward");
         assert_eq!(y.dims(), [n, 10]);
     }
     let bad = model.forward(Tensor::<4>::ones([2, 1, 16, 16], &device));
