@@ -39,8 +39,11 @@ cargo build --release -p obfnet-cli
 step "SSIM/PSNR cross-check against scikit-image (venv .venv-ssim, cached)"
 bash scripts/ssim_crosscheck.sh
 
+step "ONNX reference venv (.venv-onnx: onnx + onnxruntime, cached) and parity fixtures (target/onnx-fixtures)"
+bash scripts/onnx-venv.sh
+
 step "tests"
-OBFNET_REQUIRE_DATA=1 OBFNET_REQUIRE_MOSQUITTO=1 OBFNET_DATA_DIR="$PWD/data" cargo test --workspace --release
+OBFNET_REQUIRE_ONNX=1 OBFNET_REQUIRE_DATA=1 OBFNET_REQUIRE_MOSQUITTO=1 OBFNET_DATA_DIR="$PWD/data" cargo test --workspace --release
 
 step "real Open Inference Protocol clients (tritonclient http + grpc, kserve rest + grpc) against obfnet serve"
 OBFNET_OIP_KSERVE=1 OBFNET_DATA_DIR="$PWD/data" scripts/oip-client-test.sh

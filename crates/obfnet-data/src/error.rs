@@ -217,6 +217,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A user dataset (`folder:` / `npz:`) is unusable; see [`DatasetProblem`](crate::DatasetProblem).
+    #[error("{}: {problem}", path.display())]
+    Dataset {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// What is wrong.
+        problem: crate::user::DatasetProblem,
+    },
+
     /// No dataset of this name is registered.
     #[error("unknown dataset {name:?}; known: {}", known.join(", "))]
     UnknownDataset {

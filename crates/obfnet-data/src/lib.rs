@@ -65,6 +65,7 @@ pub mod fsdd;
 mod idx;
 pub mod mfcc;
 mod registry;
+mod user;
 mod wav;
 
 pub use atomic::write_atomic;
@@ -79,5 +80,9 @@ pub use mfcc::{Mfcc, MfccConfig, MfccQuantiser};
 pub use registry::{
     DatasetReader, FASHION_MNIST, FSDD, FsddMfcc, IdxImages, MNIST, Modality, dataset, dataset_names,
     datasets,
+};
+pub use user::{
+    DatasetProblem, DatasetSource, MAX_USER_CLASSES, MAX_USER_DATASET_BYTES, Samples, UserDataset,
+    load_folder, load_npz,
 };
 pub use wav::{MAX_WAV_BYTES, Wav, parse_wav, read_wav};

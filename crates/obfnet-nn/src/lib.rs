@@ -36,6 +36,7 @@ mod lenet;
 mod obf;
 mod privacy_train;
 mod rng;
+mod server_model;
 mod step;
 mod train;
 
@@ -54,6 +55,10 @@ pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
 pub use config::{ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent};
 pub use privacy_train::{PrivacyEpoch, PrivacyTraining, class_means};
 pub use rng::SplitMix64;
+pub use server_model::{
+    OnnxServer, ServerModel, lenet_onnx_sidecar, lenet_to_onnx, server_accuracy, server_obfuscated_accuracies,
+    train_obfuscators_against,
+};
 pub use train::{Calibration, calibrate, train_obfuscators, train_server_model};
 
 /// The device training runs on: burn's pure-Rust `flex` CPU backend with autodiff.
