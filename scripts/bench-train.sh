@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Reproduce the training benchmark: obfnet (burn, Rust) vs a PyTorch reference
-# doing exactly the same work (scripts/bench_train_torch.py), on this machine,
-# in this invocation, Rust first then PyTorch.
+# Reproduce the training benchmark: the K-obfuscator job (K ObfNet2 nets x EPOCHS epochs
+# against a frozen LeNet-5, plus every net's test-set accuracy) on obfnet's training fast path,
+# on obfnet's burn path, and in a PyTorch reference doing exactly the same work
+# (scripts/bench_train_torch.py), on this machine, in this invocation.
 #
 # Usage: scripts/bench-train.sh [--quick]
-#   env: K (default 10), EPOCHS (default 1), THREADS (default nproc)
-#   --quick: K=2 and only the first 2000 training samples (smoke test)
+#   env: K (default 10), EPOCHS (default 1), THREADS (default nproc),
+#        RUNS (default 3): K-job runs per engine; medians are reported
+#   --quick: K=2, RUNS=1 and only the first 2000 training samples (smoke test)
 #
 # PyTorch is NOT a dependency of the project: it is installed into a git-ignored
 # venv (.venv-bench) from scripts/requirements-bench.txt (the PyPI torch wheel
@@ -20,7 +22,7 @@ QUICK=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -28,104 +30,123 @@ done
 K=${K:-10}
 EPOCHS=${EPOCHS:-1}
 THREADS=${THREADS:-$(nproc)}
+RUNS=${RUNS:-3}
 LIMIT_ARGS=()
 if [[ $QUICK == 1 ]]; then
     K=2
+    RUNS=1
     LIMIT_ARGS=(--limit 2000)
 fi
 
 log() { echo "[bench-train] $*" >&2; }
 
 # 1. build + data -------------------------------------------------------------
-log "building obfnet-cli (release)"
-cargo build --release -p obfnet-cli
-OBFNET="$ROOT/target/release/obfnet"
-log "making sure MNIST is present"
-"$OBFNET" fetch
+log "building the fast-path driver (obfnet-nn example fast_train, release)"
+cargo build --release -p obfnet-nn --example fast_train
+FAST="$ROOT/target/release/examples/fast_train"
+DATA=${OBFNET_DATA_DIR:-$ROOT/data}
+if [[ ! -e "$DATA/mnist/train-images-idx3-ubyte" && ! -e "$DATA/mnist/train-images-idx3-ubyte.gz" ]]; then
+    log "MNIST missing in $DATA/mnist: fetching it with obfnet fetch"
+    cargo build --release -p obfnet-cli
+    "$ROOT/target/release/obfnet" fetch --data-dir "$DATA"
+fi
 
 # 2. venv with pinned torch/numpy --------------------------------------------
 source "$ROOT/scripts/bench-venv.sh"
 ensure_bench_venv "$ROOT" log
 
-# 3./4. run both sides -------------------------------------------------------
+# 3./4. run the three engines ----------------------------------------------------
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUTDIR="$ROOT/bench-out"
 mkdir -p "$OUTDIR"
-BURN_JSON="$OUTDIR/.train-$STAMP-burn.tmp"
+RUST_JSON="$OUTDIR/.train-$STAMP-rust.tmp"
 TORCH_JSON="$OUTDIR/.train-$STAMP-torch.tmp"
-trap 'rm -f "$BURN_JSON" "$TORCH_JSON"' EXIT
+trap 'rm -f "$RUST_JSON" "$TORCH_JSON"' EXIT
 CPU_MODEL=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
+CPU_MHZ=$(sed -n 's/^cpu MHz[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
+CPU_FLAGS=$(sed -n 's/^flags[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
 NPROC=$(nproc)
 
-log "burn:    obfnet bench-train --k $K --epochs $EPOCHS (threads: $THREADS)"
-# The burn side picks its thread count itself; RAYON_NUM_THREADS caps rayon pools.
-RAYON_NUM_THREADS="$THREADS" \
-    "$OBFNET" bench-train --json --k "$K" --epochs "$EPOCHS" --data-dir data \
-    ${LIMIT_ARGS[@]+"${LIMIT_ARGS[@]}"} > "$BURN_JSON"
+log "obfnet: fast path x $RUNS, then burn path x $RUNS (K=$K, epochs=$EPOCHS, threads: $THREADS)"
+RAYON_NUM_THREADS="$THREADS" "$FAST" --data-dir "$DATA" --k "$K" --epochs "$EPOCHS" \
+    --repeat "$RUNS" --burn --burn-repeat "$RUNS" ${LIMIT_ARGS[@]+"${LIMIT_ARGS[@]}"} > "$RUST_JSON"
 
-log "pytorch: scripts/bench_train_torch.py --k $K --epochs $EPOCHS --threads $THREADS"
+log "pytorch: scripts/bench_train_torch.py --k $K --epochs $EPOCHS --threads $THREADS --repeat $RUNS"
 "$PY" "$ROOT/scripts/bench_train_torch.py" --k "$K" --epochs "$EPOCHS" --threads "$THREADS" \
-    --data-dir data/mnist ${LIMIT_ARGS[@]+"${LIMIT_ARGS[@]}"} > "$TORCH_JSON"
+    --repeat "$RUNS" --data-dir "$DATA/mnist" ${LIMIT_ARGS[@]+"${LIMIT_ARGS[@]}"} > "$TORCH_JSON"
 
 # 5. table ---------------------------------------------------------------------
-"$PY" - "$BURN_JSON" "$TORCH_JSON" "$OUTDIR/train-$STAMP" "$CPU_MODEL" "$NPROC" "$QUICK" <<'EOF'
-import json, sys, datetime
+"$PY" - "$RUST_JSON" "$TORCH_JSON" "$OUTDIR/train-$STAMP" "$CPU_MODEL" "$NPROC" "$QUICK" "$CPU_MHZ" "$CPU_FLAGS" <<'PYEOF'
+import json, sys, datetime, statistics
 
-burn_p, torch_p, base, cpu, nproc, quick = sys.argv[1:7]
+rust_p, torch_p, base, cpu, nproc, quick, mhz, flags = sys.argv[1:9]
+nproc, mhz, flags = int(nproc), float(mhz), flags.split()
 
 def load(p):
     # the JSON object is the last non-empty line on stdout
     lines = [l for l in open(p).read().splitlines() if l.strip()]
     return json.loads(lines[-1])
 
-burn, pt = load(burn_p), load(torch_p)
+rs, pt = load(rust_p), load(torch_p)
+k = rs["k"]
 
-def fnum(v, unit):
-    return "n/a" if v is None else f"{v:.3f} {unit}"
+# Peak f32 multiply-adds per second of the machine: cores x (FMA pipes x f32 lanes) x clock.
+# Zen 3/4 have two 256-bit FMA pipes per core (16 f32 multiply-adds per cycle; Zen 4 runs
+# AVX-512 on the same pipes, double-pumped, so AVX-512 does not raise this); the clock is
+# /proc/cpuinfo's "cpu MHz" (the guest's nominal clock; boost would lower the fraction).
+macs_per_cycle = 16
+peak = nproc * macs_per_cycle * mhz * 1e6
+job_macs = rs["job_macs"]
 
-rows = [
-    ("LeNet-5 epoch", "lenet_epoch_s", "s"),
-    ("LeNet-5 step (median)", "lenet_step_ms_median", "ms"),
-    ("ObfNet2 epoch", "obf_epoch_s", "s"),
-    ("ObfNet2 step (median)", "obf_step_ms_median", "ms"),
-    (f"K job (K={pt.get('k')}, epochs={pt.get('epochs')}, incl. eval)", "k_job_s", "s"),
-]
+def frac(seconds):
+    return job_macs / seconds / peak
+
+fast, burn, torch = rs["fast_k_job_s"], rs.get("burn_k_job_s"), pt["k_job_s"]
 out = []
-out.append(f"# Training benchmark: burn (obfnet) vs PyTorch — {datetime.datetime.now().isoformat(timespec='seconds')}")
+out.append(f"# Training benchmark: the K-obfuscator job — {datetime.datetime.now().isoformat(timespec='seconds')}")
 out.append("")
-out.append(f"Both sides ran on the same machine in the same invocation of scripts/bench-train.sh "
-           f"(burn first, then PyTorch): {cpu}, nproc={nproc}, CPU only, float32.")
-out.append(f"burn engine: {burn.get('engine')}, threads={burn.get('threads')}; "
-           f"PyTorch {pt.get('torch_version')}, threads={pt.get('threads')}."
-           + (" QUICK smoke run (K=2, first 2000 training samples): timings not representative." if quick == "1" else ""))
+out.append(f"Same machine, same invocation of scripts/bench-train.sh (fast path, then burn path, then "
+           f"PyTorch): {cpu}, nproc={nproc}, {mhz:.0f} MHz, "
+           f"AVX-512 {'present' if 'avx512f' in flags else 'absent'} in /proc/cpuinfo flags, CPU only, float32. "
+           f"K={k}, epochs={rs['epochs']}, {rs['n_train']} training samples per net per epoch, "
+           f"{len(rs['fast_k_job_s_runs'])} run(s) per engine, medians. PyTorch {pt.get('torch_version')}, "
+           f"threads={pt.get('threads')}; obfnet threads={rs.get('threads')}."
+           + (" QUICK smoke run: timings not representative." if quick == "1" else ""))
 out.append("")
-out.append("| metric | burn | pytorch | ratio burn/pytorch |")
-out.append("|---|---:|---:|---:|")
-for name, key, unit in rows:
-    b, p = burn.get(key), pt.get(key)
-    ratio = f"{b / p:.2f}x" if isinstance(b, (int, float)) and isinstance(p, (int, float)) and p else "n/a"
-    out.append(f"| {name} | {fnum(b, unit)} | {fnum(p, unit)} | {ratio} |")
+out.append(f"Peak: {nproc} cores x {macs_per_cycle} f32 multiply-adds/cycle (2 FMA pipes x 8 lanes) x "
+           f"{mhz:.0f} MHz = {peak / 1e9:.1f} G multiply-adds/s; the job is {job_macs / 1e9:.1f} G "
+           f"multiply-adds (training: ObfNet2 forward + weight gradients + layer-2 input gradient, "
+           f"LeNet forward + input gradient; evaluation: forward passes).")
 out.append("")
-out.append("| accuracy (10k test set) | burn | pytorch |")
-out.append("|---|---:|---:|")
-def facc(v):
-    return "n/a" if v is None else f"{100 * v:.2f}%"
-out.append(f"| LeNet-5 (1 epoch) | {facc(burn.get('lenet_test_acc'))} | {facc(pt.get('lenet_test_acc'))} |")
-ba, pa = burn.get("obf_test_acc") or [], pt.get("obf_test_acc") or []
-for i in range(max(len(ba), len(pa))):
-    b = facc(ba[i]) if i < len(ba) else "n/a"
-    p = facc(pa[i]) if i < len(pa) else "n/a"
-    out.append(f"| LeNet(ObfNet2 #{i + 1}(x)) | {b} | {p} |")
-if ba and pa:
-    out.append(f"| ObfNet2 mean over K | {facc(sum(ba) / len(ba))} | {facc(sum(pa) / len(pa))} |")
+out.append("| engine | K job (median) | runs | step, all K nets (median) | vs PyTorch | fraction of peak | mean accuracy |")
+out.append("|---|---:|---|---:|---:|---:|---:|")
+def acc(v):
+    return "n/a" if not v else f"{100 * sum(v) / len(v):.2f}%"
+def runs(v):
+    return ", ".join(f"{x:.1f}" for x in v)
+rows = [
+    ("obfnet fast path", fast, rs["fast_k_job_s_runs"], rs["fast_step_ms_median"], rs.get("fast_obf_test_acc")),
+    ("obfnet burn path", burn, rs.get("burn_k_job_s_runs", []), rs.get("burn_step_ms_median"), rs.get("burn_obf_test_acc")),
+    ("PyTorch (nets one after another)", torch, pt.get("k_job_s_runs", [torch]),
+     pt["k_step_ms_median"] * k if pt.get("k_step_ms_median") else None, pt.get("obf_test_acc")),
+]
+for name, s, r, step, a in rows:
+    if s is None:
+        continue
+    step_s = "n/a" if step is None else f"{step:.1f} ms"
+    out.append(f"| {name} | {s:.1f} s | {runs(r)} | {step_s} | **{s / torch:.2f}×** | {100 * frac(s):.1f}% | {acc(a)} |")
+out.append("")
+out.append(f"PyTorch's step column is K x its median per-net step (it trains the nets one after another). "
+           f"Goal: fast path <= 0.5x PyTorch — {'met' if fast / torch <= 0.5 else 'NOT met'} "
+           f"({fast / torch:.2f}x); fast path vs burn path: {fast / burn:.2f}x." if burn else "")
 table = "\n".join(out) + "\n"
 
 record = {
     "date": datetime.datetime.now().isoformat(timespec="seconds"),
-    "machine": {"cpu_model": cpu, "nproc": int(nproc)},
-    "note": "both sides ran on the same machine in the same invocation (burn first, then pytorch)",
+    "machine": {"cpu_model": cpu, "nproc": nproc, "mhz": mhz, "avx512f": "avx512f" in flags},
+    "peak_macs_per_s": peak,
     "quick": quick == "1",
-    "burn": burn,
+    "rust": rs,
     "pytorch": pt,
 }
 with open(base + ".json", "w") as f:
@@ -135,4 +156,4 @@ with open(base + ".md", "w") as f:
     f.write(table)
 print(table)
 print(f"written: {base}.json, {base}.md")
-EOF
+PYEOF

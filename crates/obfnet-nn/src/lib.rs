@@ -32,6 +32,7 @@ mod data;
 mod error;
 mod eval;
 mod export;
+pub mod fast;
 mod lenet;
 mod obf;
 mod privacy_train;
