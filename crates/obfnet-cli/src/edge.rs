@@ -95,7 +95,6 @@ pub(crate) struct ObfuscateArgs {
     png: Option<PathBuf>,
 }
 
-
 pub(crate) fn cmd_quantize(a: &QuantizeArgs, json: bool) -> Result<()> {
     let q = quantize(&a.bundle, &a.out)?;
     let value = json!({

@@ -211,7 +211,11 @@ pub(crate) fn run_report_cmd(a: &ReportArgs, json: bool) -> Result<()> {
         archs: a.archs.clone(),
         frontier: a.frontier.clone(),
         k: a.k.clone(),
-        baselines: if a.no_baselines { Vec::new() } else { a.baselines.clone() },
+        baselines: if a.no_baselines {
+            Vec::new()
+        } else {
+            a.baselines.clone()
+        },
         obf_epochs: a.obf_epochs,
         obf_limit: a.obf_limit,
         obf_seed: a.obf_seed,

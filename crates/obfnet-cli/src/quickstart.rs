@@ -61,7 +61,10 @@ pub(crate) fn cmd_quickstart(a: &QuickstartArgs, json: bool) -> Result<()> {
     bars.finish();
     emit(json, &serde_json::to_value(&o.report)?, || {
         println!("\nrun directory: {}", o.out.display());
-        println!("LeNet-5 on raw test inputs: {:.2}%", o.server.test_accuracy * 100.0);
+        println!(
+            "LeNet-5 on raw test inputs: {:.2}%",
+            o.server.test_accuracy * 100.0
+        );
         for r in &o.obfuscators {
             print_obf_report(r);
         }

@@ -100,7 +100,16 @@ fn shared() -> &'static Shared {
         let model_json = json_of(&out.get_output().stdout);
         let obfnet2 = dir.join("nets.obfb");
         obfnet()
-            .args(["train-obf", "--arch", "obfnet2", "-k", "2", "--epochs", "1", "--data-dir"])
+            .args([
+                "train-obf",
+                "--arch",
+                "obfnet2",
+                "-k",
+                "2",
+                "--epochs",
+                "1",
+                "--data-dir",
+            ])
             .arg(&data)
             .arg("--model")
             .arg(&model)

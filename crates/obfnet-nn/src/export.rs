@@ -5,10 +5,10 @@ use burn::store::{ModuleSnapshot, SafetensorsStore};
 use obfnet_core::{Bundle, DType, Manifest, NetSpec, TensorSpec};
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ServerReport, ServerTrainConfig};
 use crate::data::NORMALISATION;
 use crate::lenet::{LeNet, LeNetConfig};
 use crate::obf::ObfStack;
-use crate::config::{ServerReport, ServerTrainConfig};
 use crate::{Error, Result};
 use obfnet_data::write_atomic;
 

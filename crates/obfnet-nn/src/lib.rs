@@ -42,18 +42,18 @@ mod step;
 mod train;
 
 pub use burn;
+pub use config::{ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent};
 pub use data::{Dataset, NORMALISATION};
 pub use error::{Error, Result};
 pub use eval::{accuracy, accuracy_on_inputs, obfuscate_samples, obfuscated_accuracies};
 pub use export::{
-    SERVER_CONFIG_VERSION, ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model, save_server_model,
-    save_server_model_for, server_model_sha256,
+    SERVER_CONFIG_VERSION, ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model,
+    save_server_model, save_server_model_for, server_model_sha256,
 };
-/// The workspace's one atomic write (defined in `obfnet-data`, the lowest std crate).
-pub use obfnet_data::write_atomic;
 pub use lenet::{LeNet, LeNetConfig};
 pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
-pub use config::{ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent};
+/// The workspace's one atomic write (defined in `obfnet-data`, the lowest std crate).
+pub use obfnet_data::write_atomic;
 pub use privacy_train::{PrivacyEpoch, PrivacyTraining, class_means};
 pub use rng::SplitMix64;
 pub use server_model::{

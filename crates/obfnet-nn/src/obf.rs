@@ -507,7 +507,9 @@ impl ObfStack {
         let (rows, cols) = match m.input.shape.as_slice() {
             [1, r, c] => (*r, *c),
             other => {
-                return Err(Error::BundleInputShape { shape: other.to_vec() });
+                return Err(Error::BundleInputShape {
+                    shape: other.to_vec(),
+                });
             }
         };
         let width = arch.bottleneck_of(&first.layers).unwrap_or(DEFAULT_BOTTLENECK);

@@ -105,7 +105,10 @@ fn dense(inputs: usize, outputs: usize, rng: &mut SplitMix64, device: &Device) -
     let b: Vec<f32> = (0..outputs).map(|_| rng.uniform(bound)).collect();
     Linear {
         weight: Param::from_tensor(Tensor::from_data(TensorData::new(w, [inputs, outputs]), device)),
-        bias: Some(Param::from_tensor(Tensor::from_data(TensorData::new(b, [outputs]), device))),
+        bias: Some(Param::from_tensor(Tensor::from_data(
+            TensorData::new(b, [outputs]),
+            device,
+        ))),
     }
 }
 
@@ -301,7 +304,12 @@ impl Adversary {
     ) -> Result<Adversary> {
         settings.validate()?;
         Ok(Adversary {
-            decoders: Some(Adversaries::new(seeds, train.dim(), settings.decoder_hidden, device)),
+            decoders: Some(Adversaries::new(
+                seeds,
+                train.dim(),
+                settings.decoder_hidden,
+                device,
+            )),
             optim: adam().init(),
             means: class_means(train)?,
             settings: settings.clone(),

@@ -671,7 +671,11 @@ pub fn run_compare(a: &CompareConfig) -> Result<CompareFile> {
         round_trips: "1".into(),
         server_seconds: None,
         privacy: pending.clone(),
-        from_report: Some((a.projection_scheme.clone(), String::new(), ReportUse::SsimAndAccuracy)),
+        from_report: Some((
+            a.projection_scheme.clone(),
+            String::new(),
+            ReportUse::SsimAndAccuracy,
+        )),
         note: "edge time: a dense 784×784 f32 product, one thread, median of 300; the server runs its \
                retrained MLP (not timed here)."
             .into(),

@@ -59,9 +59,15 @@ mod tests {
         assert_eq!(escape("&amp;"), "&amp;amp;");
         assert_eq!(escape("ε ≤ 0.3"), "ε ≤ 0.3");
         // an attribute value cannot be closed from inside, with either quote
-        let attr = format!("<td title=\"{}\" data-x='{}'>", escape("x\" onmouseover=\"y"), escape("'"));
+        let attr = format!(
+            "<td title=\"{}\" data-x='{}'>",
+            escape("x\" onmouseover=\"y"),
+            escape("'")
+        );
         assert_eq!(attr, "<td title=\"x&quot; onmouseover=&quot;y\" data-x='&#39;'>");
-        assert!(png_img(b"f", "a\"b").starts_with("<img alt=\"a&quot;b\" src=\"data:image/png;base64,Zg==\""));
+        assert!(
+            png_img(b"f", "a\"b").starts_with("<img alt=\"a&quot;b\" src=\"data:image/png;base64,Zg==\"")
+        );
     }
 
     #[test]

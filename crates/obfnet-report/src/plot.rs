@@ -115,7 +115,10 @@ pub fn scatter_svg(points: &[Point], y_min: f64, vlines: &[VLine]) -> Result<Str
         ensure!(p.x.is_finite() && p.y.is_finite(), "non-finite point");
         let (x, y) = (to_x(p.x), to_y(p.y, y_min));
         let _ = write!(s, "{}", square(x, y, p.rgb, p.filled, &p.series));
-        if !legend.iter().any(|(n, c, f)| *n == p.series && *c == p.rgb && *f == p.filled) {
+        if !legend
+            .iter()
+            .any(|(n, c, f)| *n == p.series && *c == p.rgb && *f == p.filled)
+        {
             legend.push((&p.series, p.rgb, p.filled));
         }
     }
@@ -170,7 +173,11 @@ mod tests {
         assert!((x - (LEFT + (W - LEFT - RIGHT) / 2.0)).abs() < 1e-9);
         assert!((y - (TOP + (H - TOP - BOTTOM) / 2.0)).abs() < 1e-9);
         assert!(
-            svg.contains(&format!(r#"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="rgb(200,0,0)""#, x - 5.0, y - 5.0)),
+            svg.contains(&format!(
+                r#"<rect x="{:.1}" y="{:.1}" width="10" height="10" fill="rgb(200,0,0)""#,
+                x - 5.0,
+                y - 5.0
+            )),
             "{svg}"
         );
         // the dashed line sits at x = 0.3, in its colour, with its label

@@ -294,7 +294,11 @@ pub fn run_attack(job: &AttackJob, progress: &mut dyn Progress) -> Result<Attack
     let scheme: Box<dyn Scheme> = match &job.target {
         AttackTarget::Bundle { path, nets } => {
             let stack = load_stack(path, &s.sha, &s.dataset)?;
-            let stack = if nets.is_empty() { stack } else { stack.subset(nets)? };
+            let stack = if nets.is_empty() {
+                stack
+            } else {
+                stack.subset(nets)?
+            };
             Box::new(ObfScheme::new(&stack))
         }
         AttackTarget::Baseline(b) => baseline_scheme(b, cfg.seed, s.test.dim())?,
@@ -425,9 +429,10 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
                     tcfg.epochs,
                     tcfg.limit.map_or("all".into(), |l| l.to_string())
                 ));
-                let (stack, rep) = obfnet_nn::train_obfuscators(&tcfg, &s.server, &s.train, &s.test, &mut |e| {
-                    progress.event(e)
-                })?;
+                let (stack, rep) =
+                    obfnet_nn::train_obfuscators(&tcfg, &s.server, &s.train, &s.test, &mut |e| {
+                        progress.event(e)
+                    })?;
                 write_bundle(&stack, &s.dataset, s.sha, &cached)?;
                 let training = format!(
                     "{} epoch(s), {} images per net, mean accuracy behind the nets {:.2}%",

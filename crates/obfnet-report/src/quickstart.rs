@@ -300,7 +300,8 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
     let mut bundles = Vec::new();
     let mut listen = serde_json::Value::Null;
     for c in &config.obfuscators {
-        let (stack, rep) = obfnet_nn::train_obfuscators(c, &model, &train, &test, &mut |e| progress.event(e))?;
+        let (stack, rep) =
+            obfnet_nn::train_obfuscators(c, &model, &train, &test, &mut |e| progress.event(e))?;
         progress.finish();
         let bundle_path = out.join(format!("obfnets-{}.obfb", c.arch));
         write_bundle(&stack, &ds.name, sha, &bundle_path)?;

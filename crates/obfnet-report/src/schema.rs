@@ -140,12 +140,25 @@ mod tests {
     fn missing_version_is_one_and_unknown_versions_are_refused() {
         let p = Path::new("demo.json");
         let d: Demo = parse_versioned(br#"{"x": 3}"#, p).expect("v1");
-        assert_eq!(d, Demo { schema_version: 1, x: 3 });
+        assert_eq!(
+            d,
+            Demo {
+                schema_version: 1,
+                x: 3
+            }
+        );
         let d: Demo = parse_versioned(br#"{"schema_version": 2, "x": 4}"#, p).expect("v2");
         assert_eq!(d.x, 4);
-        for bad in [r#"{"schema_version": 3, "x": 4}"#, r#"{"schema_version": 0, "x": 4}"#, r#"{"schema_version": "2", "x": 4}"#] {
+        for bad in [
+            r#"{"schema_version": 3, "x": 4}"#,
+            r#"{"schema_version": 0, "x": 4}"#,
+            r#"{"schema_version": "2", "x": 4}"#,
+        ] {
             let e = parse_versioned::<Demo>(bad.as_bytes(), p).expect_err(bad);
-            assert!(matches!(e, SchemaError::UnknownVersion { supported: 2, .. }), "{e}");
+            assert!(
+                matches!(e, SchemaError::UnknownVersion { supported: 2, .. }),
+                "{e}"
+            );
             assert!(e.to_string().contains("reads versions 1 to 2"), "{e}");
         }
         let e = parse_versioned::<Demo>(br#"{"x": "no"}"#, p).expect_err("shape");

@@ -117,7 +117,10 @@ fn compare_reads_the_privacy_report_with_the_reports_best_attack_rule() {
             }
         }
     }
-    assert!(best.1 < 0.998, "the references must beat every attack for this test");
+    assert!(
+        best.1 < 0.998,
+        "the references must beat every attack for this test"
+    );
     let edited = tmp.path().join("report.json");
     std::fs::write(&edited, serde_json::to_vec(&report).expect("json")).expect("write");
 
@@ -171,11 +174,17 @@ fn compare_reads_the_privacy_report_with_the_reports_best_attack_rule() {
         text.starts_with(&format!("SSIM {:.3} ({}, obfnet2-k10)", best.1, best.0)),
         "best attack must be {best:?}, not a reference row: {text}"
     );
-    assert!(!text.contains("label-only") && !text.contains("observed"), "{text}");
+    assert!(
+        !text.contains("label-only") && !text.contains("observed"),
+        "{text}"
+    );
     // the DP row: formal ε from the report, its accuracy from the report too
     let dp = row("local DP noise (laplace-eps7840)");
     assert_eq!(dp["privacy"]["kind"], "formal + empirical");
-    assert!(dp["privacy"]["text"].as_str().expect("text").contains("ε = 7840"), "{dp}");
+    assert!(
+        dp["privacy"]["text"].as_str().expect("text").contains("ε = 7840"),
+        "{dp}"
+    );
     assert!(dp["accuracy"].as_f64().is_some());
 
     // a report of a schema this build does not know is refused, clearly
@@ -184,7 +193,10 @@ fn compare_reads_the_privacy_report_with_the_reports_best_attack_rule() {
     std::fs::write(&future, serde_json::to_vec(&report).expect("json")).expect("write");
     let out = run(&future).failure();
     let err = String::from_utf8_lossy(&out.get_output().stderr);
-    assert!(err.contains("schema version 99") && !err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("schema version 99") && !err.contains("panicked"),
+        "{err}"
+    );
     // and one without a version (written before versions were recorded) is read as version 1
     report.as_object_mut().expect("object").remove("schema_version");
     let old = tmp.path().join("old.json");
