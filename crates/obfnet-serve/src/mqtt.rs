@@ -12,6 +12,17 @@
 //!   `application/json` (or `application/octet-stream` plus `inference-header-content-length`
 //!   when outputs are binary). Errors are `{"error": "..."}`.
 //!
+//! # Limits
+//! - Replies go only to Response Topics under [`MqttConfig::reply_topic_prefix`]
+//!   (`obfnet/reply/` by default, no wildcards); a request naming any other topic is dropped
+//!   unanswered (counted in [`WorkerStats::dropped`] and the failure metrics), so a device cannot
+//!   make the worker publish elsewhere under the worker's identity. The broker's ACL should
+//!   match: devices may write the request topic and read `obfnet/reply/<their id>/#`; the worker
+//!   may read the request topic and write `obfnet/reply/#`.
+//! - At most `receive_maximum` requests are handled at once, QoS 0 included: past that the
+//!   worker stops reading from the broker until one finishes (TCP back-pressure), and the queue
+//!   between reading and acknowledging is bounded by the same number.
+//!
 //! # Delivery
 //! Acknowledgements are manual: a request is acknowledged (PUBACK) only after its reply has
 //! been handed to the client, in the order requests arrived. The session is persistent
