@@ -660,6 +660,8 @@ impl MqttTransport {
         let sub_client = client.clone();
         let topic = response_topic.clone();
         let poller = rt.spawn(async move {
+            // Connection errors are reported only until the first subscription is confirmed.
+            let mut ready = false;
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -667,7 +669,10 @@ impl MqttTransport {
                         let _ = sub_client.subscribe(topic.clone(), QoS::AtLeastOnce).await;
                     }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        let _ = ready_tx.send(Ok(()));
+                        if !ready {
+                            ready = true;
+                            let _ = ready_tx.send(Ok(()));
+                        }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let props = p.properties.unwrap_or_default();
@@ -687,7 +692,9 @@ impl MqttTransport {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
+                        if !ready {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
