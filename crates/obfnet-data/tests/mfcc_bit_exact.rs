@@ -35,7 +35,7 @@ mod std_reference {
         }
         let mut len = 2;
         while len <= n {
-            let ang = -1.0 * 2.0 * std::f64::consts::PI / len as f64;
+            let ang = -2.0 * std::f64::consts::PI / len as f64;
             for k in 0..len / 2 {
                 let (s, c) = (ang * k as f64).sin_cos();
                 let (wr, wi) = (c as f32, s as f32);
@@ -108,11 +108,7 @@ mod std_reference {
                     .collect()
             })
             .collect();
-        Tables {
-            window,
-            filters,
-            dct,
-        }
+        Tables { window, filters, dct }
     }
 
     pub fn compute(cfg: &Cfg, t: &Tables, audio: &[f32]) -> Vec<f32> {
@@ -179,8 +175,16 @@ fn check(cfg: &obfnet_data::MfccConfig, clips: &[(String, Vec<f32>)]) -> usize {
     }
     for (name, audio) in clips {
         let want = std_reference::compute(&rcfg, &tables, audio);
-        assert_eq!(bits(&lib.compute(audio)), bits(&want), "{name}: obfnet-data MFCC differs");
-        assert_eq!(bits(&dsp.compute(audio)), bits(&want), "{name}: obfnet-dsp MFCC differs");
+        assert_eq!(
+            bits(&lib.compute(audio)),
+            bits(&want),
+            "{name}: obfnet-data MFCC differs"
+        );
+        assert_eq!(
+            bits(&dsp.compute(audio)),
+            bits(&want),
+            "{name}: obfnet-dsp MFCC differs"
+        );
     }
     clips.len()
 }
@@ -255,7 +259,9 @@ fn fsdd_dir() -> Option<PathBuf> {
                 std::env::var("OBFNET_REQUIRE_DATA").as_deref() != Ok("1"),
                 "OBFNET_REQUIRE_DATA=1 but FSDD is not under $OBFNET_DATA_DIR/fsdd"
             );
-            eprintln!("SKIP mfcc_bit_exact on FSDD: set OBFNET_DATA_DIR to a directory with fsdd/ (obfnet fetch --dataset fsdd)");
+            eprintln!(
+                "SKIP mfcc_bit_exact on FSDD: set OBFNET_DATA_DIR to a directory with fsdd/ (obfnet fetch --dataset fsdd)"
+            );
             None
         }
     }
@@ -298,8 +304,16 @@ fn libm_math_changes_few_fsdd_codes() {
         libm_maps.extend(libm.compute(&audio));
     }
     let q = obfnet_data::MfccQuantiser::fit(&train, cfg.n_mfcc, cfg.frames).expect("fit");
-    let values = std_maps.iter().zip(&libm_maps).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-    let max_diff = std_maps.iter().zip(&libm_maps).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let values = std_maps
+        .iter()
+        .zip(&libm_maps)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    let max_diff = std_maps
+        .iter()
+        .zip(&libm_maps)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     let (ca, cb) = (q.encode(&std_maps), q.encode(&libm_maps));
     let codes = ca.iter().zip(&cb).filter(|(a, b)| a != b).count();
     let code_step = ca.iter().zip(&cb).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);

@@ -183,7 +183,10 @@ fn read_capped(path: &Path) -> Result<Vec<u8>> {
     if meta.len() > MAX_SAMPLE_FILE_BYTES {
         return Err(Error::sample(
             path,
-            format!("{} bytes is over the {MAX_SAMPLE_FILE_BYTES}-byte limit", meta.len()),
+            format!(
+                "{} bytes is over the {MAX_SAMPLE_FILE_BYTES}-byte limit",
+                meta.len()
+            ),
         ));
     }
     std::fs::read(path).map_err(|e| Error::sample(path, e.to_string()))
@@ -382,8 +385,13 @@ mod tests {
         assert_eq!(MfccFrontEnd::load(&saved).expect("load"), front);
         // a 16 kHz clip is refused, naming the file
         let path16 = dir.path().join("1_x_0.wav");
-        std::fs::write(&path16, obfnet_data::Wav::from_f32(16_000, &audio).to_bytes().expect("wav"))
-            .expect("write");
+        std::fs::write(
+            &path16,
+            obfnet_data::Wav::from_f32(16_000, &audio)
+                .to_bytes()
+                .expect("wav"),
+        )
+        .expect("write");
         let err = read_samples(&[path16], InputFormat::Wav, &spec).expect_err("16 kHz");
         assert!(err.to_string().contains("1_x_0.wav"), "{err}");
         assert_eq!(err.exit_code(), 2);
@@ -410,9 +418,25 @@ mod tests {
         let s = read_samples(std::slice::from_ref(&p), InputFormat::Auto, &spec).expect("read");
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].name, "two.bin#1");
-        let spec3 = SampleSpec { input_len: 3, ..spec.clone() };
-        assert_eq!(read_samples(std::slice::from_ref(&p), InputFormat::Raw, &spec3).expect_err("size").exit_code(), 2);
-        let limited = SampleSpec { limit: Some(1), ..spec };
-        assert_eq!(read_samples(&[p], InputFormat::Raw, &limited).expect("read").len(), 1);
+        let spec3 = SampleSpec {
+            input_len: 3,
+            ..spec.clone()
+        };
+        assert_eq!(
+            read_samples(std::slice::from_ref(&p), InputFormat::Raw, &spec3)
+                .expect_err("size")
+                .exit_code(),
+            2
+        );
+        let limited = SampleSpec {
+            limit: Some(1),
+            ..spec
+        };
+        assert_eq!(
+            read_samples(&[p], InputFormat::Raw, &limited)
+                .expect("read")
+                .len(),
+            1
+        );
     }
 }

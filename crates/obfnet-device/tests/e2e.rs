@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use obfnet_core::runtime::Wire;
 use obfnet_core::{Bundle, LayerWeights, Manifest, Normalisation};
 use obfnet_device::{
-    Device, DeviceConfig, ErrorClass, MqttSettings, RetryPolicy, Sample, TransportConfig, WeightType, WireFormat,
+    Device, DeviceConfig, ErrorClass, MqttSettings, RetryPolicy, Sample, TransportConfig, WeightType,
+    WireFormat,
 };
 use obfnet_serve::{AppState, InferenceBackend, LeNetBackend, MqttConfig, MqttWorker, ServeConfig};
 
@@ -138,7 +139,10 @@ fn samples(n: usize) -> Vec<Sample> {
             .expect("read MNIST");
         }
     }
-    assert!(!require_data(), "OBFNET_REQUIRE_DATA=1 but no MNIST under $OBFNET_DATA_DIR/mnist");
+    assert!(
+        !require_data(),
+        "OBFNET_REQUIRE_DATA=1 but no MNIST under $OBFNET_DATA_DIR/mnist"
+    );
     eprintln!("SKIP (MNIST part): OBFNET_DATA_DIR has no MNIST; using generated images");
     (0..n as u32)
         .map(|s| Sample {
@@ -174,9 +178,15 @@ impl Server {
             let listener = obfnet_serve::bind("127.0.0.1:0").await.expect("bind");
             let addr = obfnet_serve::local_addr(&listener).expect("addr");
             let app = obfnet_serve::router(state.clone());
-            tokio::spawn(obfnet_serve::serve(listener, app, None, Duration::from_secs(2), async {
-                let _ = rx.await;
-            }));
+            tokio::spawn(obfnet_serve::serve(
+                listener,
+                app,
+                None,
+                Duration::from_secs(2),
+                async {
+                    let _ = rx.await;
+                },
+            ));
             addr
         });
         Server {
@@ -236,17 +246,28 @@ fn check_answers(device: &mut Device, samples: &[Sample], wire: WireFormat, raw:
         }
         let logits = direct.logits(&x, 1).expect("direct forward");
         let want = obfnet_serve::oip::Prediction::from_logits(&logits, 1, 10);
-        assert_eq!(o.label, want.labels[0], "{}: server label differs from the direct answer", s.name);
+        assert_eq!(
+            o.label, want.labels[0],
+            "{}: server label differs from the direct answer",
+            s.name
+        );
         let scores = o.scores.as_ref().expect("the server returns scores");
         assert!(
-            scores.iter().zip(&want.probabilities).all(|(a, b)| (a - b).abs() <= 1e-5),
+            scores
+                .iter()
+                .zip(&want.probabilities)
+                .all(|(a, b)| (a - b).abs() <= 1e-5),
             "{}: scores differ",
             s.name
         );
         assert_eq!(o.net.is_none(), raw);
         labels.insert(o.label);
     }
-    eprintln!("{} samples answered, {} distinct labels, {sends} sends", samples.len(), labels.len());
+    eprintln!(
+        "{} samples answered, {} distinct labels, {sends} sends",
+        samples.len(),
+        labels.len()
+    );
     sends
 }
 
@@ -255,10 +276,26 @@ fn rest_and_grpc_answers_equal_the_models_direct_answers() {
     let server = Server::start(ServeConfig::default());
     let samples = samples(12);
     for (transport, weights, wire) in [
-        (TransportConfig::Rest { url: server.url() }, WeightType::Bundle, WireFormat::F32),
-        (TransportConfig::Rest { url: server.url() }, WeightType::Int8, WireFormat::U8),
-        (TransportConfig::Grpc { url: server.url() }, WeightType::Bundle, WireFormat::U8),
-        (TransportConfig::Grpc { url: server.url() }, WeightType::Int8, WireFormat::F32),
+        (
+            TransportConfig::Rest { url: server.url() },
+            WeightType::Bundle,
+            WireFormat::F32,
+        ),
+        (
+            TransportConfig::Rest { url: server.url() },
+            WeightType::Int8,
+            WireFormat::U8,
+        ),
+        (
+            TransportConfig::Grpc { url: server.url() },
+            WeightType::Bundle,
+            WireFormat::U8,
+        ),
+        (
+            TransportConfig::Grpc { url: server.url() },
+            WeightType::Int8,
+            WireFormat::F32,
+        ),
     ] {
         let mut cfg = device_cfg(transport);
         cfg.weights = weights;
@@ -324,7 +361,9 @@ fn refusals_and_failures_have_their_error_class() {
         // a bad key: rejected (4)
         let mut cfg = device_cfg(transport.clone());
         cfg.api_key = Some("wrong".into());
-        let err = Device::connect(&cfg).and_then(|mut d| d.infer(s)).expect_err("bad key");
+        let err = Device::connect(&cfg)
+            .and_then(|mut d| d.infer(s))
+            .expect_err("bad key");
         assert_eq!(err.class(), ErrorClass::Rejected, "{err}");
         assert_eq!(err.exit_code(), 4);
         // the right key works
@@ -359,7 +398,9 @@ fn refusals_and_failures_have_their_error_class() {
         let mut cfg = device_cfg(transport);
         cfg.policy = policy(300, 1);
         let t = Instant::now();
-        let err = Device::connect(&cfg).and_then(|mut d| d.infer(s)).expect_err("unreachable");
+        let err = Device::connect(&cfg)
+            .and_then(|mut d| d.infer(s))
+            .expect_err("unreachable");
         assert_eq!(err.class(), ErrorClass::Unreachable, "{err}");
         assert_eq!(err.exit_code(), 3);
         assert!(t.elapsed() < Duration::from_secs(5));
@@ -387,13 +428,17 @@ fn refusals_and_failures_have_their_error_class() {
 // ---------------------------------------------------------------- MQTT through mosquitto
 
 fn mosquitto() -> Option<PathBuf> {
-    let found = std::env::var_os("OBFNET_MOSQUITTO").map(PathBuf::from).or_else(|| {
-        let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).collect())
-            .unwrap_or_default();
-        dirs.extend(["/usr/sbin", "/usr/local/sbin"].map(PathBuf::from));
-        dirs.into_iter().map(|d| d.join("mosquitto")).find(|p| p.is_file())
-    });
+    let found = std::env::var_os("OBFNET_MOSQUITTO")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect())
+                .unwrap_or_default();
+            dirs.extend(["/usr/sbin", "/usr/local/sbin"].map(PathBuf::from));
+            dirs.into_iter()
+                .map(|d| d.join("mosquitto"))
+                .find(|p| p.is_file())
+        });
     if found.is_none() {
         assert!(
             !std::env::var("OBFNET_REQUIRE_MOSQUITTO").is_ok_and(|v| v == "1"),
