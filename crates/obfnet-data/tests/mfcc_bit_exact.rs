@@ -294,7 +294,8 @@ fn libm_math_changes_few_fsdd_codes() {
     let libm = obfnet_dsp::Mfcc::new_with::<obfnet_dsp::LibmMath>(cfg.clone()).expect("valid");
     let clips = obfnet_data::fsdd::list_recordings(&dir).expect("list FSDD");
     let (mut std_maps, mut libm_maps, mut train) = (Vec::new(), Vec::new(), Vec::new());
-    for c in &clips {
+    // every 3rd clip keeps the test short; the counts scale
+    for c in clips.iter().step_by(3) {
         let audio = obfnet_data::read_wav(&c.path).expect("read WAV").to_f32();
         let a = dsp.compute(&audio);
         if !c.is_test() {
@@ -318,9 +319,9 @@ fn libm_math_changes_few_fsdd_codes() {
     let codes = ca.iter().zip(&cb).filter(|(a, b)| a != b).count();
     let code_step = ca.iter().zip(&cb).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
     eprintln!(
-        "libm vs std math on {} FSDD clips: {values} of {} MFCC values differ (max |Δ| {max_diff:e}), \
+        "libm vs std math on {} FSDD clips (every 3rd): {values} of {} MFCC values differ (max |Δ| {max_diff:e}), \
          {codes} u8 codes differ (by at most {code_step})",
-        clips.len(),
+        clips.len().div_ceil(3),
         std_maps.len()
     );
     assert!(code_step <= 1, "a code moved by {code_step}");
