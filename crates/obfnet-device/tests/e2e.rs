@@ -233,9 +233,13 @@ fn check_answers(device: &mut Device, samples: &[Sample], wire: WireFormat, raw:
     let norm = Normalisation::MNIST;
     let mut sends = 0;
     let mut labels = std::collections::BTreeSet::new();
+    let mut times: [Vec<f64>; 3] = Default::default();
     for s in samples {
         let o = device.infer(s).unwrap_or_else(|e| panic!("{}: {e}", s.name));
         sends += o.attempts;
+        times[0].push(o.obfuscate_us);
+        times[1].push(o.encode_us);
+        times[2].push(o.round_trip_us);
         let mut x: Vec<f32> = if raw {
             s.data.iter().map(|&b| norm.apply(b)).collect()
         } else {
@@ -340,7 +344,10 @@ fn the_whole_run_prints_a_line_per_sample_and_a_json_summary() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
     let last: obfnet_device::Summary = serde_json::from_str(lines[3]).expect("summary JSON");
-    assert_eq!(last, summary);
+    assert_eq!(
+        (last.answered, &last.net_uses, last.attempts),
+        (summary.answered, &summary.net_uses, summary.attempts)
+    );
     assert_eq!(summary.answered, 3);
     assert_eq!(summary.net_uses.iter().sum::<usize>(), 3);
     let first: obfnet_device::Outcome = serde_json::from_str(lines[0]).expect("outcome JSON");
@@ -569,4 +576,69 @@ fn mqtt_through_mosquitto_answers_and_survives_a_broker_restart() {
     cfg.raw = true;
     let mut raw = Device::connect(&cfg).expect("raw device");
     check_answers(&mut raw, &samples[..2], WireFormat::U8, true);
+}
+
+/// The device program as a process (`obfnet-device-min`, the same options `obfnet device`
+/// takes): answers, exit codes 4 (wrong model) and 3 (nothing listening); peak memory printed
+/// when `/usr/bin/time` is there.
+#[test]
+fn the_device_program_answers_and_exits_with_the_documented_codes() {
+    let server = Server::start(ServeConfig::default());
+    let dir = tempfile::tempdir().expect("temp");
+    let raw = dir.path().join("digits.raw");
+    let data: Vec<u8> = samples(20).into_iter().flat_map(|s| s.data).collect();
+    std::fs::write(&raw, data).expect("write");
+    let bin = env!("CARGO_BIN_EXE_obfnet-device-min");
+    let sha = obfnet_core::hex(&fixture().sha);
+    let bundle = fixture().bundle.display().to_string();
+    let url = server.url();
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = vec!["--bundle".into(), bundle.clone(), "--format".into(), "raw".into()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(raw.display().to_string());
+        let time = std::path::Path::new("/usr/bin/time");
+        let out = if time.is_file() {
+            Command::new(time).arg("-v").arg(bin).args(&args).output()
+        } else {
+            Command::new(bin).args(&args).output()
+        }
+        .expect("run the device program");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if let Some(l) = stderr.lines().find(|l| l.contains("Maximum resident set size")) {
+            eprintln!("device program {extra:?}: {}", l.trim());
+        }
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr,
+        )
+    };
+    for t in [["--rest", url.as_str()], ["--grpc", url.as_str()]] {
+        let (code, stdout, stderr) = run(&[t[0], t[1], "--server-model-sha256", &sha, "--weights", "int8"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        assert_eq!(
+            stdout.lines().filter(|l| l.contains("label=")).count(),
+            20,
+            "{stdout}"
+        );
+        eprintln!("{}", stdout.lines().last().unwrap_or_default());
+    }
+    let (code, _, stderr) = run(&["--rest", &url, "--server-model-sha256", &"42".repeat(32)]);
+    assert_eq!(code, Some(4), "wrong model: {stderr}");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port");
+    let (code, _, stderr) = run(&[
+        "--rest",
+        &format!("http://{closed}"),
+        "--server-model-sha256",
+        &sha,
+        "--retries",
+        "1",
+        "--timeout-ms",
+        "300",
+    ]);
+    assert_eq!(code, Some(3), "unreachable: {stderr}");
+    let (code, _, _) = run(&["--rest", &url, "--bogus"]);
+    assert_eq!(code, Some(2));
 }
