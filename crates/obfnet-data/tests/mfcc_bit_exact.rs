@@ -35,7 +35,7 @@ mod std_reference {
         }
         let mut len = 2;
         while len <= n {
-            let ang = -1.0 * 2.0 * std::f64::consts::PI / len as f64;
+            let ang = -2.0 * std::f64::consts::PI / len as f64;
             for k in 0..len / 2 {
                 let (s, c) = (ang * k as f64).sin_cos();
                 let (wr, wi) = (c as f32, s as f32);
@@ -108,11 +108,7 @@ mod std_reference {
                     .collect()
             })
             .collect();
-        Tables {
-            window,
-            filters,
-            dct,
-        }
+        Tables { window, filters, dct }
     }
 
     pub fn compute(cfg: &Cfg, t: &Tables, audio: &[f32]) -> Vec<f32> {
@@ -179,8 +175,16 @@ fn check(cfg: &obfnet_data::MfccConfig, clips: &[(String, Vec<f32>)]) -> usize {
     }
     for (name, audio) in clips {
         let want = std_reference::compute(&rcfg, &tables, audio);
-        assert_eq!(bits(&lib.compute(audio)), bits(&want), "{name}: obfnet-data MFCC differs");
-        assert_eq!(bits(&dsp.compute(audio)), bits(&want), "{name}: obfnet-dsp MFCC differs");
+        assert_eq!(
+            bits(&lib.compute(audio)),
+            bits(&want),
+            "{name}: obfnet-data MFCC differs"
+        );
+        assert_eq!(
+            bits(&dsp.compute(audio)),
+            bits(&want),
+            "{name}: obfnet-dsp MFCC differs"
+        );
     }
     clips.len()
 }
@@ -255,7 +259,9 @@ fn fsdd_dir() -> Option<PathBuf> {
                 std::env::var("OBFNET_REQUIRE_DATA").as_deref() != Ok("1"),
                 "OBFNET_REQUIRE_DATA=1 but FSDD is not under $OBFNET_DATA_DIR/fsdd"
             );
-            eprintln!("SKIP mfcc_bit_exact on FSDD: set OBFNET_DATA_DIR to a directory with fsdd/ (obfnet fetch --dataset fsdd)");
+            eprintln!(
+                "SKIP mfcc_bit_exact on FSDD: set OBFNET_DATA_DIR to a directory with fsdd/ (obfnet fetch --dataset fsdd)"
+            );
             None
         }
     }
@@ -288,7 +294,8 @@ fn libm_math_changes_few_fsdd_codes() {
     let libm = obfnet_dsp::Mfcc::new_with::<obfnet_dsp::LibmMath>(cfg.clone()).expect("valid");
     let clips = obfnet_data::fsdd::list_recordings(&dir).expect("list FSDD");
     let (mut std_maps, mut libm_maps, mut train) = (Vec::new(), Vec::new(), Vec::new());
-    for c in &clips {
+    // every 3rd clip keeps the test short; the counts scale
+    for c in clips.iter().step_by(3) {
         let audio = obfnet_data::read_wav(&c.path).expect("read WAV").to_f32();
         let a = dsp.compute(&audio);
         if !c.is_test() {
@@ -298,15 +305,23 @@ fn libm_math_changes_few_fsdd_codes() {
         libm_maps.extend(libm.compute(&audio));
     }
     let q = obfnet_data::MfccQuantiser::fit(&train, cfg.n_mfcc, cfg.frames).expect("fit");
-    let values = std_maps.iter().zip(&libm_maps).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-    let max_diff = std_maps.iter().zip(&libm_maps).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    let values = std_maps
+        .iter()
+        .zip(&libm_maps)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    let max_diff = std_maps
+        .iter()
+        .zip(&libm_maps)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
     let (ca, cb) = (q.encode(&std_maps), q.encode(&libm_maps));
     let codes = ca.iter().zip(&cb).filter(|(a, b)| a != b).count();
     let code_step = ca.iter().zip(&cb).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
     eprintln!(
-        "libm vs std math on {} FSDD clips: {values} of {} MFCC values differ (max |Δ| {max_diff:e}), \
+        "libm vs std math on {} FSDD clips (every 3rd): {values} of {} MFCC values differ (max |Δ| {max_diff:e}), \
          {codes} u8 codes differ (by at most {code_step})",
-        clips.len(),
+        clips.len().div_ceil(3),
         std_maps.len()
     );
     assert!(code_step <= 1, "a code moved by {code_step}");

@@ -323,7 +323,11 @@ impl Device {
         let published = metadata.as_ref().and_then(published_sha256);
         let mut input_len = metadata
             .as_ref()
-            .and_then(|m| m["inputs"][0]["shape"].as_array().and_then(|s| s.last()?.as_u64()))
+            .and_then(|m| {
+                m["inputs"][0]["shape"]
+                    .as_array()
+                    .and_then(|s| s.last()?.as_u64())
+            })
             .and_then(|d| usize::try_from(d).ok());
         if let (Some(pinned), Some(server)) = (cfg.server_model_sha256, published)
             && pinned != server
@@ -446,11 +450,18 @@ impl Device {
             Some(rt) => {
                 let mut rng = OsRandom;
                 let k = rt
-                    .obfuscate(&sample.data, NetChoice::Random(&mut rng), &mut self.out, &mut self.scratch)
+                    .obfuscate(
+                        &sample.data,
+                        NetChoice::Random(&mut rng),
+                        &mut self.out,
+                        &mut self.scratch,
+                    )
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 net = Some(k);
                 let t1 = Instant::now();
-                self.wire.wire().encode(&self.out, rt.normalisation(), &mut self.buf);
+                self.wire
+                    .wire()
+                    .encode(&self.out, rt.normalisation(), &mut self.buf);
                 let dt = match self.wire {
                     WireFormat::F32 => "FP32",
                     WireFormat::U8 => "UINT8",

@@ -183,7 +183,10 @@ fn read_capped(path: &Path) -> Result<Vec<u8>> {
     if meta.len() > MAX_SAMPLE_FILE_BYTES {
         return Err(Error::sample(
             path,
-            format!("{} bytes is over the {MAX_SAMPLE_FILE_BYTES}-byte limit", meta.len()),
+            format!(
+                "{} bytes is over the {MAX_SAMPLE_FILE_BYTES}-byte limit",
+                meta.len()
+            ),
         ));
     }
     std::fs::read(path).map_err(|e| Error::sample(path, e.to_string()))
@@ -336,4 +339,104 @@ fn decode_png(path: &Path, bytes: &[u8], rows: usize, cols: usize) -> Result<Vec
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn front_end() -> MfccFrontEnd {
+        let cfg = MfccConfig::FSDD;
+        MfccFrontEnd {
+            version: MfccFrontEnd::VERSION,
+            quantiser: MfccQuantiser {
+                mean: (0..cfg.n_mfcc).map(|k| -(k as f32)).collect(),
+                std: vec![2.0; cfg.n_mfcc],
+                frames: cfg.frames,
+            },
+            config: cfg,
+        }
+    }
+
+    #[test]
+    fn a_wav_clip_becomes_the_coded_mfcc_map_obfnet_data_computes() {
+        let dir = tempfile::tempdir().expect("temp");
+        let path = dir.path().join("7_jackson_3.wav");
+        let audio: Vec<f32> = (0..4000).map(|i| 0.3 * (i as f32 * 0.21).sin()).collect();
+        let wav = obfnet_data::Wav::from_f32(8000, &audio);
+        std::fs::write(&path, wav.to_bytes().expect("wav bytes")).expect("write");
+        let front = front_end();
+        let spec = SampleSpec {
+            input_len: 20 * 64,
+            image: Some((20, 64)),
+            labels: None,
+            limit: None,
+            mfcc: Some(&front),
+        };
+        let got = read_samples(std::slice::from_ref(&path), InputFormat::Auto, &spec).expect("read");
+        let mfcc = obfnet_data::Mfcc::new(MfccConfig::FSDD).expect("mfcc");
+        let want = front.quantiser.encode(&mfcc.compute(&wav.to_f32()));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].data, want);
+        assert_eq!(got[0].label, Some(7), "FSDD file names carry the digit");
+        // saved and loaded, the front end is the same
+        let saved = dir.path().join("mfcc.json");
+        front.save(&saved).expect("save");
+        assert_eq!(MfccFrontEnd::load(&saved).expect("load"), front);
+        // a 16 kHz clip is refused, naming the file
+        let path16 = dir.path().join("1_x_0.wav");
+        std::fs::write(
+            &path16,
+            obfnet_data::Wav::from_f32(16_000, &audio)
+                .to_bytes()
+                .expect("wav"),
+        )
+        .expect("write");
+        let err = read_samples(&[path16], InputFormat::Wav, &spec).expect_err("16 kHz");
+        assert!(err.to_string().contains("1_x_0.wav"), "{err}");
+        assert_eq!(err.exit_code(), 2);
+        // audio without a front end is a usage error
+        let no_front = SampleSpec { mfcc: None, ..spec };
+        assert!(matches!(
+            read_samples(&[path], InputFormat::Auto, &no_front),
+            Err(Error::Config { .. })
+        ));
+    }
+
+    #[test]
+    fn raw_files_split_into_samples_and_bad_sizes_are_refused() {
+        let dir = tempfile::tempdir().expect("temp");
+        let p = dir.path().join("two.bin");
+        std::fs::write(&p, vec![7u8; 8]).expect("write");
+        let spec = SampleSpec {
+            input_len: 4,
+            image: None,
+            labels: None,
+            limit: None,
+            mfcc: None,
+        };
+        let s = read_samples(std::slice::from_ref(&p), InputFormat::Auto, &spec).expect("read");
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1].name, "two.bin#1");
+        let spec3 = SampleSpec {
+            input_len: 3,
+            ..spec.clone()
+        };
+        assert_eq!(
+            read_samples(std::slice::from_ref(&p), InputFormat::Raw, &spec3)
+                .expect_err("size")
+                .exit_code(),
+            2
+        );
+        let limited = SampleSpec {
+            limit: Some(1),
+            ..spec
+        };
+        assert_eq!(
+            read_samples(&[p], InputFormat::Raw, &limited)
+                .expect("read")
+                .len(),
+            1
+        );
+    }
 }

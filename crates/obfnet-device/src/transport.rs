@@ -199,13 +199,16 @@ pub fn decode_rest_reply(endpoint: &str, body: &[u8], header_len: Option<usize>)
     };
     let (json_part, mut binary) = match header_len {
         Some(h) if h <= body.len() => body.split_at(h),
-        Some(h) => return Err(bad(format!("header length {h} beyond the {}-byte body", body.len()))),
+        Some(h) => {
+            return Err(bad(format!(
+                "header length {h} beyond the {}-byte body",
+                body.len()
+            )));
+        }
         None => (body, &[][..]),
     };
     let v: Value = serde_json::from_slice(json_part).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let outputs = v["outputs"]
-        .as_array()
-        .ok_or_else(|| bad("no outputs".into()))?;
+    let outputs = v["outputs"].as_array().ok_or_else(|| bad("no outputs".into()))?;
     let (mut label, mut scores) = (None, None);
     for o in outputs {
         let values: Vec<u8> = match o["parameters"]["binary_data_size"].as_u64() {
@@ -278,7 +281,12 @@ impl RestTransport {
     /// # Errors
     /// [`Error::Config`] for a URL that is not plain `http://` (TLS for REST is not built in;
     /// use gRPC or MQTT over TLS, or a local TLS proxy).
-    pub fn new(base: &str, model: &str, api_key: Option<String>, policy: RetryPolicy) -> Result<RestTransport> {
+    pub fn new(
+        base: &str,
+        model: &str,
+        api_key: Option<String>,
+        policy: RetryPolicy,
+    ) -> Result<RestTransport> {
         if !base.starts_with("http://") {
             return Err(Error::Config {
                 field: "url",
@@ -299,7 +307,13 @@ impl RestTransport {
         })
     }
 
-    fn send(&self, method: &str, path: &str, body: Vec<u8>, header_len: Option<usize>) -> Result<(u16, Option<usize>, Bytes)> {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        header_len: Option<usize>,
+    ) -> Result<(u16, Option<usize>, Bytes)> {
         let url = format!("{}{path}", self.base);
         let mut req = http::Request::builder().method(method).uri(&url);
         if let Some(k) = &self.api_key {
@@ -310,17 +324,23 @@ impl RestTransport {
                 .header(HEADER_LENGTH, h.to_string())
                 .header("content-type", "application/octet-stream");
         }
-        let req = req.body(Full::new(Bytes::from(body))).map_err(|e| Error::Config {
-            field: "url",
-            reason: format!("{url}: {e}"),
-        })?;
+        let req = req
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| Error::Config {
+                field: "url",
+                reason: format!("{url}: {e}"),
+            })?;
         let unreachable = |reason: String| Error::Unreachable {
             endpoint: url.clone(),
             reason,
         };
         self.rt.block_on(async {
             let fut = async {
-                let resp = self.client.request(req).await.map_err(|e| unreachable(e.to_string()))?;
+                let resp = self
+                    .client
+                    .request(req)
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
                 let status = resp.status().as_u16();
                 let h = resp
                     .headers()
@@ -380,10 +400,12 @@ impl Transport for RestTransport {
                 message: error_message(&body),
             });
         }
-        serde_json::from_slice(&body).map(Some).map_err(|e| Error::BadReply {
-            endpoint: self.base.clone(),
-            reason: format!("model metadata is not JSON: {e}"),
-        })
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| Error::BadReply {
+                endpoint: self.base.clone(),
+                reason: format!("model metadata is not JSON: {e}"),
+            })
     }
 
     fn describe(&self) -> String {
@@ -407,7 +429,12 @@ impl GrpcTransport {
     ///
     /// # Errors
     /// [`Error::Config`] for a bad URL.
-    pub fn new(url: &str, model: &str, api_key: Option<String>, policy: RetryPolicy) -> Result<GrpcTransport> {
+    pub fn new(
+        url: &str,
+        model: &str,
+        api_key: Option<String>,
+        policy: RetryPolicy,
+    ) -> Result<GrpcTransport> {
         let rt = runtime(0)?;
         let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
             .map_err(|e| Error::Config {
@@ -445,10 +472,12 @@ impl GrpcTransport {
     fn status_error(&self, s: &tonic::Status) -> Error {
         use tonic::Code;
         match s.code() {
-            Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled => Error::Unreachable {
-                endpoint: self.url.clone(),
-                reason: format!("{:?}: {}", s.code(), s.message()),
-            },
+            Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled => {
+                Error::Unreachable {
+                    endpoint: self.url.clone(),
+                    reason: format!("{:?}: {}", s.code(), s.message()),
+                }
+            }
             c => Error::Rejected {
                 endpoint: self.url.clone(),
                 status: format!("gRPC {c:?}"),
@@ -660,6 +689,8 @@ impl MqttTransport {
         let sub_client = client.clone();
         let topic = response_topic.clone();
         let poller = rt.spawn(async move {
+            // Connection errors are reported only until the first subscription is confirmed.
+            let mut ready = false;
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -667,7 +698,10 @@ impl MqttTransport {
                         let _ = sub_client.subscribe(topic.clone(), QoS::AtLeastOnce).await;
                     }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        let _ = ready_tx.send(Ok(()));
+                        if !ready {
+                            ready = true;
+                            let _ = ready_tx.send(Ok(()));
+                        }
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let props = p.properties.unwrap_or_default();
@@ -687,7 +721,9 @@ impl MqttTransport {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
+                        if !ready {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
@@ -817,7 +853,12 @@ impl Transport for MqttTransport {
 ///
 /// # Errors
 /// As the transports' constructors.
-pub fn open(cfg: &TransportConfig, model: &str, api_key: Option<String>, policy: RetryPolicy) -> Result<Box<dyn Transport>> {
+pub fn open(
+    cfg: &TransportConfig,
+    model: &str,
+    api_key: Option<String>,
+    policy: RetryPolicy,
+) -> Result<Box<dyn Transport>> {
     Ok(match cfg {
         TransportConfig::Rest { url } => Box::new(RestTransport::new(url, model, api_key, policy)?),
         TransportConfig::Grpc { url } => Box::new(GrpcTransport::new(url, model, api_key, policy)?),
