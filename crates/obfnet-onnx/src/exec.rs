@@ -8,7 +8,6 @@ use burn::tensor::module::{avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, m
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use onnx_ir::node::clip::ClipInput;
-use onnx_ir::node::dropout::DropoutInput;
 use onnx_ir::node::padding::{AutoPad, PaddingConfig1d, PaddingConfig2d};
 use onnx_ir::node::reshape::ReshapeInput;
 use onnx_ir::node::squeeze::SqueezeInput;
@@ -22,7 +21,7 @@ type Env = HashMap<String, Value>;
 
 fn unsupported(node: &Node, opset: i64, detail: impl Into<String>) -> Error {
     let (op, opset) = match node {
-        Node::Custom(c) => (format!("{}::{}", c.domain, c.op_type), c.domain_opset as i64),
+        Node::Custom(c) => (format!("{}::{}", c.domain, c.op_type), c.opset as i64),
         _ => (onnx_name(node), opset),
     };
     Error::UnsupportedOp {
@@ -148,7 +147,7 @@ pub(crate) fn check_supported(node: &Node, opset: i64) -> Result<()> {
         }
         Node::AveragePool1d(p) => {
             let k = &p.config;
-            if !pad_ok(&k.auto_pad) || k.stride == 0 || k.kernel_size == 0 || k.ceil_mode {
+            if !pad_ok(&k.auto_pad) || k.stride == 0 || k.kernel_size == 0 || k.ceil_mode || k.dilation != 1 {
                 return Err(unsupported(node, opset, format!("config {k:?}")));
             }
             Ok(())
@@ -233,16 +232,6 @@ fn runtime_scalar(node: &Node, env: &Env, consts: &HashMap<String, Value>, i: us
         }
     };
     v.ok_or_else(|| shape_err(node, format!("input {i} is empty")))
-}
-
-fn device_of(env: &Env, consts: &HashMap<String, Value>) -> Device {
-    env.values()
-        .chain(consts.values())
-        .find_map(|v| match v {
-            Value::F(f) => Some(f.t.device()),
-            Value::I(_) => None,
-        })
-        .unwrap_or_default()
 }
 
 /// Numpy broadcast of two shapes, or `None`.
@@ -417,8 +406,9 @@ pub(crate) fn run_node(
     env: &Env,
     consts: &HashMap<String, Value>,
     opset: i64,
+    device: &Device,
 ) -> Result<Option<Value>> {
-    let dev = device_of(env, consts);
+    let dev = device.clone();
     let g = |i| get(node, env, consts, i);
     let gf = |i| get_f(node, env, consts, i, &dev);
     let out = match node {
@@ -789,12 +779,8 @@ pub(crate) fn run_node(
             Value::F(FT::from_tensor(y).reshape(&od))
         }
         Node::MatMul(_) => matmul(node, gf(0)?, gf(1)?)?,
-        Node::Dropout(n) => {
-            if let DropoutInput::Runtime(_) = n.config.prob {
-                // inference: the ratio does not matter
-            }
-            g(0)?
-        }
+        // inference: Dropout is the identity whatever its ratio (checked: no mask output used)
+        Node::Dropout(_) => g(0)?,
         Node::Identity(_) => g(0)?,
         Node::Shape(n) => {
             let d = value_dims(&g(0)?);

@@ -341,7 +341,7 @@ impl OnnxModel {
         let mut env: HashMap<String, Value> = HashMap::new();
         env.insert(self.input_name.clone(), Value::F(x));
         for node in &self.nodes {
-            let out = exec::run_node(node, &env, &self.consts, self.opset)?;
+            let out = exec::run_node(node, &env, &self.consts, self.opset, &self.device)?;
             if let (Some(v), Some(arg)) = (out, node.outputs().first()) {
                 env.insert(arg.name.clone(), v);
             }

@@ -82,12 +82,6 @@ impl FT {
 }
 
 impl IT {
-    pub fn scalar(v: i64) -> IT {
-        IT {
-            data: vec![v],
-            dims: vec![],
-        }
-    }
     pub fn vec(v: Vec<i64>) -> IT {
         let n = v.len();
         IT {
