@@ -6,8 +6,10 @@
 #
 # Usage: scripts/bench-train.sh [--quick]
 #   env: K (default 10), EPOCHS (default 1), THREADS (default nproc),
-#        RUNS (default 3): K-job runs per engine; medians are reported
-#   --quick: K=2, RUNS=1 and only the first 2000 training samples (smoke test)
+#        RUNS (default 3): K-job runs of the burn path and of PyTorch; FAST_RUNS (default 3):
+#        of the fast path; medians are reported (with RUNS=1 the step-time medians are the
+#        robust figure)
+#   --quick: K=2, one run each and only the first 2000 training samples (smoke test)
 #
 # PyTorch is NOT a dependency of the project: it is installed into a git-ignored
 # venv (.venv-bench) from scripts/requirements-bench.txt (the PyPI torch wheel
@@ -22,7 +24,7 @@ QUICK=0
 for arg in "$@"; do
     case "$arg" in
         --quick) QUICK=1 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -31,10 +33,12 @@ K=${K:-10}
 EPOCHS=${EPOCHS:-1}
 THREADS=${THREADS:-$(nproc)}
 RUNS=${RUNS:-3}
+FAST_RUNS=${FAST_RUNS:-3}
 LIMIT_ARGS=()
 if [[ $QUICK == 1 ]]; then
     K=2
     RUNS=1
+    FAST_RUNS=1
     LIMIT_ARGS=(--limit 2000)
 fi
 
@@ -67,9 +71,9 @@ CPU_MHZ=$(sed -n 's/^cpu MHz[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -
 CPU_FLAGS=$(sed -n 's/^flags[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
 NPROC=$(nproc)
 
-log "obfnet: fast path x $RUNS, then burn path x $RUNS (K=$K, epochs=$EPOCHS, threads: $THREADS)"
+log "obfnet: fast path x $FAST_RUNS, then burn path x $RUNS (K=$K, epochs=$EPOCHS, threads: $THREADS)"
 RAYON_NUM_THREADS="$THREADS" "$FAST" --data-dir "$DATA" --k "$K" --epochs "$EPOCHS" \
-    --repeat "$RUNS" --burn --burn-repeat "$RUNS" ${LIMIT_ARGS[@]+"${LIMIT_ARGS[@]}"} > "$RUST_JSON"
+    --repeat "$FAST_RUNS" --burn --burn-repeat "$RUNS" ${LIMIT_ARGS[@]+"${LIMIT_ARGS[@]}"} > "$RUST_JSON"
 
 log "pytorch: scripts/bench_train_torch.py --k $K --epochs $EPOCHS --threads $THREADS --repeat $RUNS"
 "$PY" "$ROOT/scripts/bench_train_torch.py" --k "$K" --epochs "$EPOCHS" --threads "$THREADS" \
@@ -109,7 +113,8 @@ out.append(f"Same machine, same invocation of scripts/bench-train.sh (fast path,
            f"PyTorch): {cpu}, nproc={nproc}, {mhz:.0f} MHz, "
            f"AVX-512 {'present' if 'avx512f' in flags else 'absent'} in /proc/cpuinfo flags, CPU only, float32. "
            f"K={k}, epochs={rs['epochs']}, {rs['n_train']} training samples per net per epoch, "
-           f"{len(rs['fast_k_job_s_runs'])} run(s) per engine, medians. PyTorch {pt.get('torch_version')}, "
+           f"K-job runs: fast {len(rs['fast_k_job_s_runs'])}, burn {len(rs.get('burn_k_job_s_runs', []))}, "
+           f"PyTorch {len(pt.get('k_job_s_runs', [0]))}; medians. PyTorch {pt.get('torch_version')}, "
            f"threads={pt.get('threads')}; obfnet threads={rs.get('threads')}."
            + (" QUICK smoke run: timings not representative." if quick == "1" else ""))
 out.append("")

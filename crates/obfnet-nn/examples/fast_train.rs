@@ -16,7 +16,9 @@
 
 use std::time::Instant;
 
-use obfnet_nn::{Dataset, ObfArch, ObfTrainConfig, ServerTrainConfig, default_device, fast, train_obfuscators};
+use obfnet_nn::{
+    Dataset, ObfArch, ObfTrainConfig, ServerTrainConfig, default_device, fast, train_obfuscators,
+};
 
 struct Args {
     data_dir: String,
@@ -67,12 +69,20 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = parse()?;
     let dir = std::path::Path::new(&a.data_dir);
-    let dir = if dir.join("mnist").is_dir() { dir.join("mnist") } else { dir.to_path_buf() };
+    let dir = if dir.join("mnist").is_dir() {
+        dir.join("mnist")
+    } else {
+        dir.to_path_buf()
+    };
     let ds = obfnet_data::ImageDataset::load_mnist_dir("mnist", &dir)?;
     let device = default_device();
     let train = Dataset::from_images(&ds.train, &device)?;
     let test = Dataset::from_images(&ds.test, &device)?;
-    let frac = if a.cosine { ObfTrainConfig::default().final_lr_fraction } else { 1.0 };
+    let frac = if a.cosine {
+        ObfTrainConfig::default().final_lr_fraction
+    } else {
+        1.0
+    };
 
     eprintln!("[fast_train] LeNet-5: 1 epoch on burn");
     let scfg = ServerTrainConfig {
@@ -150,7 +160,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if a.burn {
         let (mut runs, mut steps) = (Vec::new(), Vec::new());
         for r in 0..a.burn_repeat {
-            eprintln!("[fast_train] burn path: the same K job, run {}/{}", r + 1, a.burn_repeat);
+            eprintln!(
+                "[fast_train] burn path: the same K job, run {}/{}",
+                r + 1,
+                a.burn_repeat
+            );
             let t = Instant::now();
             let (_, rep) = train_obfuscators(&kcfg, &lenet, &train, &test, &mut |_| {})?;
             let s = t.elapsed().as_secs_f64();

@@ -10,8 +10,8 @@ use obfnet_nn::burn::prelude::*;
 use obfnet_nn::burn::tensor::activation::relu;
 use obfnet_nn::fast::{self, Adam, AdamParams, FastTrainer, FrozenLeNet};
 use obfnet_nn::{
-    Dataset, LeNet, LeNetConfig, NORMALISATION, ObfArch, ObfStack, ObfTrainConfig, SplitMix64, default_device,
-    train_obfuscators,
+    Dataset, LeNet, LeNetConfig, NORMALISATION, ObfArch, ObfStack, ObfTrainConfig, SplitMix64,
+    default_device, train_obfuscators,
 };
 
 fn read(t: Tensor<2>) -> Vec<f32> {
@@ -76,10 +76,16 @@ fn frozen_lenet_input_gradient_matches_burn_autodiff() {
         let mut dx = vec![0.0; n * d];
         let (loss_sum, _) = block.loss_and_input_grad(&mut work, &x, &y, &mut dx, 1.0 / n as f32);
         let got_loss = (loss_sum / n as f64) as f32;
-        assert!((got_loss - want_loss).abs() < 1e-5, "{rows}×{cols}: loss {got_loss} vs {want_loss}");
+        assert!(
+            (got_loss - want_loss).abs() < 1e-5,
+            "{rows}×{cols}: loss {got_loss} vs {want_loss}"
+        );
         let e = rel_err(&dx, &want_dx);
         println!("{rows}×{cols}: input gradient max deviation {e:.2e} of its scale");
-        assert!(e < 1e-4, "{rows}×{cols}: input gradient differs by {e} of its scale");
+        assert!(
+            e < 1e-4,
+            "{rows}×{cols}: input gradient differs by {e} of its scale"
+        );
     }
 }
 
@@ -91,9 +97,14 @@ fn dense_stack_gradients_match_burn_autodiff() {
     let model = LeNet::new(&LeNetConfig::default(), &device);
     let frozen = model.clone().freeze();
     let lo_hi = (NORMALISATION.apply(0), NORMALISATION.apply(255));
-    for (arch, clip) in [(ObfArch::ObfNet2, false), (ObfArch::Bottleneck, true), (ObfArch::ObfNet1, false)] {
+    for (arch, clip) in [
+        (ObfArch::ObfNet2, false),
+        (ObfArch::Bottleneck, true),
+        (ObfArch::ObfNet1, false),
+    ] {
         let seeds = [5u64, 6];
-        let stack = ObfStack::new_design(arch, 16, &seeds, 28, 28, clip, &device.clone().inner()).expect("stack");
+        let stack =
+            ObfStack::new_design(arch, 16, &seeds, 28, 28, clip, &device.clone().inner()).expect("stack");
         let specs = stack.layer_specs();
         let x = images(k * b, d, 9);
         let y = labels(k * b, 10);
@@ -101,15 +112,20 @@ fn dense_stack_gradients_match_burn_autodiff() {
         let mut leaves = Vec::new();
         let mut outs = Vec::new();
         for net in 0..k {
-            let mut h = Tensor::<2>::from_data(TensorData::new(x[net * b * d..(net + 1) * b * d].to_vec(), [b, d]), &device);
+            let mut h = Tensor::<2>::from_data(
+                TensorData::new(x[net * b * d..(net + 1) * b * d].to_vec(), [b, d]),
+                &device,
+            );
             let weights = stack.net_weights(net).expect("weights");
             let last = specs.len() - 1;
             for (i, (spec, lw)) in specs.iter().zip(weights).enumerate() {
                 let obfnet_core::LayerSpec::Dense { inputs, outputs, act } = *spec else {
                     panic!("dense only")
                 };
-                let w = Tensor::<2>::from_data(TensorData::new(lw.weight, [outputs, inputs]), &device).require_grad();
-                let bias = Tensor::<1>::from_data(TensorData::new(lw.bias, [outputs]), &device).require_grad();
+                let w = Tensor::<2>::from_data(TensorData::new(lw.weight, [outputs, inputs]), &device)
+                    .require_grad();
+                let bias =
+                    Tensor::<1>::from_data(TensorData::new(lw.bias, [outputs]), &device).require_grad();
                 let z = h.matmul(w.clone().transpose()) + bias.clone().unsqueeze_dim(0);
                 h = match act {
                     obfnet_core::Activation::Relu => relu(z),
@@ -151,10 +167,17 @@ fn dense_stack_gradients_match_burn_autodiff() {
             per_net_offset[net] = o + want_w.len() + want_b.len();
             let (ew, eb) = (rel_err(got_w, &want_w), rel_err(got_b, &want_b));
             println!("{arch} net {net}: weight grad deviation {ew:.2e}, bias {eb:.2e} of their scale");
-            assert!(ew < 1e-4 && eb < 1e-4, "{arch} net {net}: gradients differ ({ew}, {eb})");
+            assert!(
+                ew < 1e-4 && eb < 1e-4,
+                "{arch} net {net}: gradients differ ({ew}, {eb})"
+            );
         }
         for (net, o) in per_net_offset.iter().enumerate() {
-            assert_eq!(*o, trainer.net(net).expect("net").num_params(), "every parameter compared");
+            assert_eq!(
+                *o,
+                trainer.net(net).expect("net").num_params(),
+                "every parameter compared"
+            );
         }
     }
 }
@@ -179,12 +202,23 @@ fn fused_adam_matches_burn_adam() {
         let loss = (out.powi_scalar(2) - 0.5).sum().powi_scalar(2);
         let g = loss.backward();
         let mut grads = read(linear.weight.val().grad(&g).expect("w grad"));
-        grads.extend(read1(linear.bias.as_ref().expect("bias").val().grad(&g).expect("b grad")));
+        grads.extend(read1(
+            linear
+                .bias
+                .as_ref()
+                .expect("bias")
+                .val()
+                .grad(&g)
+                .expect("b grad"),
+        ));
         adam.step(&mut mine, &grads, lr);
         let gp = GradientsParams::from_grads(g, &linear);
         linear = optim.step(lr, linear, gp);
         let theirs = read_params(&linear);
-        let dev = mine.iter().zip(&theirs).fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+        let dev = mine
+            .iter()
+            .zip(&theirs)
+            .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
         assert!(dev < 1e-5, "step {step}: parameters differ by {dev}");
         // the update moved the parameters: the comparison is not vacuous
         assert!(grads.iter().any(|g| g.abs() > 1e-3));
@@ -243,17 +277,26 @@ fn fast_training_gives_the_burn_paths_nets() {
     };
     let (fast_stack, fast_report) =
         fast::train_obfuscators_fast(&cfg, &model, &train, &test, &mut |_| {}).expect("fast path");
-    let (burn_stack, burn_report) = train_obfuscators(&cfg, &model, &train, &test, &mut |_| {}).expect("burn path");
+    let (burn_stack, burn_report) =
+        train_obfuscators(&cfg, &model, &train, &test, &mut |_| {}).expect("burn path");
     assert_eq!(fast_stack.k(), 2);
     assert_eq!(fast_stack.seeds(), burn_stack.seeds());
     assert_eq!(fast_stack.layer_specs(), burn_stack.layer_specs());
     assert!((fast_report.raw_accuracy - burn_report.raw_accuracy).abs() < 1e-9);
     let steps = 2 * 200usize.div_ceil(32);
     for net in 0..2 {
-        let (a, b) = (fast_stack.net_weights(net).expect("w"), burn_stack.net_weights(net).expect("w"));
+        let (a, b) = (
+            fast_stack.net_weights(net).expect("w"),
+            burn_stack.net_weights(net).expect("w"),
+        );
         let (mut max, mut sum, mut count) = (0.0f32, 0.0f64, 0usize);
         for (la, lb) in a.iter().zip(&b) {
-            for (x, y) in la.weight.iter().chain(&la.bias).zip(lb.weight.iter().chain(&lb.bias)) {
+            for (x, y) in la
+                .weight
+                .iter()
+                .chain(&la.bias)
+                .zip(lb.weight.iter().chain(&lb.bias))
+            {
                 max = max.max((x - y).abs());
                 sum += f64::from((x - y).abs());
                 count += 1;
@@ -264,14 +307,20 @@ fn fast_training_gives_the_burn_paths_nets() {
         // Adam moves each weight by at most ≈ lr per step, so rounding differences can at worst
         // flip a few tiny gradients' signs; the nets must stay the same nets.
         assert!(mean < 1e-5, "net {net}: mean weight difference {mean}");
-        assert!(max < (2.0 * cfg.learning_rate * steps as f64) as f32, "net {net}: max difference {max}");
+        assert!(
+            max < (2.0 * cfg.learning_rate * steps as f64) as f32,
+            "net {net}: max difference {max}"
+        );
     }
     for (f, b) in fast_report.accuracies.iter().zip(&burn_report.accuracies) {
         assert!((f - b).abs() <= 0.02, "accuracy {f} (fast) vs {b} (burn)");
         assert!(*f > 0.3, "accuracy behind a fast-trained net {f} (chance 0.1)");
     }
     for (f, b) in fast_report.epoch_losses.iter().zip(&burn_report.epoch_losses) {
-        assert!((f - b).abs() < 1e-3 * b.abs().max(1.0), "epoch loss {f} (fast) vs {b} (burn)");
+        assert!(
+            (f - b).abs() < 1e-3 * b.abs().max(1.0),
+            "epoch loss {f} (fast) vs {b} (burn)"
+        );
     }
 }
 

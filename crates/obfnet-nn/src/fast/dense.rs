@@ -177,7 +177,9 @@ impl DenseNet {
             if let Some(prev) = layers.last().map(|l: &Layer| l.outputs)
                 && prev != inputs
             {
-                return Err(Error::Shape(format!("layer of {inputs} inputs after {prev} outputs")));
+                return Err(Error::Shape(format!(
+                    "layer of {inputs} inputs after {prev} outputs"
+                )));
             }
             if w.weight.len() != inputs * outputs || w.bias.len() != outputs {
                 return Err(Error::Shape(format!(
@@ -261,7 +263,12 @@ impl DenseNet {
             z.resize(b * l.outputs, 0.0);
             a.resize(b * l.outputs, 0.0);
         }
-        let widest = self.layers.iter().map(|l| l.outputs.max(l.inputs)).max().unwrap_or(0);
+        let widest = self
+            .layers
+            .iter()
+            .map(|l| l.outputs.max(l.inputs))
+            .max()
+            .unwrap_or(0);
         self.dz.resize(b * widest, 0.0);
         self.da.resize(b * widest, 0.0);
         self.batch = b;
@@ -334,7 +341,8 @@ impl DenseNet {
             } = self.layers[i];
             let h: &[f32] = if i == 0 { x } else { &self.a[i - 1] };
             let dz = &self.dz[..b * outputs];
-            let (gw, gb) = self.grads[offset..offset + inputs * outputs + outputs].split_at_mut(inputs * outputs);
+            let (gw, gb) =
+                self.grads[offset..offset + inputs * outputs + outputs].split_at_mut(inputs * outputs);
             // dW = dzᵀ · h  ([out, in])
             gemm(gw, Op::t(dz, b, outputs), Op::n(h, b, inputs), false);
             gb.fill(0.0);
@@ -349,7 +357,11 @@ impl DenseNet {
                 let da = &mut self.da[..b * inputs];
                 gemm(da, Op::n(dz, b, outputs), Op::n(w, outputs, inputs), false);
                 let act = self.layers[i - 1].act;
-                for ((d, &g), &z) in self.dz[..b * inputs].iter_mut().zip(&*da).zip(&self.z[i - 1][..b * inputs]) {
+                for ((d, &g), &z) in self.dz[..b * inputs]
+                    .iter_mut()
+                    .zip(&*da)
+                    .zip(&self.z[i - 1][..b * inputs])
+                {
                     *d = if act.passes(z) { g } else { 0.0 };
                 }
             }

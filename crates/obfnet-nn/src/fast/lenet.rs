@@ -269,14 +269,20 @@ impl FrozenLeNet {
                         let src = &w.p1[(s * C1 + ci) * h1 * w1..(s * C1 + ci + 1) * h1 * w1];
                         for oy in 0..h2c {
                             let o = s * nc2 + oy * w2c;
-                            dst[o..o + w2c].copy_from_slice(&src[(oy + ky) * w1 + kx..(oy + ky) * w1 + kx + w2c]);
+                            dst[o..o + w2c]
+                                .copy_from_slice(&src[(oy + ky) * w1 + kx..(oy + ky) * w1 + kx + w2c]);
                         }
                     }
                 }
             }
         }
         let k2 = C1 * KS * KS;
-        gemm(&mut w.y2[..C2 * n2], Op::n(&self.c2w, C2, k2), Op::n(&w.cols[..k2 * n2], k2, n2), false);
+        gemm(
+            &mut w.y2[..C2 * n2],
+            Op::n(&self.c2w, C2, k2),
+            Op::n(&w.cols[..k2 * n2], k2, n2),
+            false,
+        );
         // bias + ReLU + pool 2 into the flat [mb, 16·h2·w2] (channel-major, as burn's flatten)
         let (h2, w2) = (d.h2, d.w2);
         let flat = d.flat();
@@ -302,7 +308,16 @@ impl FrozenLeNet {
         // the dense head
         dense(&mut w.a1, &w.flat, &self.f1w, &self.f1b, mb, flat, H1, true);
         dense(&mut w.a2, &w.a1, &self.f2w, &self.f2b, mb, H1, H2, true);
-        dense(&mut w.logits, &w.a2, &self.f3w, &self.f3b, mb, H2, self.classes, false);
+        dense(
+            &mut w.logits,
+            &w.a2,
+            &self.f3w,
+            &self.f3b,
+            mb,
+            H2,
+            self.classes,
+            false,
+        );
     }
 
     /// Cross-entropy of the logits in `w.logits` against `labels`; writes `scale · ∂loss/∂logits`
@@ -343,11 +358,26 @@ impl FrozenLeNet {
         let nc = self.classes;
         let flat = d.flat();
         // dense head, input gradients only, through the ReLU masks
-        gemm(&mut w.da2[..mb * H2], Op::n(&w.dlogits, mb, nc), Op::t(&self.f3w, H2, nc), false);
+        gemm(
+            &mut w.da2[..mb * H2],
+            Op::n(&w.dlogits, mb, nc),
+            Op::t(&self.f3w, H2, nc),
+            false,
+        );
         mask(&mut w.da2[..mb * H2], &w.a2);
-        gemm(&mut w.da1[..mb * H1], Op::n(&w.da2, mb, H2), Op::t(&self.f2w, H1, H2), false);
+        gemm(
+            &mut w.da1[..mb * H1],
+            Op::n(&w.da2, mb, H2),
+            Op::t(&self.f2w, H1, H2),
+            false,
+        );
         mask(&mut w.da1[..mb * H1], &w.a1);
-        gemm(&mut w.dflat[..mb * flat], Op::n(&w.da1, mb, H1), Op::t(&self.f1w, flat, H1), false);
+        gemm(
+            &mut w.dflat[..mb * flat],
+            Op::n(&w.da1, mb, H1),
+            Op::t(&self.f1w, flat, H1),
+            false,
+        );
         // pool 2 + ReLU back to conv2's output
         let n2 = mb * d.nc2();
         w.dy2[..C2 * n2].fill(0.0);
@@ -358,7 +388,12 @@ impl FrozenLeNet {
         }
         // conv2's input gradient: W₂ᵀ · dY, then col2im
         let k2 = C1 * KS * KS;
-        gemm(&mut w.cols[..k2 * n2], Op::t(&self.c2w, C2, k2), Op::n(&w.dy2[..C2 * n2], C2, n2), false);
+        gemm(
+            &mut w.cols[..k2 * n2],
+            Op::t(&self.c2w, C2, k2),
+            Op::n(&w.dy2[..C2 * n2], C2, n2),
+            false,
+        );
         let (h1, w1, h2c, w2c, nc2) = (d.h1, d.w1, d.h2c, d.w2c, d.nc2());
         w.dp1[..mb * C1 * h1 * w1].fill(0.0);
         for ci in 0..C1 {
@@ -480,7 +515,12 @@ impl FrozenLeNet {
 /// (0: top left, 1: top right, 2: bottom left, 3: bottom right) won, the first on ties.
 #[inline(always)]
 fn max4(src: &[f32], start: usize, stride: usize) -> (f32, u8) {
-    let v = [src[start], src[start + 1], src[start + stride], src[start + stride + 1]];
+    let v = [
+        src[start],
+        src[start + 1],
+        src[start + stride],
+        src[start + stride + 1],
+    ];
     let mut best = (v[0], 0u8);
     for (i, &x) in v.iter().enumerate().skip(1) {
         if x > best.0 {
@@ -503,7 +543,16 @@ fn argmax(v: &[f32]) -> (usize, f32) {
 /// `out = act(x · W + b)` with burn's `Linear` layout `W: [inputs, outputs]`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dense(out: &mut [f32], x: &[f32], w: &[f32], b: &[f32], mb: usize, inputs: usize, outputs: usize, relu: bool) {
+fn dense(
+    out: &mut [f32],
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    mb: usize,
+    inputs: usize,
+    outputs: usize,
+    relu: bool,
+) {
     let out = &mut out[..mb * outputs];
     gemm(out, Op::n(x, mb, inputs), Op::n(w, inputs, outputs), false);
     for row in out.chunks_exact_mut(outputs) {

@@ -30,7 +30,11 @@ use crate::{Error, Result};
 /// Whether the fast path can train this configuration: dense architectures without
 /// privacy-aware (adversarial) training.
 pub fn supports(cfg: &ObfTrainConfig) -> bool {
-    cfg.privacy.is_none() && matches!(cfg.arch, ObfArch::ObfNet1 | ObfArch::ObfNet2 | ObfArch::Bottleneck)
+    cfg.privacy.is_none()
+        && matches!(
+            cfg.arch,
+            ObfArch::ObfNet1 | ObfArch::ObfNet2 | ObfArch::Bottleneck
+        )
 }
 
 /// Worker threads: the machine's cores.
@@ -101,7 +105,11 @@ impl FastTrainer {
         for k in 0..init.k() {
             let net = DenseNet::from_layers(&specs, &init.net_weights(k)?, AdamParams::default())?;
             if net.inputs() != dim || net.outputs() != dim {
-                return Err(Error::Shape(format!("net {k} maps {} → {}", net.inputs(), net.outputs())));
+                return Err(Error::Shape(format!(
+                    "net {k} maps {} → {}",
+                    net.inputs(),
+                    net.outputs()
+                )));
             }
             nets.push(NetSlot {
                 net,
@@ -181,7 +189,8 @@ impl FastTrainer {
         });
         let loss = parts.iter().map(|p| p.4).sum::<f64>() / n as f64;
         // 3. every net's backward pass and Adam step
-        let mut jobs: Vec<(&mut NetSlot, &[f32])> = self.nets.iter_mut().zip(self.dobf.chunks(b * d)).collect();
+        let mut jobs: Vec<(&mut NetSlot, &[f32])> =
+            self.nets.iter_mut().zip(self.dobf.chunks(b * d)).collect();
         par_each(&mut jobs, threads, |(slot, dy)| {
             slot.net.backward(&slot.x, dy, b);
             if let Some(lr) = lr {
@@ -197,7 +206,13 @@ impl FastTrainer {
         let n = labels.len();
         let lenet = &self.lenet;
         let chunk = 256;
-        let count = |preds: &[usize], ys: &[u8]| preds.iter().zip(ys).filter(|(p, y)| **p == usize::from(**y)).count();
+        let count = |preds: &[usize], ys: &[u8]| {
+            preds
+                .iter()
+                .zip(ys)
+                .filter(|(p, y)| **p == usize::from(**y))
+                .count()
+        };
         // raw accuracy, split over the cores
         let per = n.div_ceil(self.threads);
         let mut parts: Vec<(&mut LeNetWork, &[f32], &[u8], usize)> = self
@@ -263,7 +278,11 @@ pub fn train_obfuscators_fast(
             reason: format!(
                 "the fast path trains dense obfuscators without privacy training; {} {} is not one",
                 cfg.arch,
-                if cfg.privacy.is_some() { "with privacy training" } else { "" }
+                if cfg.privacy.is_some() {
+                    "with privacy training"
+                } else {
+                    ""
+                }
             ),
         });
     }
@@ -275,10 +294,16 @@ pub fn train_obfuscators_fast(
         return bad("batch_size", format!("{} is not in 1..=65536", cfg.batch_size));
     }
     if !(cfg.learning_rate.is_finite() && cfg.learning_rate > 0.0) {
-        return bad("learning_rate", format!("{} is not a positive number", cfg.learning_rate));
+        return bad(
+            "learning_rate",
+            format!("{} is not a positive number", cfg.learning_rate),
+        );
     }
     if !(0.0..=1.0).contains(&cfg.final_lr_fraction) {
-        return bad("final_lr_fraction", format!("{} is not in 0..=1", cfg.final_lr_fraction));
+        return bad(
+            "final_lr_fraction",
+            format!("{} is not in 0..=1", cfg.final_lr_fraction),
+        );
     }
     if cfg.k == 0 || cfg.k > 256 {
         return bad("k", format!("{} is not in 1..=256", cfg.k));
