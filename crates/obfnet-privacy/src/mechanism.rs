@@ -71,7 +71,9 @@ impl Guarantee {
                 format!("formal ε-DP, ε = {epsilon:.3e} per image ({FLOAT_CAVEAT_SHORT})")
             }
             Guarantee::FormalDp { epsilon, delta, .. } => {
-                format!("formal (ε, δ)-DP, ε = {epsilon:.3e}, δ = {delta:.0e} per image ({FLOAT_CAVEAT_SHORT})")
+                format!(
+                    "formal (ε, δ)-DP, ε = {epsilon:.3e}, δ = {delta:.0e} per image ({FLOAT_CAVEAT_SHORT})"
+                )
             }
             Guarantee::VoidDp { epsilon, delta, .. } => {
                 format!(
@@ -226,7 +228,14 @@ impl Noise {
     pub fn guarantee_for(&self, d: usize, delta: f64, seed: Option<u64>) -> Result<Guarantee> {
         let g = self.guarantee(d, delta)?;
         Ok(match (g, seed) {
-            (Guarantee::FormalDp { epsilon, delta, basis }, Some(seed)) => Guarantee::VoidDp {
+            (
+                Guarantee::FormalDp {
+                    epsilon,
+                    delta,
+                    basis,
+                },
+                Some(seed),
+            ) => Guarantee::VoidDp {
                 epsilon,
                 delta,
                 basis,
@@ -345,7 +354,10 @@ mod tests {
         let (mut s1, mut s2) = (NoiseRng::seeded(42), NoiseRng::seeded(42));
         assert!(s1.is_seeded());
         assert_eq!(draws(&mut s1, 8), draws(&mut s2, 8));
-        assert_ne!(draws(&mut NoiseRng::seeded(42), 8), draws(&mut NoiseRng::seeded(43), 8));
+        assert_ne!(
+            draws(&mut NoiseRng::seeded(42), 8),
+            draws(&mut NoiseRng::seeded(43), 8)
+        );
     }
 
     #[test]
@@ -354,10 +366,17 @@ mod tests {
         let mut rng = NoiseRng::from_os().expect("os");
         let b = 0.3;
         let n = 100_000;
-        let xs: Vec<f64> = (0..n).map(|_| Noise::Laplace { scale: b }.sample(&mut rng)).collect();
+        let xs: Vec<f64> = (0..n)
+            .map(|_| Noise::Laplace { scale: b }.sample(&mut rng))
+            .collect();
         let mean_abs = xs.iter().map(|x| x.abs()).sum::<f64>() / n as f64;
-        assert!((mean_abs - b).abs() < 5.0 * b / (n as f64).sqrt(), "E|X| {mean_abs}");
-        let g: Vec<f64> = (0..n).map(|_| Noise::Gaussian { sigma: 0.5 }.sample(&mut rng)).collect();
+        assert!(
+            (mean_abs - b).abs() < 5.0 * b / (n as f64).sqrt(),
+            "E|X| {mean_abs}"
+        );
+        let g: Vec<f64> = (0..n)
+            .map(|_| Noise::Gaussian { sigma: 0.5 }.sample(&mut rng))
+            .collect();
         let sd = (g.iter().map(|x| x * x).sum::<f64>() / n as f64).sqrt();
         assert!((sd - 0.5).abs() < 5.0 * 0.5 / (2.0 * n as f64).sqrt(), "sd {sd}");
     }

@@ -528,7 +528,12 @@ mod noise_source_tests {
 
     fn observed(scheme: &NoiseScheme, eval_seed: u64) -> Vec<f32> {
         let x = from_host(vec![0.0; 4 * 144], 4, 144).expect("x");
-        to_vec(observe(scheme, &x, &mut SplitMix64::new(eval_seed)).expect("observe").0).expect("vec")
+        to_vec(
+            observe(scheme, &x, &mut SplitMix64::new(eval_seed))
+                .expect("observe")
+                .0,
+        )
+        .expect("vec")
     }
 
     #[test]
@@ -538,7 +543,11 @@ mod noise_source_tests {
         assert_ne!(observed(&os, 1), observed(&os, 1));
         assert!(matches!(os.guarantee(), Guarantee::FormalDp { .. }));
         let seeded = os.clone().with_noise_seed(9);
-        assert_eq!(observed(&seeded, 1), observed(&seeded, 1), "seeded noise reproduces");
+        assert_eq!(
+            observed(&seeded, 1),
+            observed(&seeded, 1),
+            "seeded noise reproduces"
+        );
         assert_ne!(observed(&seeded, 1), observed(&seeded, 2));
         assert!(matches!(seeded.guarantee(), Guarantee::VoidDp { .. }));
         assert!(seeded.guarantee().label().starts_with("VOID"));

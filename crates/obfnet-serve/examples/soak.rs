@@ -92,16 +92,29 @@ fn rest_request(i: u32, bomb: &[u8]) -> (&'static str, Vec<(&'static str, String
             let header = br#"{"inputs":[{"name":"input","shape":[1,784],"datatype":"UINT8","parameters":{"binary_data_size":784}}],"outputs":[{"name":"label"}]}"#;
             let mut b = header.to_vec();
             b.extend_from_slice(&img);
-            ("binary", vec![("inference-header-content-length", header.len().to_string())], b, true)
+            (
+                "binary",
+                vec![("inference-header-content-length", header.len().to_string())],
+                b,
+                true,
+            )
         }
         6 => (
             "gzip",
-            vec![("content-encoding", "gzip".into()), ("accept-encoding", "gzip".into())],
+            vec![
+                ("content-encoding", "gzip".into()),
+                ("accept-encoding", "gzip".into()),
+            ],
             gzip(&json_body),
             true,
         ),
         7 => match (i / 10) % 5 {
-            0 => ("hostile-json", vec![], b"{\"inputs\": [{\"name\":".to_vec(), false),
+            0 => (
+                "hostile-json",
+                vec![],
+                b"{\"inputs\": [{\"name\":".to_vec(),
+                false,
+            ),
             1 => (
                 "hostile-shape",
                 vec![],
@@ -109,15 +122,26 @@ fn rest_request(i: u32, bomb: &[u8]) -> (&'static str, Vec<(&'static str, String
                 false,
             ),
             2 => {
-                let mut b = br#"{"inputs":[{"name":"input","shape":[784],"datatype":"FP32","data":[0"#.to_vec();
+                let mut b =
+                    br#"{"inputs":[{"name":"input","shape":[784],"datatype":"FP32","data":[0"#.to_vec();
                 for _ in 0..300_000 {
                     b.extend_from_slice(b",0");
                 }
                 b.extend_from_slice(b"]}]}");
                 ("hostile-too-many", vec![], b, false)
             }
-            3 => ("hostile-gzip-bomb", vec![("content-encoding", "gzip".into())], bomb.to_vec(), false),
-            _ => ("hostile-encoding", vec![("content-encoding", "br".into())], json_body, false),
+            3 => (
+                "hostile-gzip-bomb",
+                vec![("content-encoding", "gzip".into())],
+                bomb.to_vec(),
+                false,
+            ),
+            _ => (
+                "hostile-encoding",
+                vec![("content-encoding", "br".into())],
+                json_body,
+                false,
+            ),
         },
         _ => ("json", vec![], json_body, true),
     }
@@ -134,7 +158,9 @@ async fn rest_loop(url: String, stats: Shared, stop: Instant, worker: u32) {
         for (k, v) in &headers {
             req = req.header(*k, v.as_str());
         }
-        let Ok(req) = req.body(Full::new(Bytes::from(body))) else { continue };
+        let Ok(req) = req.body(Full::new(Bytes::from(body))) else {
+            continue;
+        };
         let t = Instant::now();
         let class = match client.request(req).await {
             Ok(resp) => {
@@ -148,7 +174,10 @@ async fn rest_loop(url: String, stats: Shared, stop: Instant, worker: u32) {
                     (s, false) => format!("rest 4xx {s} ({kind})"),
                 }
             }
-            Err(e) => format!("rest FAIL transport error ({kind}): {}", e.to_string().chars().take(60).collect::<String>()),
+            Err(e) => format!(
+                "rest FAIL transport error ({kind}): {}",
+                e.to_string().chars().take(60).collect::<String>()
+            ),
         };
         note(&stats, "rest", class, valid.then(|| t.elapsed()));
         tokio::time::sleep(Duration::from_millis(5)).await;

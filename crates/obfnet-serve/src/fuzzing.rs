@@ -13,8 +13,8 @@ use obfnet_core::{
     Activation, Bundle, DType, LayerSpec, LayerWeights, Manifest, NetSpec, Normalisation, TensorSpec,
 };
 
-use crate::backend::{ModelSpec, NoopBackend};
 use crate::InferenceBackend;
+use crate::backend::{ModelSpec, NoopBackend};
 
 /// A fuzz target: a name (also the `fuzz/fuzz_targets/<name>.rs` file and corpus folder), its
 /// body, and the valid inputs mutation starts from.
@@ -30,15 +30,51 @@ pub struct Target {
 
 /// Every target.
 pub const TARGETS: &[Target] = &[
-    Target { name: "bundle", body: bundle, seeds: bundle_seeds },
-    Target { name: "safetensors", body: safetensors, seeds: safetensors_seeds },
-    Target { name: "manifest", body: manifest, seeds: manifest_seeds },
-    Target { name: "idx", body: idx, seeds: idx_seeds },
-    Target { name: "wav", body: wav, seeds: wav_seeds },
-    Target { name: "oip_json", body: oip_rest, seeds: oip_json_seeds },
-    Target { name: "oip_binary", body: oip_rest, seeds: oip_binary_seeds },
-    Target { name: "grpc_request", body: grpc_request, seeds: grpc_seeds },
-    Target { name: "mqtt_payload", body: mqtt_payload, seeds: mqtt_seeds },
+    Target {
+        name: "bundle",
+        body: bundle,
+        seeds: bundle_seeds,
+    },
+    Target {
+        name: "safetensors",
+        body: safetensors,
+        seeds: safetensors_seeds,
+    },
+    Target {
+        name: "manifest",
+        body: manifest,
+        seeds: manifest_seeds,
+    },
+    Target {
+        name: "idx",
+        body: idx,
+        seeds: idx_seeds,
+    },
+    Target {
+        name: "wav",
+        body: wav,
+        seeds: wav_seeds,
+    },
+    Target {
+        name: "oip_json",
+        body: oip_rest,
+        seeds: oip_json_seeds,
+    },
+    Target {
+        name: "oip_binary",
+        body: oip_rest,
+        seeds: oip_binary_seeds,
+    },
+    Target {
+        name: "grpc_request",
+        body: grpc_request,
+        seeds: grpc_seeds,
+    },
+    Target {
+        name: "mqtt_payload",
+        body: mqtt_payload,
+        seeds: mqtt_seeds,
+    },
 ];
 
 /// The target named `name`.
@@ -136,7 +172,11 @@ pub fn safetensors(data: &[u8]) {
     use obfnet_core::safetensors::{decode, encode};
     if let Ok(t) = decode(data) {
         let once = encode(&t);
-        let twice = once.as_ref().ok().and_then(|b| decode(b).ok()).map(|u| encode(&u));
+        let twice = once
+            .as_ref()
+            .ok()
+            .and_then(|b| decode(b).ok())
+            .map(|u| encode(&u));
         assert!(
             matches!((&once, &twice), (Ok(a), Some(Ok(b))) if a == b),
             "decoded safetensors do not round-trip"
@@ -173,7 +213,10 @@ fn manifest_seeds() -> Vec<Vec<u8>> {
 /// IDX images and labels: what parses has the element count its header claims.
 pub fn idx(data: &[u8]) {
     if let Ok((n, rows, cols, pixels)) = obfnet_data::parse_idx_images(data) {
-        assert_eq!(n.checked_mul(rows).and_then(|x| x.checked_mul(cols)), Some(pixels.len()));
+        assert_eq!(
+            n.checked_mul(rows).and_then(|x| x.checked_mul(cols)),
+            Some(pixels.len())
+        );
         let again = obfnet_data::parse_idx_images(&obfnet_data::encode_idx_images(rows, cols, &pixels));
         assert!(
             matches!(&again, Ok((m, r, c, p)) if (*m, *r, *c) == (n, rows, cols) && *p == pixels),
@@ -212,8 +255,15 @@ fn wav_seeds() -> Vec<Vec<u8>> {
 
 fn check_model_input(x: &[f32]) {
     let d = spec().input_dim();
-    assert!(!x.is_empty() && x.len() % d == 0 && x.len() <= MAX_ROWS * d, "{} values", x.len());
-    assert!(x.iter().all(|v| v.is_finite()), "a non-finite value reached the model");
+    assert!(
+        !x.is_empty() && x.len() % d == 0 && x.len() <= MAX_ROWS * d,
+        "{} values",
+        x.len()
+    );
+    assert!(
+        x.iter().all(|v| v.is_finite()),
+        "a non-finite value reached the model"
+    );
 }
 
 /// Splits fuzz input into an optional `Inference-Header-Content-Length` and a body: a first
@@ -313,10 +363,14 @@ fn grpc_seeds() -> Vec<Vec<u8>> {
 /// `0xff` byte, when there is one) and the payload, through the worker's decoding.
 pub fn mqtt_payload(data: &[u8]) {
     let (prop, payload) = match data.iter().position(|&b| b == 0xff) {
-        Some(i) => (Some(String::from_utf8_lossy(&data[..i]).into_owned()), &data[i + 1..]),
+        Some(i) => (
+            Some(String::from_utf8_lossy(&data[..i]).into_owned()),
+            &data[i + 1..],
+        ),
         None => (None, data),
     };
-    if let Ok(x) = crate::mqtt::decode_to_model_input(&spec(), MAX_ROWS, 64 * 1024, prop.as_deref(), payload) {
+    if let Ok(x) = crate::mqtt::decode_to_model_input(&spec(), MAX_ROWS, 64 * 1024, prop.as_deref(), payload)
+    {
         check_model_input(&x);
     }
 }
@@ -355,9 +409,25 @@ impl Rng {
 }
 
 const INTERESTING: &[&[u8]] = &[
-    b"0", b"-1", b"255", b"256", b"1e999", b"NaN", b"null", b"[]", b"{}", b"[[[[", b"\"", b"4294967295",
-    b"18446744073709551616", b"-9223372036854775808", &[0], &[0xff; 4], &[0x7f, 0xff, 0xff, 0xff],
-    &[0, 0, 0, 0x80], &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
+    b"0",
+    b"-1",
+    b"255",
+    b"256",
+    b"1e999",
+    b"NaN",
+    b"null",
+    b"[]",
+    b"{}",
+    b"[[[[",
+    b"\"",
+    b"4294967295",
+    b"18446744073709551616",
+    b"-9223372036854775808",
+    &[0],
+    &[0xff; 4],
+    &[0x7f, 0xff, 0xff, 0xff],
+    &[0, 0, 0, 0x80],
+    &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
 ];
 
 /// One random mutation (or a few stacked) of `input`, as libFuzzer's default mutators do:

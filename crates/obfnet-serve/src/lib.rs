@@ -65,10 +65,10 @@ pub use backend::{InferenceBackend, LeNetBackend, ModelSpec, NoopBackend};
 pub use config::{BatchConfig, DEFAULT_REPLY_PREFIX, MqttConfig, ServeConfig, TlsConfig};
 pub use engine::EngineStats;
 pub use error::{Error, InvalidKind, Result};
-pub use mqtt::MqttWorker;
-pub use rest::HEADER_LENGTH;
 #[doc(hidden)]
 pub use grpc::grpc_decode_to_model_input;
+pub use mqtt::MqttWorker;
+pub use rest::HEADER_LENGTH;
 #[doc(hidden)]
 pub use rest::decode_to_model_input;
 pub use server::{REQUEST_ID, bind, local_addr, router, serve, shutdown_signal, tls_config};

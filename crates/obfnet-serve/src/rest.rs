@@ -74,14 +74,22 @@ pub fn routes(state: AppState) -> Router {
 /// thread is gone).
 async fn health_live(State(st): State<AppState>) -> Response {
     let live = st.live();
-    let status = if live { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if live {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     json_response(status, &json!({ "live": live }))
 }
 
 /// 200 `{"ready": true}`, or 503 `{"ready": false}` when the batcher or an MQTT worker is gone.
 async fn health_ready(State(st): State<AppState>) -> Response {
     let ready = st.ready();
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     json_response(status, &json!({ "ready": ready }))
 }
 
@@ -276,7 +284,9 @@ pub(crate) struct OutputParams {
 }
 
 /// A field that is present (even as `null`) is `Some`.
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<T>, D::Error> {
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 
@@ -374,7 +384,11 @@ pub(crate) struct FlatData {
 }
 
 impl FlatData {
-    fn push<E: de::Error>(&mut self, v: f32, non_u8: impl FnOnce() -> Option<String>) -> std::result::Result<(), E> {
+    fn push<E: de::Error>(
+        &mut self,
+        v: f32,
+        non_u8: impl FnOnce() -> Option<String>,
+    ) -> std::result::Result<(), E> {
         let (left, cap) = ELEMENT_BUDGET.with(|b| b.get());
         if left == 0 {
             return Err(E::custom(format!(
@@ -411,13 +425,18 @@ impl<'de> de::DeserializeSeed<'de> for Flatten<'_> {
 impl<'de> Visitor<'de> for Flatten<'_> {
     type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "input {:?} data as numbers in (nested) arrays", oip::INPUT_NAME)
+        write!(
+            f,
+            "input {:?} data as numbers in (nested) arrays",
+            oip::INPUT_NAME
+        )
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<(), E> {
         self.0.push(v as f32, || (v > 255).then(|| v.to_string()))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<(), E> {
-        self.0.push(v as f32, || (!(0..=255).contains(&v)).then(|| v.to_string()))
+        self.0
+            .push(v as f32, || (!(0..=255).contains(&v)).then(|| v.to_string()))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<(), E> {
         self.0.push(v as f32, || Some(v.to_string()))
@@ -724,7 +743,10 @@ fn json_values(header: &InputHeader, spec: &ModelSpec, data: FlatData) -> Result
             if let Some(v) = data.first_non_u8 {
                 return Err(Error::invalid(
                     InvalidKind::Value,
-                    format!("UINT8 input holds {}, not an integer in 0..=255", oip::truncate(&v)),
+                    format!(
+                        "UINT8 input holds {}, not an integer in 0..=255",
+                        oip::truncate(&v)
+                    ),
                 ));
             }
             // Every value is an integer in 0..=255, exact in f32.

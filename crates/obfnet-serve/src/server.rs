@@ -34,12 +34,26 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub fn router(state: AppState) -> Router {
     crate::metrics::handle();
     let grpc = crate::grpc::service(state.clone());
-    let shed = Arc::new(tokio::sync::Semaphore::new(state.config().max_concurrent_requests));
+    let shed = Arc::new(tokio::sync::Semaphore::new(
+        state.config().max_concurrent_requests,
+    ));
     crate::rest::routes(state.clone())
         .route_service("/inference.GRPCInferenceService/{*method}", grpc)
         .fallback(crate::rest::not_found)
-        .layer(RequestDecompressionLayer::new().gzip(true).deflate(true).br(false).zstd(false))
-        .layer(CompressionLayer::new().gzip(true).deflate(true).br(false).zstd(false))
+        .layer(
+            RequestDecompressionLayer::new()
+                .gzip(true)
+                .deflate(true)
+                .br(false)
+                .zstd(false),
+        )
+        .layer(
+            CompressionLayer::new()
+                .gzip(true)
+                .deflate(true)
+                .br(false)
+                .zstd(false),
+        )
         .layer(axum::middleware::from_fn_with_state(
             (shed, state.config().max_concurrent_requests),
             load_shed,
@@ -91,7 +105,10 @@ async fn load_shed(
         let mut resp = if grpc {
             let mut r = axum::response::Response::new(axum::body::Body::empty());
             let h = r.headers_mut();
-            h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+            h.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/grpc"),
+            );
             h.insert("grpc-status", HeaderValue::from(tonic::Code::Unavailable as i32));
             h.insert("grpc-message", HeaderValue::from_static("server overloaded"));
             r

@@ -39,7 +39,15 @@ fn run(name: &str) {
 #[test]
 fn every_target_is_tested() {
     let tested = [
-        "bundle", "safetensors", "manifest", "idx", "wav", "oip_json", "oip_binary", "grpc_request", "mqtt_payload",
+        "bundle",
+        "safetensors",
+        "manifest",
+        "idx",
+        "wav",
+        "oip_json",
+        "oip_binary",
+        "grpc_request",
+        "mqtt_payload",
     ];
     for t in TARGETS {
         assert!(tested.contains(&t.name), "target {} has no property test", t.name);

@@ -131,7 +131,13 @@ async fn gzip_and_deflate_request_bodies_and_gzip_replies() -> TestResult {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["outputs"][0]["data"], want);
     // A reply is gzipped for a client that accepts it.
-    let r = request("POST", &infer_url(&s), &[("accept-encoding", "gzip")], body.clone()).await;
+    let r = request(
+        "POST",
+        &infer_url(&s),
+        &[("accept-encoding", "gzip")],
+        body.clone(),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.headers.get("content-encoding").and_then(|v| v.to_str().ok()),
@@ -182,7 +188,10 @@ async fn a_gzip_bomb_is_a_413_on_the_decompressed_size() -> TestResult {
 #[tokio::test]
 async fn readiness_and_liveness_fall_when_the_batcher_dies() -> TestResult {
     let s = TestServer::start(cfg(), lenet()).await;
-    assert_eq!(get(&s.url("/v2/health/ready")).await.json(), json!({"ready": true}));
+    assert_eq!(
+        get(&s.url("/v2/health/ready")).await.json(),
+        json!({"ready": true})
+    );
     let mut grpc = crate::grpc::client(&s).await;
     assert!(
         grpc.server_ready(obfnet_serve::pb::ServerReadyRequest {})

@@ -328,8 +328,14 @@ async fn device_with(port: u16, id: &str, with_password: bool, ca: Option<&std::
 
 impl Device {
     async fn send(&self, corr: u32, payload: Vec<u8>, user_properties: Vec<(String, String)>) {
-        self.send_with(corr, payload, user_properties, &self.reply_topic, QoS::AtLeastOnce)
-            .await;
+        self.send_with(
+            corr,
+            payload,
+            user_properties,
+            &self.reply_topic,
+            QoS::AtLeastOnce,
+        )
+        .await;
     }
 
     async fn send_with(
@@ -590,8 +596,8 @@ fn binary_payload(img: &[u8]) -> (Vec<u8>, Vec<(String, String)>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn qos0_floods_are_bounded_replies_stay_under_the_prefix_and_readiness_follows_the_worker()
--> TestResult {
+async fn qos0_floods_are_bounded_replies_stay_under_the_prefix_and_readiness_follows_the_worker() -> TestResult
+{
     let Some(bin) = require_mosquitto() else {
         return Ok(());
     };
@@ -619,10 +625,22 @@ async fn qos0_floods_are_bounded_replies_stay_under_the_prefix_and_readiness_fol
 
     // A request naming a response topic outside obfnet/reply/: dropped, never answered.
     let (payload, props) = binary_payload(&image_u8(0));
-    dev.send_with(999, payload.clone(), props.clone(), "devices/victim/inbox", QoS::AtLeastOnce)
-        .await;
-    dev.send_with(998, payload.clone(), props.clone(), "obfnet/reply/#", QoS::AtLeastOnce)
-        .await;
+    dev.send_with(
+        999,
+        payload.clone(),
+        props.clone(),
+        "devices/victim/inbox",
+        QoS::AtLeastOnce,
+    )
+    .await;
+    dev.send_with(
+        998,
+        payload.clone(),
+        props.clone(),
+        "obfnet/reply/#",
+        QoS::AtLeastOnce,
+    )
+    .await;
     // A flood of QoS 0 requests.
     let n = 40u32;
     for i in 0..n {

@@ -4,8 +4,8 @@
 mod common;
 
 mod batching;
-mod grpc;
 mod fuzz_props;
+mod grpc;
 mod hostile;
 mod limits;
 mod mqtt;
