@@ -162,7 +162,7 @@ pub(crate) fn const_value(data: TensorData, device: &Device) -> Value {
         Value::F(FT::from_data(data, device))
     } else {
         let dims = data.shape().to_vec();
-        let v = data.convert::<i64>().to_vec::<i64>().unwrap_or_default();
+        let v = data.convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
         Value::I(IT { data: v, dims })
     }
 }
@@ -203,7 +203,7 @@ fn get_ints(node: &Node, env: &Env, consts: &HashMap<String, Value>, i: usize) -
             .t
             .into_data()
             .convert::<f32>()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap_or_default()
             .into_iter()
             .map(|v| v as i64)
@@ -226,7 +226,7 @@ fn runtime_scalar(node: &Node, env: &Env, consts: &HashMap<String, Value>, i: us
         Value::F(f) => {
             f.t.into_data()
                 .convert::<f64>()
-                .to_vec::<f64>()
+                .try_to_vec::<f64>()
                 .ok()
                 .and_then(|v| v.first().copied())
         }
@@ -681,7 +681,7 @@ pub(crate) fn run_node(
             };
             let d = value_dims(&x);
             let target = resolve_reshape(node, &d, &spec)?;
-            reshape_value(x, &target)
+            reshape_value(x, &target)?
         }
         Node::Transpose(n) => {
             let x = gf(0)?;
@@ -798,7 +798,7 @@ pub(crate) fn run_node(
                             .t
                             .into_data()
                             .convert::<i64>()
-                            .to_vec::<i64>()
+                            .try_to_vec::<i64>()
                             .unwrap_or_default(),
                         dims,
                     }
@@ -870,7 +870,7 @@ pub(crate) fn run_node(
                         let data: Vec<i64> =
                             f.t.into_data()
                                 .convert::<f32>()
-                                .to_vec::<f32>()
+                                .try_to_vec::<f32>()
                                 .unwrap_or_default()
                                 .into_iter()
                                 .map(|v| v as i64)

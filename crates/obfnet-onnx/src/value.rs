@@ -72,7 +72,7 @@ impl FT {
         let dims = data.shape().to_vec();
         let flat = data.convert::<f32>();
         let n = flat.num_elements();
-        let values = flat.to_vec::<f32>().unwrap_or_default();
+        let values = flat.try_to_vec::<f32>().unwrap_or_default();
         let t: Tensor<1> = Tensor::from_data(TensorData::new(values, [n]), device);
         FT {
             t: t.reshape(pad6(&dims)),

@@ -103,8 +103,8 @@ fn forward_and_input_gradient_match_the_same_net_in_burn() {
     let x2 = Tensor::<4>::from_data(xs.clone(), &device).require_grad();
     let y2 = native(x2.clone(), &w, &device);
     let (a, b): (Vec<f32>, Vec<f32>) = (
-        y1.to_data().to_vec().expect("f32"),
-        y2.to_data().to_vec().expect("f32"),
+        y1.to_data().try_to_vec().expect("f32"),
+        y2.to_data().try_to_vec().expect("f32"),
     );
     for (p, q) in a.iter().zip(&b) {
         assert!((p - q).abs() <= 1e-5 * q.abs().max(1.0), "forward {p} vs {q}");
@@ -117,8 +117,8 @@ fn forward_and_input_gradient_match_the_same_net_in_burn() {
         .expect("input grad through the ONNX graph");
     let g2 = x2.grad(&loss2.backward()).expect("input grad natively");
     let (g1, g2): (Vec<f32>, Vec<f32>) = (
-        g1.to_data().to_vec().expect("f32"),
-        g2.to_data().to_vec().expect("f32"),
+        g1.to_data().try_to_vec().expect("f32"),
+        g2.to_data().try_to_vec().expect("f32"),
     );
     assert!(g1.iter().any(|v| v.abs() > 1e-4), "gradient is all zero");
     for (p, q) in g1.iter().zip(&g2) {
@@ -135,7 +135,7 @@ fn input_gradient_matches_finite_differences() {
     let x0 = vals(36, 11);
     let loss_at = |x: &[f32]| -> f64 {
         let t = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [1, 1, 6, 6]), &device);
-        let y: Vec<f32> = model.forward(t).expect("fwd").into_data().to_vec().expect("f32");
+        let y: Vec<f32> = model.forward(t).expect("fwd").into_data().try_to_vec().expect("f32");
         // smooth loss: sum of squares of the logits
         y.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
     };

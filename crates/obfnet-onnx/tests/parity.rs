@@ -54,7 +54,7 @@ fn run_case(dir: &std::path::Path, name: &str, device: &Device) -> (Vec<f32>, Fi
         r => panic!("{name}: rank {r} input"),
     }
     .unwrap_or_else(|e| panic!("{name}: forward failed: {e}"));
-    let got: Vec<f32> = y.into_data().to_vec().expect("f32 output");
+    let got: Vec<f32> = y.into_data().try_to_vec().expect("f32 output");
     (got, f)
 }
 
