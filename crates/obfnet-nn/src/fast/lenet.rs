@@ -45,7 +45,8 @@ pub struct FrozenLeNet {
 struct Dims {
     r: usize,
     c: usize,
-    /// padded input side lengths
+    /// padded input rows (2 above, 2 below) and row length (2 left, zeros to the right, room
+    /// for 8-wide loads past the last column)
     pr: usize,
     pc: usize,
     /// after pool 1
@@ -67,7 +68,7 @@ impl Dims {
             r,
             c,
             pr: r + 4,
-            pc: c + 4,
+            pc: c.div_ceil(8) * 8 + 8,
             h1,
             w1,
             h2c,
@@ -105,6 +106,7 @@ pub struct LeNetWork {
     dy2: Vec<f32>,
     dp1: Vec<f32>,
     dc1: Vec<f32>,
+    /// conv1's output gradient, zero-padded like `xp`, per channel
     dxp: Vec<f32>,
 }
 
@@ -206,7 +208,7 @@ impl FrozenLeNet {
             dy2: vec![0.0; C2 * n2],
             dp1: vec![0.0; np1],
             dc1: vec![0.0; n1],
-            dxp: vec![0.0; d.pr * d.pc],
+            dxp: vec![0.0; C1 * d.pr * d.pc],
         }
     }
 
@@ -227,17 +229,31 @@ impl FrozenLeNet {
             for y in 0..r {
                 w.xp[(y + 2) * pc + 2..(y + 2) * pc + 2 + c].copy_from_slice(&img[y * c..(y + 1) * c]);
             }
-            for oc in 0..C1 {
-                let out = &mut w.c1[(s * C1 + oc) * plane..(s * C1 + oc + 1) * plane];
-                out.fill(self.c1b[oc]);
-                for ky in 0..KS {
-                    for kx in 0..KS {
-                        let wv = self.c1w[oc * KS * KS + ky * KS + kx];
-                        for y in 0..r {
-                            let src = &w.xp[(y + ky) * pc + kx..(y + ky) * pc + kx + c];
-                            for (o, &v) in out[y * c..(y + 1) * c].iter_mut().zip(src) {
-                                *o += wv * v;
+            // 8 output columns × 6 channels per block, the 25 taps accumulated in registers
+            let out = &mut w.c1[s * C1 * plane..(s + 1) * C1 * plane];
+            for y in 0..r {
+                for x0 in (0..c).step_by(8) {
+                    let mut acc = [[0.0f32; 8]; C1];
+                    for ky in 0..KS {
+                        let row = &w.xp[(y + ky) * pc + x0..(y + ky) * pc + x0 + 8 + KS - 1];
+                        for kx in 0..KS {
+                            let v: &[f32; 8] = row[kx..kx + 8].try_into().unwrap_or(&[0.0; 8]);
+                            for (oc, a) in acc.iter_mut().enumerate() {
+                                let wv = self.c1w[oc * KS * KS + ky * KS + kx];
+                                for (aj, vj) in a.iter_mut().zip(v) {
+                                    *aj += wv * vj;
+                                }
                             }
+                        }
+                    }
+                    let n = (c - x0).min(8);
+                    for (oc, a) in acc.iter().enumerate() {
+                        let b = self.c1b[oc];
+                        for (o, v) in out[oc * plane + y * c + x0..oc * plane + y * c + x0 + n]
+                            .iter_mut()
+                            .zip(a)
+                        {
+                            *o = v + b;
                         }
                     }
                 }
@@ -430,26 +446,36 @@ impl FrozenLeNet {
                 }
             }
         }
-        // conv1 transposed into the padded input gradient, then cropped
+        // conv1 transposed: the input gradient is the correlation of the zero-padded output
+        // gradient with the flipped kernels, 8 columns per block as in the forward pass
         for s in 0..mb {
-            w.dxp.fill(0.0);
             for oc in 0..C1 {
                 let g = &w.dc1[(s * C1 + oc) * plane..(s * C1 + oc + 1) * plane];
-                for ky in 0..KS {
-                    for kx in 0..KS {
-                        let wv = self.c1w[oc * KS * KS + ky * KS + kx];
-                        for y in 0..r {
-                            let dst = &mut w.dxp[(y + ky) * pc + kx..(y + ky) * pc + kx + c];
-                            for (o, &v) in dst.iter_mut().zip(&g[y * c..(y + 1) * c]) {
-                                *o += wv * v;
-                            }
-                        }
-                    }
+                let dst = &mut w.dxp[oc * d.pr * pc..(oc + 1) * d.pr * pc];
+                for y in 0..r {
+                    dst[(y + 2) * pc + 2..(y + 2) * pc + 2 + c].copy_from_slice(&g[y * c..(y + 1) * c]);
                 }
             }
             let out = &mut dx[s * plane..(s + 1) * plane];
             for y in 0..r {
-                out[y * c..(y + 1) * c].copy_from_slice(&w.dxp[(y + 2) * pc + 2..(y + 2) * pc + 2 + c]);
+                for x0 in (0..c).step_by(8) {
+                    let mut acc = [0.0f32; 8];
+                    for oc in 0..C1 {
+                        for ky in 0..KS {
+                            let at = oc * d.pr * pc + (y + ky) * pc + x0;
+                            let row = &w.dxp[at..at + 8 + KS - 1];
+                            for kx in 0..KS {
+                                let v: &[f32; 8] = row[kx..kx + 8].try_into().unwrap_or(&[0.0; 8]);
+                                let wv = self.c1w[oc * KS * KS + (KS - 1 - ky) * KS + (KS - 1 - kx)];
+                                for (aj, vj) in acc.iter_mut().zip(v) {
+                                    *aj += wv * vj;
+                                }
+                            }
+                        }
+                    }
+                    let n = (c - x0).min(8);
+                    out[y * c + x0..y * c + x0 + n].copy_from_slice(&acc[..n]);
+                }
             }
         }
     }
