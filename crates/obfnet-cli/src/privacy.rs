@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::{DataArgs, emit, interactive, progress};
 
 /// Budgets of the attacks (every flag maps to a field of `AttackConfig`).
+#[derive(Debug, Args)]
 pub(crate) struct BudgetArgs {
     /// Test samples attacked and scored (the first ones of the test split).
     #[arg(long, default_value_t = AttackConfig::default().eval_samples)]

@@ -108,6 +108,13 @@ pub enum Error {
         /// The newest this build reads.
         supported: u32,
     },
+    /// Sizes that do not fit, found by the fast path or the ONNX server model (not yet split into
+    /// typed variants like [`Error::InputShape`]).
+    #[error("data does not fit the model: {0}")]
+    Shape(String),
+    /// The tensor backend failed (fast path, ONNX server model).
+    #[error("tensor backend: {0}")]
+    Backend(String),
     /// Training diverged (the loss became NaN or infinite).
     #[error("training diverged at step {step}: loss is {loss}")]
     Diverged { step: usize, loss: f32 },

@@ -57,8 +57,8 @@ pub use obfnet_data::write_atomic;
 pub use privacy_train::{PrivacyEpoch, PrivacyTraining, class_means};
 pub use rng::SplitMix64;
 pub use server_model::{
-    OnnxServer, ServerModel, lenet_onnx_sidecar, lenet_to_onnx, server_accuracy, server_obfuscated_accuracies,
-    train_obfuscators_against,
+    OnnxServer, ServerModel, lenet_onnx_sidecar, lenet_to_onnx, server_accuracy,
+    server_obfuscated_accuracies, train_obfuscators_against,
 };
 pub use train::{Calibration, calibrate, train_obfuscators, train_server_model};
 

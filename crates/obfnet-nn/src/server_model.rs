@@ -23,12 +23,14 @@ use burn::prelude::*;
 use obfnet_onnx::OnnxModel;
 use obfnet_onnx::writer::{Attr, Dim, GraphWriter};
 
+use crate::config::{ObfReport, ObfTrainConfig, TrainEvent};
 use crate::data::{Dataset, index_tensor};
 use crate::eval::{accuracy, obfuscated_accuracies};
 use crate::lenet::LeNet;
 use crate::obf::{ObfStack, order_stream};
 use crate::rng::SplitMix64;
-use crate::train::{ObfReport, ObfTrainConfig, TrainEvent, scalar, train_obfuscators};
+use crate::step::scalar;
+use crate::train::train_obfuscators;
 use crate::{Error, NORMALISATION, Result};
 
 const EVAL_CHUNK: usize = 500;
@@ -72,6 +74,7 @@ impl OnnxServer {
     /// symbolic sample dimension, …).
     pub fn load(path: &Path) -> Result<OnnxServer> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            op: "read",
             path: path.to_owned(),
             source,
         })?;

@@ -78,13 +78,13 @@ fn lenet_as_onnx_matches_the_native_path() {
         .forward_eval(x.clone())
         .expect("native")
         .into_data()
-        .to_vec()
+        .try_to_vec()
         .expect("f32");
     let b: Vec<f32> = onnx
         .forward_eval(x)
         .expect("onnx")
         .into_data()
-        .to_vec()
+        .try_to_vec()
         .expect("f32");
     let worst = a
         .iter()

@@ -963,7 +963,7 @@ fn resolve_reshape(node: &Node, d: &[usize], spec: &[i64]) -> Result<Vec<usize>>
     }
     let known: usize = out.iter().product();
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(shape_err(node, format!("cannot reshape {d:?} to {spec:?}")));
         }
         out[i] = total / known;

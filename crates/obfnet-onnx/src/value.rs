@@ -22,6 +22,10 @@ pub(crate) struct IT {
 }
 
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "values live briefly in the executor's map; boxing would add an allocation per node"
+)]
 pub(crate) enum Value {
     F(FT),
     I(IT),

@@ -135,7 +135,12 @@ fn input_gradient_matches_finite_differences() {
     let x0 = vals(36, 11);
     let loss_at = |x: &[f32]| -> f64 {
         let t = Tensor::<4>::from_data(TensorData::new(x.to_vec(), [1, 1, 6, 6]), &device);
-        let y: Vec<f32> = model.forward(t).expect("fwd").into_data().try_to_vec().expect("f32");
+        let y: Vec<f32> = model
+            .forward(t)
+            .expect("fwd")
+            .into_data()
+            .try_to_vec()
+            .expect("f32");
         // smooth loss: sum of squares of the logits
         y.iter().map(|&v| f64::from(v) * f64::from(v)).sum()
     };
@@ -145,7 +150,7 @@ fn input_gradient_matches_finite_differences() {
         .grad(&loss.backward())
         .expect("grad")
         .to_data()
-        .to_vec()
+        .try_to_vec()
         .expect("f32");
     let h = 1e-2f32;
     let mut checked = 0;

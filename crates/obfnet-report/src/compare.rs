@@ -925,11 +925,16 @@ mod tests {
                 psnr_db: 10.0,
                 ssim,
                 n: 10,
+                ssim_median: ssim,
+                ssim_p90: ssim,
+                psnr_median_db: 10.0,
+                psnr_p90_db: 10.0,
             },
             recognisability: 0.5,
             seconds: 0.0,
             evidence: "empirical".into(),
             note: None,
+            gain_over_floor: None,
         }
     }
 

@@ -34,7 +34,7 @@ pub struct QuantizeOutcome {
     /// Size of the int8 bundle.
     pub out_bytes: usize,
     /// Its format version.
-    pub format_version: u16,
+    pub format_version: u32,
     /// Nets it holds.
     pub nets: usize,
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use obfnet_data::DatasetReader as _;
 use obfnet_nn::{ObfArch, ObfStack, ObfTrainConfig};
 use obfnet_privacy::{

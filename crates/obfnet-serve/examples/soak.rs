@@ -11,6 +11,7 @@
 //! asked on a topic outside the prefix). Every interval: requests, errors by class, p50/p99
 //! latency of valid requests, server RSS. Fails (exit 1) on any 5xx, a lost QoS 1 request (no
 //! reply after 6 tries), a valid request not answered 200, or RSS growth over 10 % after warm-up.
+#![allow(clippy::collapsible_if)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;

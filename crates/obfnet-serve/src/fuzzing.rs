@@ -256,7 +256,7 @@ fn wav_seeds() -> Vec<Vec<u8>> {
 fn check_model_input(x: &[f32]) {
     let d = spec().input_dim();
     assert!(
-        !x.is_empty() && x.len() % d == 0 && x.len() <= MAX_ROWS * d,
+        !x.is_empty() && x.len().is_multiple_of(d) && x.len() <= MAX_ROWS * d,
         "{} values",
         x.len()
     );
@@ -384,29 +384,8 @@ fn mqtt_seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
-/// A small deterministic generator (xorshift64*) for the mutator.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeded (0 is mapped to a fixed non-zero state).
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    /// Next 64 bits.
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+/// The mutator's generator: the workspace's one SplitMix64.
+pub use obfnet_core::rng::SplitMix64 as Rng;
 
 const INTERESTING: &[&[u8]] = &[
     b"0",
@@ -444,7 +423,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
             }
             1 if len > 0 => {
                 let i = rng.below(len);
-                v[i] = rng.next() as u8;
+                v[i] = rng.next_u64() as u8;
             }
             2 => {
                 let x = INTERESTING[rng.below(INTERESTING.len())];
@@ -458,7 +437,7 @@ pub fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
             3 => {
                 let i = rng.below(len + 1);
                 let n = 1 + rng.below(16);
-                let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                let bytes: Vec<u8> = (0..n).map(|_| rng.next_u64() as u8).collect();
                 v.splice(i..i, bytes);
             }
             4 if len > 0 => {

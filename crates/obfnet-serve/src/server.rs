@@ -40,20 +40,8 @@ pub fn router(state: AppState) -> Router {
     crate::rest::routes(state.clone())
         .route_service("/inference.GRPCInferenceService/{*method}", grpc)
         .fallback(crate::rest::not_found)
-        .layer(
-            RequestDecompressionLayer::new()
-                .gzip(true)
-                .deflate(true)
-                .br(false)
-                .zstd(false),
-        )
-        .layer(
-            CompressionLayer::new()
-                .gzip(true)
-                .deflate(true)
-                .br(false)
-                .zstd(false),
-        )
+        .layer(RequestDecompressionLayer::new().gzip(true).deflate(true))
+        .layer(CompressionLayer::new().gzip(true).deflate(true))
         .layer(axum::middleware::from_fn_with_state(
             (shed, state.config().max_concurrent_requests),
             load_shed,

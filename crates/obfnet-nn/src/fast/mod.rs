@@ -10,6 +10,12 @@
 //!
 //! Parallelism: the K nets are split over the cores (one net at a time per core), the frozen
 //! model's `K × B` batch is split over the cores; every buffer is allocated once.
+#![allow(
+    clippy::needless_range_loop,
+    clippy::type_complexity,
+    missing_debug_implementations,
+    reason = "index-heavy numeric kernels; the trainer holds large scratch buffers not worth printing"
+)]
 
 mod dense;
 mod gemm;
@@ -20,11 +26,11 @@ use std::time::Instant;
 pub use dense::{Act, Adam, AdamParams, DenseNet};
 pub use lenet::{FrozenLeNet, LeNetWork, MICRO_BATCH};
 
+use crate::config::{ObfReport, ObfTrainConfig, TrainEvent};
 use crate::data::{Dataset, to_vec};
 use crate::lenet::LeNet;
 use crate::obf::{ObfArch, ObfStack, order_stream};
 use crate::rng::SplitMix64;
-use crate::train::{ObfReport, ObfTrainConfig, TrainEvent};
 use crate::{Error, Result};
 
 /// Whether the fast path can train this configuration: dense architectures without
