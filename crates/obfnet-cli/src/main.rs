@@ -7,6 +7,7 @@
 
 mod compare;
 mod datasets;
+mod device;
 mod edge;
 mod privacy;
 mod progress;
@@ -57,6 +58,10 @@ enum Command {
     Obfuscate(edge::ObfuscateArgs),
     /// Time one epoch of LeNet, one epoch of ObfNet2 and the K-net job (see scripts/bench-train.sh).
     BenchTrain(BenchArgs),
+    /// Run as an IoT device: obfuscate samples with a random net of the bundle and ask `obfnet
+    /// serve` over OIP REST, OIP gRPC or MQTT v5. Exit codes: 0 ok, 1 device fault, 2 bad input,
+    /// 3 server or broker unreachable, 4 request rejected.
+    Device(device::DeviceArgs),
     /// Serve the model: Open Inference Protocol v2 over REST + gRPC, optional MQTT v5 worker.
     Serve(serve::ServeArgs),
     /// Attack one bundle (or baseline) with the privacy attacks and score the reconstructions.
@@ -202,7 +207,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(cli) {
+    let Cli { json, command } = cli;
+    if let Command::Device(args) = command {
+        return device::cmd_device(args, json);
+    }
+    match run(command, json) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -211,9 +220,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    let json = cli.json;
-    match cli.command {
+fn run(command: Command, json: bool) -> Result<()> {
+    match command {
         Command::Fetch(a) => datasets::cmd_fetch(&a, json),
         Command::TrainModel(a) => cmd_train_model(&a, json),
         Command::TrainObf(a) => cmd_train_obf(&a, json),
@@ -227,6 +235,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Attack(a) => privacy::run_attack_cmd(&a, json),
         Command::Report(a) => privacy::run_report_cmd(&a, json),
         Command::Compare(a) => compare::cmd_compare(&a, json),
+        Command::Device(_) => bail!("obfnet device runs from main (its own exit codes)"),
     }
 }
 

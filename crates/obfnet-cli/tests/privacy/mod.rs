@@ -7,7 +7,11 @@ use std::sync::OnceLock;
 
 use super::{json_of, obfnet, shared};
 
-const TINY: [&str; 22] = [
+const TINY: [&str; 24] = [
+    // The standard suite keeps this end-to-end test of the report pipeline quick; the strong
+    // attackers are tested in obfnet-privacy.
+    "--preset",
+    "standard",
     "--eval-samples",
     "20",
     "--rmle-samples",

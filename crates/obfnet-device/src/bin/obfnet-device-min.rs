@@ -1,6 +1,6 @@
 //! `obfnet-device-min`: a minimal device program over the `obfnet-device` library (what `obfnet device` does, with
 //! a hand-rolled argument parser so the binary stays small): used for the footprint figures in
-//! NOTES-device.md and for trying the device before the CLI verb exists.
+//! docs/notes/device.md and for trying the device before the CLI verb exists.
 //!
 //! ```text
 //! obfnet-device-min (--rest URL | --grpc URL | --mqtt HOST:PORT) [--bundle FILE] [--server-model-sha256 HEX]

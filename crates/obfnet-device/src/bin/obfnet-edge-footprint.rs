@@ -3,7 +3,7 @@
 //! weights, cost does not depend on the values) with f32 or int8 weights, and prints the
 //! net's multiply-adds. Run under `valgrind --tool=callgrind` with N = 1 and N = 101: the
 //! difference of the two instruction counts / 100 is the cost of one obfuscation
-//! (NOTES-device.md has the commands). `--write-bundle PATH` writes the bundle instead, for
+//! (docs/notes/device.md has the commands). `--write-bundle PATH` writes the bundle instead, for
 //! the device example.
 //!
 //! ```text
