@@ -1,9 +1,9 @@
 //! `obfnet device`: arguments → `obfnet_device::run_device` (all the work is in the library).
 
-use std::path::PathBuf;
-use std::time::Duration;
 use obfnet_device::{DeviceConfig, InputFormat, MqttSettings, TransportConfig, WeightType, WireFormat};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Run as an IoT device: obfuscate samples with a random net of the bundle and ask `obfnet serve`.
 /// Exit codes: 0 ok, 1 device fault, 2 bad input, 3 server/broker unreachable, 4 request rejected.
@@ -88,7 +88,9 @@ impl DeviceArgs {
         let transport = match (self.rest, self.grpc, self.mqtt) {
             (_, Some(url), _) => TransportConfig::Grpc { url },
             (_, _, Some(hp)) => {
-                let (h, p) = hp.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("--mqtt HOST:PORT"))?;
+                let (h, p) = hp
+                    .rsplit_once(':')
+                    .ok_or_else(|| anyhow::anyhow!("--mqtt HOST:PORT"))?;
                 let mut m = MqttSettings::new(h, p.parse()?);
                 m.request_topic = self.mqtt_topic;
                 m.username = self.mqtt_user;
@@ -96,25 +98,41 @@ impl DeviceArgs {
                 m.tls_ca = self.mqtt_ca;
                 TransportConfig::Mqtt(m)
             }
-            (url, _, _) => TransportConfig::Rest { url: url.unwrap_or_else(|| "http://127.0.0.1:8000".into()) },
+            (url, _, _) => TransportConfig::Rest {
+                url: url.unwrap_or_else(|| "http://127.0.0.1:8000".into()),
+            },
         };
         let mut c = DeviceConfig::new(transport);
         c.samples = self.samples;
         c.bundle = self.bundle;
         c.server_model_sha256 = match self.server_model_sha256 {
-            Some(h) => Some(obfnet_core::parse_hex32(&h).ok_or_else(|| anyhow::anyhow!("--server-model-sha256: 64 hex digits"))?),
+            Some(h) => Some(
+                obfnet_core::parse_hex32(&h)
+                    .ok_or_else(|| anyhow::anyhow!("--server-model-sha256: 64 hex digits"))?,
+            ),
             None => None,
         };
         c.skip_model_check = self.skip_model_check;
-        c.weights = match self.weights.as_str() { "f32" => WeightType::F32, "int8" => WeightType::Int8, _ => WeightType::Bundle };
-        c.wire = if self.wire == "u8" { WireFormat::U8 } else { WireFormat::F32 };
+        c.weights = match self.weights.as_str() {
+            "f32" => WeightType::F32,
+            "int8" => WeightType::Int8,
+            _ => WeightType::Bundle,
+        };
+        c.wire = if self.wire == "u8" {
+            WireFormat::U8
+        } else {
+            WireFormat::F32
+        };
         c.raw = self.raw;
         c.json = self.json;
         c.api_key = self.api_key;
         c.model = self.model;
         c.format = match self.format.as_str() {
-            "png" => InputFormat::Png, "idx" => InputFormat::Idx, "raw" => InputFormat::Raw,
-            "wav" => InputFormat::Wav, _ => InputFormat::Auto,
+            "png" => InputFormat::Png,
+            "idx" => InputFormat::Idx,
+            "raw" => InputFormat::Raw,
+            "wav" => InputFormat::Wav,
+            _ => InputFormat::Auto,
         };
         c.labels = self.labels;
         c.limit = self.limit;

@@ -190,6 +190,9 @@ pub fn quickstart_attack_config() -> obfnet_privacy::AttackConfig {
             shadow: false,
             distinguishers: false,
         },
+        // The listening page keeps the quick standard decoders; `obfnet report` runs the strong
+        // suite on FSDD bundles.
+        strong: obfnet_privacy::StrongConfig::off(),
         ..obfnet_privacy::AttackConfig::default()
     }
 }
