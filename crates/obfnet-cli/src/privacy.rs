@@ -202,6 +202,8 @@ pub(crate) struct ReportArgs {
 }
 
 pub(crate) fn run_attack_cmd(a: &AttackArgs, json: bool) -> Result<()> {
+    // Budgets first: a bad --skip or budget is reported before anything else.
+    let config = a.budget.config()?;
     let target = match (&a.bundle, &a.baseline) {
         (Some(path), None) => AttackTarget::Bundle {
             path: path.clone(),
@@ -214,7 +216,7 @@ pub(crate) fn run_attack_cmd(a: &AttackArgs, json: bool) -> Result<()> {
         data: a.data.source(),
         model: a.model.clone(),
         target,
-        config: a.budget.config()?,
+        config,
         out: a.out.clone(),
     };
     let mut bar = progress::Bars::new(interactive() && !json);

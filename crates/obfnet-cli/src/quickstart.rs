@@ -59,7 +59,9 @@ pub(crate) fn cmd_quickstart(a: &QuickstartArgs, json: bool) -> Result<()> {
     let mut bars = progress::Bars::new(interactive() && !json);
     let o = run(&job, &mut bars)?;
     bars.finish();
-    emit(json, &serde_json::to_value(&o.report)?, || {
+    // Through the JSON text, as report.json is written, so f32 fields print the same way.
+    let value: serde_json::Value = serde_json::from_slice(&serde_json::to_vec(&o.report)?)?;
+    emit(json, &value, || {
         println!("\nrun directory: {}", o.out.display());
         println!(
             "LeNet-5 on raw test inputs: {:.2}%",

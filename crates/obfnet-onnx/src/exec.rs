@@ -167,12 +167,23 @@ pub(crate) fn const_value(data: TensorData, device: &Device) -> Value {
     }
 }
 
+/// The key of a static (name-less, embedded) input in the constants map.
+pub(crate) fn static_key(node: &Node, i: usize) -> String {
+    format!("\u{0}static:{}:{i}", node.name())
+}
+
 fn get(node: &Node, env: &Env, consts: &HashMap<String, Value>, i: usize) -> Result<Value> {
     let arg: &Argument = node
         .inputs()
         .get(i)
-        .filter(|a| !a.is_optional() && !a.name.is_empty())
+        .filter(|a| !a.is_optional() && (!a.name.is_empty() || a.is_static()))
         .ok_or_else(|| shape_err(node, format!("input {i} is missing")))?;
+    if arg.name.is_empty() {
+        return consts
+            .get(&static_key(node, i))
+            .cloned()
+            .ok_or_else(|| shape_err(node, format!("static input {i} has no value")));
+    }
     if let Some(v) = env.get(&arg.name).or_else(|| consts.get(&arg.name)) {
         return Ok(v.clone());
     }
@@ -182,7 +193,7 @@ fn get(node: &Node, env: &Env, consts: &HashMap<String, Value>, i: usize) -> Res
 fn has_input(node: &Node, i: usize) -> bool {
     node.inputs()
         .get(i)
-        .is_some_and(|a| !a.is_optional() && !a.name.is_empty())
+        .is_some_and(|a| !a.is_optional() && (!a.name.is_empty() || a.is_static()))
 }
 
 fn float(v: Value, device: &Device) -> FT {

@@ -160,6 +160,16 @@ impl OnnxModel {
         let mut consts = HashMap::new();
         for node in &graph.nodes {
             exec::check_supported(node, opset)?;
+            // onnx-ir embeds initializers in the consuming node's argument and clears its name
+            // (a "static" argument): those are keyed by node name and input index.
+            for (i, arg) in node.inputs().iter().enumerate() {
+                if arg.name.is_empty()
+                    && arg.is_static()
+                    && let Some(data) = arg.value()
+                {
+                    consts.insert(exec::static_key(node, i), exec::const_value(data, device));
+                }
+            }
             for arg in node.inputs().iter().chain(node.outputs()) {
                 if consts.contains_key(&arg.name) || arg.name.is_empty() {
                     continue;
