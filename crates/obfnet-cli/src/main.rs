@@ -144,6 +144,11 @@ struct TrainObfArgs {
     /// input to dissimilar outputs (mean cosine similarity between neighbouring nets).
     #[arg(long, default_value_t = 0.0)]
     diversity: f32,
+    /// Class-collapse weight ν (with --adversary-weight): push each net's outputs towards the
+    /// mean output of their class, so that what is sent carries the label and little else
+    /// (see `obfnet_nn::PrivacyTraining::collapse`).
+    #[arg(long, default_value_t = 0.0)]
+    collapse: f32,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +307,7 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
             decoder_hidden: a.adversary_hidden,
             warmup_steps: a.adversary_warmup,
             diversity: a.diversity,
+            collapse: a.collapse,
             ..Default::default()
         }),
         ..Default::default()
@@ -309,6 +315,10 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
     anyhow::ensure!(
         a.adversary_weight.is_some() || a.diversity == 0.0,
         "--diversity is part of privacy-aware training: give --adversary-weight too (0 for diversity alone)"
+    );
+    anyhow::ensure!(
+        a.adversary_weight.is_some() || a.collapse == 0.0,
+        "--collapse is part of privacy-aware training: give --adversary-weight too (0 for collapse alone)"
     );
     anyhow::ensure!(
         a.diversity == 0.0 || a.k >= 2,

@@ -53,6 +53,14 @@ pub struct PrivacyTraining {
     /// input to different outputs, so that a decoder pooled over the nets has K different
     /// functions to undo. 0 (the default) turns it off; it needs K ≥ 2.
     pub diversity: f32,
+    /// ν: weight of the class-collapse term, the within-class share of the variance of each
+    /// net's outputs on the batch, `Σ_i ‖o_i − m_{y_i}‖² / Σ_i ‖o_i − m‖²` (`m_c`: the batch
+    /// mean of class c's outputs, `m`: the batch mean). At 0 every output is a function of its
+    /// label alone, and then no decoder — of any family, trained on any amount of data — can
+    /// reconstruct more than the label-only floor: the term needs no adversary to be fooled.
+    /// 0 (the default) turns it off.
+    #[serde(default)]
+    pub collapse: f32,
 }
 
 impl Default for PrivacyTraining {
@@ -63,6 +71,7 @@ impl Default for PrivacyTraining {
             decoder_learning_rate: 1e-3,
             warmup_steps: 100,
             diversity: 0.0,
+            collapse: 0.0,
         }
     }
 }
@@ -79,6 +88,12 @@ impl PrivacyTraining {
             return Err(Error::Config {
                 field: "privacy.diversity",
                 reason: format!("{} is not in [0, 1e6]", self.diversity),
+            });
+        }
+        if !(self.collapse.is_finite() && (0.0..=1e6).contains(&self.collapse)) {
+            return Err(Error::Config {
+                field: "privacy.collapse",
+                reason: format!("{} is not in [0, 1e6]", self.collapse),
             });
         }
         if !(1..=100_000).contains(&self.decoder_hidden) {
@@ -280,6 +295,28 @@ pub(crate) fn diversity_term(obf: Tensor<3>, other: Tensor<3>) -> Tensor<1> {
     cos.mean()
 }
 
+/// The class-collapse term: per net, the within-class share of the variance of its outputs on
+/// its batch, averaged over the K nets. Classes absent from a batch contribute nothing.
+///
+/// # Shapes
+/// `obf`: `[K, B, d]` (autodiff), `y`: `[K·B]` (plain device; row k's labels are `y[k·B..]`).
+pub(crate) fn collapse_term(obf: Tensor<3>, y: Tensor<1, Int>, classes: usize) -> Tensor<1> {
+    let [k, b, _] = obf.dims();
+    let onehot = y
+        .one_hot::<2>(classes)
+        .float()
+        .reshape([k, b, classes])
+        .autodiff(); // [K, B, C]
+    let counts = onehot.clone().sum_dim(1).clamp_min(1.0); // [K, 1, C]
+    let sums = onehot.clone().swap_dims(1, 2).matmul(obf.clone()); // [K, C, d]
+    let means = sums / counts.swap_dims(1, 2); // [K, C, d]
+    let own = onehot.matmul(means); // [K, B, d]: each sample's class mean
+    let within = (obf.clone() - own).powi_scalar(2).sum_dim(2).sum_dim(1); // [K, 1, 1]
+    let centre = obf.clone().mean_dim(1);
+    let total = (obf - centre).powi_scalar(2).sum_dim(2).sum_dim(1);
+    (within / total.clamp_min(1e-6)).mean()
+}
+
 /// The training adversary of privacy-aware training and its state across steps: the K
 /// decoders and their optimiser, the class means (label-only floor), the settings, and the
 /// running sums of the epoch's losses.
@@ -370,6 +407,11 @@ impl Adversary {
             let other = Tensor::cat(vec![other.clone().narrow(0, 1, k - 1), other.narrow(0, 0, 1)], 0);
             loss = loss + diversity_term(obf.clone(), other).mul_scalar(diversity);
         }
+        let collapse = self.settings.collapse;
+        if collapse > 0.0 && step >= self.settings.warmup_steps {
+            let classes = self.means.dims()[0];
+            loss = loss + collapse_term(obf.clone(), y.clone(), classes).mul_scalar(collapse);
+        }
         let (term, _, floor_mse) = privacy_term(&decoders, obf, x, &self.means, y)?;
         self.decoders = Some(decoders);
         let loss = (loss + term.mul_scalar(weight)).mul_scalar(k as f32);
@@ -405,5 +447,36 @@ impl Adversary {
             "privacy"
         );
         e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn term(rows: [[f32; 3]; 4], labels: [i64; 4]) -> f32 {
+        let device = crate::default_device();
+        // K = 2: net 1's outputs are net 0's doubled (the ratio does not depend on scale).
+        let mut v: Vec<f32> = rows.iter().flatten().copied().collect();
+        v.extend(rows.iter().flatten().map(|x| 2.0 * x));
+        let obf = Tensor::<3>::from_data(TensorData::new(v, [2, 4, 3]), &device);
+        let y: Vec<i64> = labels.iter().chain(labels.iter()).copied().collect();
+        let y = Tensor::<1, Int>::from_data(TensorData::new(y, [8]), &device);
+        scalar(&collapse_term(obf, y, 3)).expect("scalar")
+    }
+
+    #[test]
+    fn collapse_term_is_zero_for_label_only_outputs_and_one_for_label_free_ones() {
+        let a = [1.0, 2.0, 3.0];
+        let b = [4.0, -5.0, 6.0];
+        // outputs determined by the label: no within-class variance
+        let t = term([a, a, b, b], [0, 0, 1, 1]);
+        assert!(t.abs() < 1e-6, "label-only outputs: {t}");
+        // both classes have the same mean: all the variance is within classes
+        let t = term([a, b, a, b], [0, 0, 1, 1]);
+        assert!((t - 1.0).abs() < 1e-5, "label-free outputs: {t}");
+        // in between: one class collapsed, the other not
+        let t = term([a, a, a, b], [0, 0, 1, 1]);
+        assert!(t > 0.05 && t < 0.95, "mixed: {t}");
     }
 }
