@@ -121,6 +121,18 @@ pub fn list_recordings(dir: &Path) -> Result<Vec<FsddClip>> {
     Ok(clips)
 }
 
+/// The speaker of every clip of the training and of the test split, in the splits' sample order
+/// (the order [`load_fsdd`] uses), without reading the audio.
+///
+/// # Errors
+/// As [`list_recordings`].
+pub fn split_speakers(dir: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let (test, train): (Vec<FsddClip>, Vec<FsddClip>) =
+        list_recordings(dir)?.into_iter().partition(FsddClip::is_test);
+    let names = |c: Vec<FsddClip>| c.into_iter().map(|c| c.speaker).collect();
+    Ok((names(train), names(test)))
+}
+
 /// FSDD as MFCC maps, with everything needed to go back to audio.
 #[derive(Clone, Debug)]
 pub struct FsddData {

@@ -363,6 +363,10 @@ pub struct SchemeResult {
     /// Trained with a privacy objective (set by the caller that knows; the frontier's marker).
     #[serde(default)]
     pub privacy_trained: bool,
+    /// Attribute privacy: speaker identification (FSDD; set by the caller that knows the
+    /// speakers, [`crate::speaker_identification`]).
+    #[serde(default)]
+    pub speaker: Option<crate::SpeakerResult>,
 }
 
 impl SchemeResult {
@@ -652,5 +656,6 @@ pub fn evaluate_scheme(
         seconds: t0.elapsed().as_secs_f64(),
         device_macs: scheme.device_macs(),
         privacy_trained: false,
+        speaker: None,
     })
 }

@@ -962,6 +962,7 @@ mod tests {
             seconds: 0.0,
             device_macs: None,
             privacy_trained: false,
+            speaker: None,
         };
         let json = serde_json::json!({
             "threat_model": "t", "config": obfnet_privacy::AttackConfig::default(),
