@@ -10,7 +10,7 @@
 # line per interval (requests, errors by class, p50/p99 latency of valid requests, server RSS)
 # and a summary. Fails on any 5xx, a lost QoS 1 MQTT request (the device retries every 5 s,
 # 6 tries), a valid request not answered, or server RSS growth over 10 % after warm-up.
-# Model: runs/qs-default/server, else target/oip-model, else a quick LeNet trained here
+# Model: $SOAK_MODEL, else runs/qs-default/server, else target/oip-model, else a quick LeNet trained here
 # (1 epoch, 10k MNIST images; needs the data in ${OBFNET_DATA_DIR:-data}).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,8 @@ cargo build --release -q -p obfnet-cli
 cargo build --release -q -p obfnet-serve --example soak
 BIN=./target/release/obfnet
 DATA="${OBFNET_DATA_DIR:-data}"
-if [ -f runs/qs-default/server/model.safetensors ]; then MODEL=runs/qs-default/server
+if [ -n "${SOAK_MODEL:-}" ]; then MODEL="$SOAK_MODEL"
+elif [ -f runs/qs-default/server/model.safetensors ]; then MODEL=runs/qs-default/server
 elif [ -f target/oip-model/model.safetensors ]; then MODEL=target/oip-model
 else
   MODEL=target/soak-model
