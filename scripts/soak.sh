@@ -28,9 +28,12 @@ done
 MOSQ="${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}"
 [ -x "$MOSQ" ] || { echo "[soak] mosquitto not found (apt-get install mosquitto)" >&2; exit 2; }
 
-cargo build --release -q -p obfnet-cli
-cargo build --release -q -p obfnet-serve --example soak
-BIN=./target/release/obfnet
+# $SOAK_BIN / $SOAK_LOADGEN: already built `obfnet` and `soak` example binaries (default: build
+# this tree's).
+if [ -z "${SOAK_BIN:-}" ]; then cargo build --release -q -p obfnet-cli; fi
+if [ -z "${SOAK_LOADGEN:-}" ]; then cargo build --release -q -p obfnet-serve --example soak; fi
+LOADGEN="${SOAK_LOADGEN:-./target/release/examples/soak}"
+BIN="${SOAK_BIN:-./target/release/obfnet}"
 DATA="${OBFNET_DATA_DIR:-data}"
 if [ -n "${SOAK_MODEL:-}" ]; then MODEL="$SOAK_MODEL"
 elif [ -f runs/qs-default/server/model.safetensors ]; then MODEL=runs/qs-default/server
@@ -93,7 +96,7 @@ echo "[soak] model $MODEL; server pid $SERVER_PID on :$HTTP_PORT; mosquitto :$MQ
 RESTARTER=$!
 
 rc=0
-./target/release/examples/soak --addr "127.0.0.1:$HTTP_PORT" --mqtt-port "$MQTT_PORT" \
+"$LOADGEN" --addr "127.0.0.1:$HTTP_PORT" --mqtt-port "$MQTT_PORT" \
   --server-pid "$SERVER_PID" --duration "$DURATION" --interval "$INTERVAL" --warmup "$WARMUP" || rc=$?
 if [ -f "$WORK/broker2.pid" ]; then BROKER_PID=$(cat "$WORK/broker2.pid"); fi
 kill "$RESTARTER" 2>/dev/null || true
