@@ -1024,7 +1024,11 @@ mod tests {
         };
         let p = formal_dp(&Some(rep), "laplace-784");
         assert_eq!(p.kind, "void (seeded noise) + empirical");
-        assert!(p.text.starts_with("no formal guarantee for this run"), "{}", p.text);
+        assert!(
+            p.text.starts_with("no formal guarantee for this run"),
+            "{}",
+            p.text
+        );
         assert!(!p.kind.contains("formal"), "{}", p.kind);
     }
 }

@@ -552,7 +552,10 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
         let name = scheme.name();
         // A result is reused only under the same guarantee (a seeded noise run is void DP).
         let guarantee = scheme.guarantee();
-        let result = match previous.iter().find(|r| r.name == name && r.guarantee == guarantee) {
+        let result = match previous
+            .iter()
+            .find(|r| r.name == name && r.guarantee == guarantee)
+        {
             Some(r) => {
                 say(format!("{name}: reusing the result in {}", report_path.display()));
                 r.clone()

@@ -332,8 +332,11 @@ async fn handle_request(
         .map(|(_, v)| v.as_str());
     let result = match check_payload(st.config().max_body_bytes, header_len, &p.payload) {
         Err(e) => Err(e),
-        Ok(h) => match tokio::time::timeout(st.timeout(), crate::rest::run_json_request(&st, crate::state::Admission::Wait, &p.payload, h))
-            .await
+        Ok(h) => match tokio::time::timeout(
+            st.timeout(),
+            crate::rest::run_json_request(&st, crate::state::Admission::Wait, &p.payload, h),
+        )
+        .await
         {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout {

@@ -249,7 +249,9 @@ async fn a_sequential_caller_never_finds_its_own_permit_still_taken() -> TestRes
     };
     for i in 0..3000 {
         let r = state
-            .predict(header, |_, _| Ok(obfnet_serve::oip::InputValues::U8(vec![0; 784])))
+            .predict(header, |_, _| {
+                Ok(obfnet_serve::oip::InputValues::U8(vec![0; 784]))
+            })
             .await;
         assert!(r.is_ok(), "request {i}: {:?}", r.err());
     }
