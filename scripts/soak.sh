@@ -10,7 +10,7 @@
 # line per interval (requests, errors by class, p50/p99 latency of valid requests, server RSS)
 # and a summary. Fails on any 5xx, a lost QoS 1 MQTT request (the device retries every 5 s,
 # 6 tries), a valid request not answered, or server RSS growth over 10 % after warm-up.
-# Model: runs/qs-default/server, else target/oip-model, else a quick LeNet trained here
+# Model: $SOAK_MODEL, else runs/qs-default/server, else target/oip-model, else a quick LeNet trained here
 # (1 epoch, 10k MNIST images; needs the data in ${OBFNET_DATA_DIR:-data}).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,11 +28,15 @@ done
 MOSQ="${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}"
 [ -x "$MOSQ" ] || { echo "[soak] mosquitto not found (apt-get install mosquitto)" >&2; exit 2; }
 
-cargo build --release -q -p obfnet-cli
-cargo build --release -q -p obfnet-serve --example soak
-BIN=./target/release/obfnet
+# $SOAK_BIN / $SOAK_LOADGEN: already built `obfnet` and `soak` example binaries (default: build
+# this tree's).
+if [ -z "${SOAK_BIN:-}" ]; then cargo build --release -q -p obfnet-cli; fi
+if [ -z "${SOAK_LOADGEN:-}" ]; then cargo build --release -q -p obfnet-serve --example soak; fi
+LOADGEN="${SOAK_LOADGEN:-./target/release/examples/soak}"
+BIN="${SOAK_BIN:-./target/release/obfnet}"
 DATA="${OBFNET_DATA_DIR:-data}"
-if [ -f runs/qs-default/server/model.safetensors ]; then MODEL=runs/qs-default/server
+if [ -n "${SOAK_MODEL:-}" ]; then MODEL="$SOAK_MODEL"
+elif [ -f runs/qs-default/server/model.safetensors ]; then MODEL=runs/qs-default/server
 elif [ -f target/oip-model/model.safetensors ]; then MODEL=target/oip-model
 else
   MODEL=target/soak-model
@@ -92,7 +96,7 @@ echo "[soak] model $MODEL; server pid $SERVER_PID on :$HTTP_PORT; mosquitto :$MQ
 RESTARTER=$!
 
 rc=0
-./target/release/examples/soak --addr "127.0.0.1:$HTTP_PORT" --mqtt-port "$MQTT_PORT" \
+"$LOADGEN" --addr "127.0.0.1:$HTTP_PORT" --mqtt-port "$MQTT_PORT" \
   --server-pid "$SERVER_PID" --duration "$DURATION" --interval "$INTERVAL" --warmup "$WARMUP" || rc=$?
 if [ -f "$WORK/broker2.pid" ]; then BROKER_PID=$(cat "$WORK/broker2.pid"); fi
 kill "$RESTARTER" 2>/dev/null || true

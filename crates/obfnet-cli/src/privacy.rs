@@ -141,6 +141,10 @@ pub(crate) struct AttackArgs {
     /// Attack a baseline instead: laplace:EPS, gaussian:SIGMA, projection-orthogonal, projection-gaussian:M.
     #[arg(long, value_parser = parse_baseline)]
     baseline: Option<Baseline>,
+    /// Seed the noise baseline's noise (to reproduce a run). Without it the noise comes from the
+    /// OS-seeded CSPRNG; with it the DP guarantee is void for this run, and the result says so.
+    #[arg(long, requires = "baseline")]
+    noise_seed: Option<u64>,
     #[command(flatten)]
     budget: BudgetArgs,
     /// Also write result.json and a picture grid into this directory.
@@ -182,6 +186,11 @@ pub(crate) struct ReportArgs {
     /// Evaluate no baselines.
     #[arg(long)]
     no_baselines: bool,
+    /// Seed the noise baselines' noise (to reproduce a report). Without it the noise comes from
+    /// the OS-seeded CSPRNG; with it their DP guarantee is void for this run, and the report
+    /// says so.
+    #[arg(long, conflicts_with = "no_baselines")]
+    noise_seed: Option<u64>,
     /// Epochs per net when a missing architecture must be trained.
     #[arg(long, default_value_t = 1)]
     obf_epochs: usize,
@@ -217,6 +226,7 @@ pub(crate) fn run_attack_cmd(a: &AttackArgs, json: bool) -> Result<()> {
         model: a.model.clone(),
         target,
         config,
+        noise_seed: a.noise_seed,
         out: a.out.clone(),
     };
     let mut bar = progress::Bars::new(interactive() && !json);
@@ -250,6 +260,7 @@ pub(crate) fn run_report_cmd(a: &ReportArgs, json: bool) -> Result<()> {
         } else {
             a.baselines.clone()
         },
+        noise_seed: a.noise_seed,
         obf_epochs: a.obf_epochs,
         obf_limit: a.obf_limit,
         obf_seed: a.obf_seed,

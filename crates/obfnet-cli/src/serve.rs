@@ -49,6 +49,10 @@ pub(crate) struct ServeArgs {
     /// Requests admitted at once; more get 503.
     #[arg(long)]
     max_in_flight: Option<usize>,
+    /// HTTP requests (REST + gRPC, health probes excepted) handled at once, body reading
+    /// included; more are refused with 503 + Retry-After before their body is read.
+    #[arg(long)]
+    max_concurrent_requests: Option<usize>,
     /// Also run an MQTT v5 worker against this broker host.
     #[arg(long)]
     mqtt_host: Option<String>,
@@ -67,6 +71,10 @@ pub(crate) struct ServeArgs {
     /// Connect to the broker over TLS, trusting the CA certificate(s) in this PEM file.
     #[arg(long)]
     mqtt_tls_ca: Option<PathBuf>,
+    /// The MQTT worker answers only on Response Topics under this prefix (default
+    /// `obfnet/reply/`); requests naming another topic are dropped unanswered.
+    #[arg(long, requires = "mqtt_host")]
+    mqtt_reply_prefix: Option<String>,
 }
 
 fn config(a: &ServeArgs) -> Result<ServeConfig> {
@@ -111,6 +119,9 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
     if let Some(v) = a.max_in_flight {
         c.max_in_flight = v;
     }
+    if let Some(v) = a.max_concurrent_requests {
+        c.max_concurrent_requests = v;
+    }
     if let Some(host) = &a.mqtt_host {
         let mut m = c.mqtt.take().unwrap_or_default();
         m.host = host.clone();
@@ -123,6 +134,9 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
         }
         if let Some(ca) = &a.mqtt_tls_ca {
             m.tls_ca = Some(ca.clone());
+        }
+        if let Some(p) = &a.mqtt_reply_prefix {
+            m.reply_topic_prefix = p.clone();
         }
         if let Some(u) = &a.mqtt_username {
             m.username = Some(u.clone());

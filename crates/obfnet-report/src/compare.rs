@@ -226,6 +226,21 @@ fn formal_dp(rep: &Option<Reported>, scheme: &str) -> Privacy {
         _ => None,
     });
     let ssim = rep.as_ref().and_then(|r| r.best.clone());
+    if let Some(Guarantee::VoidDp { epsilon, .. }) = rep.as_ref().map(|r| &r.guarantee) {
+        let (kind, measured) = match ssim {
+            Some((attack, s)) => (
+                "void (seeded noise) + empirical",
+                format!("; SSIM {s:.3} ({attack}, empirical)"),
+            ),
+            None => ("void (seeded noise)", String::new()),
+        };
+        return Privacy {
+            kind: kind.into(),
+            text: format!(
+                "no formal guarantee for this run: its noise was seeded (ε = {epsilon:.0} per image only with OS randomness){measured}"
+            ),
+        };
+    }
     match (eps, ssim) {
         (Some(e), Some((attack, s))) => Privacy {
             kind: "formal + empirical".into(),
@@ -994,5 +1009,27 @@ mod tests {
         let got = reported(&r, "obfnet2-k10");
         assert_eq!(empirical(&got, "obfnet2-k10", "").kind, "not measured");
         assert!(reported(&r, "other").is_none());
+    }
+
+    #[test]
+    fn a_void_dp_row_never_reads_as_formal() {
+        let rep = Reported {
+            accuracy: 0.9,
+            best: Some(("rmle".into(), 0.3)),
+            guarantee: Guarantee::VoidDp {
+                epsilon: 784.0,
+                delta: 0.0,
+                basis: "b".into(),
+                reason: "seeded".into(),
+            },
+        };
+        let p = formal_dp(&Some(rep), "laplace-784");
+        assert_eq!(p.kind, "void (seeded noise) + empirical");
+        assert!(
+            p.text.starts_with("no formal guarantee for this run"),
+            "{}",
+            p.text
+        );
+        assert!(!p.kind.contains("formal"), "{}", p.kind);
     }
 }

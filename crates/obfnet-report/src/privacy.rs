@@ -86,17 +86,30 @@ const GAUSSIAN_DELTA: f64 = 1e-5;
 ///
 /// # Errors
 /// Parameters the mechanism refuses.
-pub fn baseline_scheme(b: &Baseline, seed: u64, d: usize) -> Result<Box<dyn Scheme>> {
+/// `noise_seed` seeds the Laplace / Gaussian noise (to reproduce a run; the scheme then reports
+/// its DP guarantee as void); `None` draws it from the OS-seeded CSPRNG.
+pub fn baseline_scheme(
+    b: &Baseline,
+    seed: u64,
+    noise_seed: Option<u64>,
+    d: usize,
+) -> Result<Box<dyn Scheme>> {
     let server_mlp = MlpConfig {
         hidden: vec![256],
         epochs: 3,
         ..MlpConfig::default()
     };
+    let seeded = |n: NoiseScheme| match noise_seed {
+        Some(s) => n.with_noise_seed(s),
+        None => n,
+    };
     Ok(match *b {
-        Baseline::Laplace(eps) => Box::new(NoiseScheme::laplace_for_epsilon(eps, d)?),
-        Baseline::Gaussian(sigma) => {
-            Box::new(NoiseScheme::new(Noise::Gaussian { sigma }, d, GAUSSIAN_DELTA)?)
-        }
+        Baseline::Laplace(eps) => Box::new(seeded(NoiseScheme::laplace_for_epsilon(eps, d)?)),
+        Baseline::Gaussian(sigma) => Box::new(seeded(NoiseScheme::new(
+            Noise::Gaussian { sigma },
+            d,
+            GAUSSIAN_DELTA,
+        )?)),
         Baseline::Orthogonal => Box::new(ProjectionScheme::new(
             ProjectionKind::Orthogonal,
             d,
@@ -139,6 +152,9 @@ pub struct AttackJob {
     pub target: AttackTarget,
     /// Budgets.
     pub config: AttackConfig,
+    /// Seed of a noise baseline's noise (None: OS randomness). A seeded run's DP guarantee is
+    /// reported void.
+    pub noise_seed: Option<u64>,
     /// Also write result.json, a picture grid (and for FSDD a listening page) here.
     pub out: Option<PathBuf>,
 }
@@ -192,6 +208,9 @@ pub struct ReportJob {
     pub k: Vec<usize>,
     /// Baselines (empty: none).
     pub baselines: Vec<Baseline>,
+    /// Seed of the noise baselines' noise (None: OS randomness). A seeded run's DP guarantee is
+    /// reported void.
+    pub noise_seed: Option<u64>,
     /// Epochs per net when an architecture must be trained.
     pub obf_epochs: usize,
     /// Training images per net when training (None: all).
@@ -302,7 +321,7 @@ pub fn run_attack(job: &AttackJob, progress: &mut dyn Progress) -> Result<Attack
             };
             Box::new(ObfScheme::new(&stack))
         }
-        AttackTarget::Baseline(b) => baseline_scheme(b, cfg.seed, s.test.dim())?,
+        AttackTarget::Baseline(b) => baseline_scheme(b, cfg.seed, job.noise_seed, s.test.dim())?,
     };
     let recogniser = Recogniser::train(&cfg, &s.train, &s.test, &mut |e| progress.event(e))?;
     let ctx = EvalContext {
@@ -489,7 +508,7 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
         schemes.push(Box::new(ObfScheme::new(&stack.subset(&nets)?).with_name(name)));
     }
     for b in &a.baselines {
-        schemes.push(baseline_scheme(b, cfg.seed, s.test.dim())?);
+        schemes.push(baseline_scheme(b, cfg.seed, a.noise_seed, s.test.dim())?);
     }
 
     let report_path = a.out.join("report.json");
@@ -550,7 +569,12 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
     };
     for (i, scheme) in schemes.iter().enumerate() {
         let name = scheme.name();
-        let result = match previous.iter().find(|r| r.name == name) {
+        // A result is reused only under the same guarantee (a seeded noise run is void DP).
+        let guarantee = scheme.guarantee();
+        let result = match previous
+            .iter()
+            .find(|r| r.name == name && r.guarantee == guarantee)
+        {
             Some(r) => {
                 say(format!("{name}: reusing the result in {}", report_path.display()));
                 r.clone()
@@ -606,6 +630,9 @@ fn guarantee_cell(g: &Guarantee) -> String {
     match g {
         Guarantee::FormalDp { epsilon, delta, .. } if *delta == 0.0 => format!("formal: ε = {epsilon:.0}"),
         Guarantee::FormalDp { epsilon, delta, .. } => format!("formal: ε = {epsilon:.0}, δ = {delta:.0e}"),
+        Guarantee::VoidDp { epsilon, .. } => {
+            format!("VOID for this run (seeded noise; ε = {epsilon:.0} with OS randomness)")
+        }
         Guarantee::Cryptographic { .. } => "cryptographic".into(),
         _ => "none (empirical only)".into(),
     }
@@ -986,6 +1013,7 @@ classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructi
                     macs_cell(r.device_macs),
                     html_escape(&match &r.guarantee {
                         Guarantee::FormalDp { basis, .. } => basis.clone(),
+                        Guarantee::VoidDp { basis, reason, .. } => format!("{reason}; {basis}"),
                         _ => "no formal guarantee".into(),
                     }),
                     html_escape(&r.guarantee.label()),
@@ -1092,5 +1120,20 @@ mod tests {
         ] {
             assert!(parse_baseline(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_seeded_noise_baseline_is_reported_void() {
+        let fresh = baseline_scheme(&Baseline::Laplace(784.0), 1, None, 784).expect("scheme");
+        assert!(matches!(fresh.guarantee(), Guarantee::FormalDp { .. }));
+        assert!(guarantee_cell(&fresh.guarantee()).starts_with("formal: ε = 784"));
+        let seeded = baseline_scheme(&Baseline::Gaussian(0.5), 1, Some(7), 784).expect("scheme");
+        let g = seeded.guarantee();
+        assert!(matches!(g, Guarantee::VoidDp { .. }), "{g:?}");
+        let cell = guarantee_cell(&g);
+        assert!(cell.starts_with("VOID for this run (seeded noise"), "{cell}");
+        // A projection has no noise to seed: its guarantee does not change.
+        let p = baseline_scheme(&Baseline::Orthogonal, 1, Some(7), 784).expect("scheme");
+        assert_eq!(p.guarantee(), Guarantee::Empirical);
     }
 }

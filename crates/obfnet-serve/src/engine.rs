@@ -72,6 +72,17 @@ impl Drop for AliveGuard {
     }
 }
 
+impl Job {
+    /// Frees the job's permit, then sends its answer. In that order: a caller that sees its
+    /// answer and at once sends the next request (a sequential client, the MQTT worker freeing
+    /// its slot for the next publish) must find the permit free, not get a spurious 503.
+    fn answer(self, result: Result<Vec<f32>>) {
+        let Job { reply, _permit, .. } = self;
+        drop(_permit);
+        let _ = reply.send(result); // the client may have gone; fine
+    }
+}
+
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job").field("n", &self.n).finish_non_exhaustive()
@@ -172,6 +183,21 @@ impl Engine {
             .map_err(|_| Error::Overloaded {
                 limit: self.inner.max_in_flight,
             })?;
+        metrics::gauge!(m::IN_FLIGHT).increment(1.0);
+        Ok(Permit { _permit: permit })
+    }
+
+    /// Like [`Engine::admit`], but waits up to `within` for a permit to free before failing
+    /// with [`Error::Overloaded`]. For callers that bound their own intake (the MQTT worker).
+    pub async fn admit_within(&self, within: Duration) -> Result<Permit> {
+        if let Ok(permit) = self.admit() {
+            return Ok(permit);
+        }
+        let limit = self.inner.max_in_flight;
+        let permit = tokio::time::timeout(within, self.inner.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| Error::Overloaded { limit })?
+            .map_err(|_| Error::Overloaded { limit })?;
         metrics::gauge!(m::IN_FLIGHT).increment(1.0);
         Ok(Permit { _permit: permit })
     }
@@ -291,13 +317,13 @@ impl Batcher {
                     let len = j.n * classes;
                     let part = logits[offset..offset + len].to_vec();
                     offset += len;
-                    let _ = j.reply.send(Ok(part)); // the client may have gone; fine
+                    j.answer(Ok(part));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, rows, "batch failed");
                 for j in jobs {
-                    let _ = j.reply.send(Err(Error::Backend("batch failed".into())));
+                    j.answer(Err(Error::Backend("batch failed".into())));
                 }
             }
         }

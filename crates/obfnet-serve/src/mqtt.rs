@@ -21,7 +21,15 @@
 //!   may read the request topic and write `obfnet/reply/#`.
 //! - At most `receive_maximum` requests are handled at once, QoS 0 included: past that the
 //!   worker stops reading from the broker until one finishes (TCP back-pressure), and the queue
-//!   between reading and acknowledging is bounded by the same number.
+//!   between reading and acknowledging is bounded by the same number. The broker is the queue:
+//!   a QoS 1 request waits there (its delivery is flow-controlled by the Receive Maximum the
+//!   worker announces), a QoS 0 request waits in the broker's outgoing buffer for this client
+//!   and is dropped by the broker past its limits (mosquitto: `max_queued_messages`,
+//!   `max_queued_bytes`), as QoS 0 allows. Nothing is answered 503 because of this bound.
+//! - A request the worker took from the broker waits for a model slot (`max_in_flight`, shared
+//!   with REST and gRPC) within the request timeout, instead of being refused at once as an
+//!   HTTP request is: the worker's intake is already bounded, and bouncing a request it chose
+//!   to read would only make the device retry. Past the timeout the reply is `503`.
 //!
 //! # Delivery
 //! Acknowledgements are manual: a request is acknowledged (PUBACK) only after its reply has
@@ -324,8 +332,11 @@ async fn handle_request(
         .map(|(_, v)| v.as_str());
     let result = match check_payload(st.config().max_body_bytes, header_len, &p.payload) {
         Err(e) => Err(e),
-        Ok(h) => match tokio::time::timeout(st.timeout(), crate::rest::run_json_request(&st, &p.payload, h))
-            .await
+        Ok(h) => match tokio::time::timeout(
+            st.timeout(),
+            crate::rest::run_json_request(&st, crate::state::Admission::Wait, &p.payload, h),
+        )
+        .await
         {
             Ok(r) => r,
             Err(_) => Err(Error::Timeout {

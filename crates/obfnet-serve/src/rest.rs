@@ -488,7 +488,7 @@ async fn infer_inner(
                 })?,
         ),
     };
-    let reply = run_json_request(st, &bytes, header_len).await?;
+    let reply = run_json_request(st, crate::state::Admission::Shed, &bytes, header_len).await?;
     Ok(reply.into_response())
 }
 
@@ -654,6 +654,7 @@ pub fn decode_to_model_input(
 /// `header_len` is the binary extension's JSON length, if the body has a binary part.
 pub(crate) async fn run_json_request(
     st: &AppState,
+    admission: crate::state::Admission,
     bytes: &[u8],
     header_len: Option<usize>,
 ) -> Result<EncodedReply> {
@@ -668,7 +669,9 @@ pub(crate) async fn run_json_request(
     let id = req.id.clone();
     let outputs = req.outputs.clone();
     let header = req.header;
-    let prediction = st.predict(header, |_, spec| req.values(spec)).await?;
+    let prediction = st
+        .predict_with(admission, header, |_, spec| req.values(spec))
+        .await?;
     Ok(encode_reply(st, id.as_deref(), &prediction, &outputs))
 }
 

@@ -142,8 +142,21 @@ impl AppState {
         header: InputHeader,
         decode: impl FnOnce(&InputHeader, &ModelSpec) -> Result<InputValues>,
     ) -> Result<Prediction> {
+        self.predict_with(Admission::Shed, header, decode).await
+    }
+
+    /// [`AppState::predict`] with the given [`Admission`] policy.
+    pub(crate) async fn predict_with(
+        &self,
+        admission: Admission,
+        header: InputHeader,
+        decode: impl FnOnce(&InputHeader, &ModelSpec) -> Result<InputValues>,
+    ) -> Result<Prediction> {
         let started = Instant::now();
-        let permit = self.inner.engine.admit()?;
+        let permit = match admission {
+            Admission::Shed => self.inner.engine.admit()?,
+            Admission::Wait => self.inner.engine.admit_within(self.timeout()).await?,
+        };
         let spec = self.spec();
         let values = decode(&header, spec)?;
         let x = oip::to_model_input(&header, spec, values)?;
@@ -155,6 +168,18 @@ impl AppState {
             })??;
         Ok(Prediction::from_logits(&logits, header.n, spec.classes))
     }
+}
+
+/// What a request does when all `max_in_flight` model permits are taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Refused at once with 503 (`Retry-After`): REST and gRPC, whose clients push requests
+    /// at the server, so waiting would let the queue grow without bound.
+    Shed,
+    /// Waits for a permit within the request timeout: the MQTT worker, which pulls requests
+    /// and already bounds them (`receive_maximum`, QoS 0 included), so a request it took from
+    /// the broker is served rather than bounced back to the device.
+    Wait,
 }
 
 /// API keys, kept as sha256 digests and compared in constant time.
