@@ -67,6 +67,10 @@ pub(crate) struct ServeArgs {
     /// Connect to the broker over TLS, trusting the CA certificate(s) in this PEM file.
     #[arg(long)]
     mqtt_tls_ca: Option<PathBuf>,
+    /// Obfuscator bundle issued for this model (repeatable): checked at start, its sha256
+    /// published in the model metadata so that devices can check theirs.
+    #[arg(long = "bundle")]
+    bundles: Vec<PathBuf>,
 }
 
 fn config(a: &ServeArgs) -> Result<ServeConfig> {
@@ -129,6 +133,9 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
             m.password = std::env::var("OBFNET_MQTT_PASSWORD").ok();
         }
         c.mqtt = Some(m);
+    }
+    if !a.bundles.is_empty() {
+        c.bundles = a.bundles.clone();
     }
     c.validate()?;
     Ok(c)
