@@ -37,7 +37,8 @@ say "broker and servers"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\n' "$MQTT_PORT" "$(id -un)" >"$OUT/mosquitto.conf"
+# set_tcp_nodelay: without it Nagle's algorithm delays each small reply by tens of milliseconds
+printf 'listener %s 127.0.0.1\nallow_anonymous true\nuser %s\nset_tcp_nodelay true\n' "$MQTT_PORT" "$(id -un)" >"$OUT/mosquitto.conf"
 mosquitto -c "$OUT/mosquitto.conf" >"$OUT/mosquitto.log" 2>&1 &
 PIDS+=($!)
 "$OBFNET" serve --model "$MNIST_SERVER" --bundle "$OUT/mnist-k2.obfb" --addr "127.0.0.1:$PORT" \
@@ -59,7 +60,9 @@ curl -s "http://127.0.0.1:$FPORT/v2/models/lenet5-fsdd" && echo
 dev() {
   local name=$1
   shift
-  say "$name: obfnet device $*"
+  local cmd="$*"
+  [ ${#cmd} -le 300 ] || cmd="${cmd:0:300} ..."
+  say "$name: obfnet device $cmd"
   local rc=0
   /usr/bin/time -v "$OBFNET" device "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" || rc=$?
   tail -n 1 "$OUT/$name.out"

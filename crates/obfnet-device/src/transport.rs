@@ -692,6 +692,11 @@ impl MqttTransport {
                 rumqttc::TlsConfiguration::Rustls(tls_client_config(ca)?),
             ));
         }
+        // Small request / reply messages: without TCP_NODELAY, Nagle's algorithm against the
+        // peer's delayed ACK holds each one back tens of milliseconds.
+        let mut net = o.network_options();
+        net.set_tcp_nodelay(true);
+        o.set_network_options(net);
         let endpoint = format!("mqtt://{}:{}", s.host, s.port);
         let (client, mut events) = AsyncClient::new(o, 64);
         let (tx, replies) = mpsc::unbounded_channel();
