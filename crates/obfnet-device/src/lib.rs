@@ -335,7 +335,10 @@ pub fn published_bundles(metadata: &serde_json::Value, endpoint: &str) -> Result
         .map(|h| {
             obfnet_core::parse_hex32(h.trim()).ok_or_else(|| Error::BadReply {
                 endpoint: endpoint.to_string(),
-                reason: format!("parameters.bundle_sha256 entry {:?} is not 64 hex digits", h.trim()),
+                reason: format!(
+                    "parameters.bundle_sha256 entry {:?} is not 64 hex digits",
+                    h.trim()
+                ),
             })
         })
         .collect::<Result<Vec<_>>>()
@@ -418,7 +421,11 @@ impl Device {
                 if !list.contains(file_sha) {
                     return Err(Error::BundleNotIssued {
                         bundle: obfnet_core::hex(file_sha),
-                        published: list.iter().map(|h| obfnet_core::hex(h)).collect::<Vec<_>>().join(","),
+                        published: list
+                            .iter()
+                            .map(|h| obfnet_core::hex(h))
+                            .collect::<Vec<_>>()
+                            .join(","),
                     });
                 }
                 model_check.push_str("; bundle sha256 issued by the server");
@@ -792,10 +799,19 @@ mod tests {
     fn published_bundles_are_read_and_malformed_lists_refused() {
         let (a, b) = ("ab".repeat(32), "0C".repeat(32));
         let m = serde_json::json!({"parameters": {"bundle_sha256": format!("{a}, {b}")}});
-        assert_eq!(published_bundles(&m, "x").expect("reads"), Some(vec![[0xab; 32], [0x0c; 32]]));
-        assert_eq!(published_bundles(&serde_json::json!({}), "x").expect("absent"), None);
+        assert_eq!(
+            published_bundles(&m, "x").expect("reads"),
+            Some(vec![[0xab; 32], [0x0c; 32]])
+        );
+        assert_eq!(
+            published_bundles(&serde_json::json!({}), "x").expect("absent"),
+            None
+        );
         let bad = serde_json::json!({"parameters": {"bundle_sha256": format!("{a},zz")}});
-        assert!(matches!(published_bundles(&bad, "x"), Err(Error::BadReply { .. })));
+        assert!(matches!(
+            published_bundles(&bad, "x"),
+            Err(Error::BadReply { .. })
+        ));
         let e = Error::BundleNotIssued {
             bundle: a,
             published: b,

@@ -394,7 +394,10 @@ fn refusals_and_failures_have_their_error_class() {
     }
     // a server that publishes no model sha256 (the no-op model): no way to check the bundle,
     // refused as bad input (2) unless pinned or skipped explicitly
-    let noop = Server::start_with(ServeConfig::default(), Box::new(obfnet_serve::NoopBackend::default()));
+    let noop = Server::start_with(
+        ServeConfig::default(),
+        Box::new(obfnet_serve::NoopBackend::default()),
+    );
     for transport in [
         TransportConfig::Rest { url: noop.url() },
         TransportConfig::Grpc { url: noop.url() },
@@ -478,8 +481,12 @@ fn the_server_publishes_model_and_bundle_sha256_and_the_device_checks_its_bundle
         TransportConfig::Grpc { url: server.url() },
     ] {
         // what the server publishes, read over the protocol
-        let mut t = obfnet_device::transport::open(&transport, "lenet5", None, policy(5000, 1)).expect("open");
-        let m = t.model_metadata().expect("metadata").expect("REST and gRPC have metadata");
+        let mut t =
+            obfnet_device::transport::open(&transport, "lenet5", None, policy(5000, 1)).expect("open");
+        let m = t
+            .model_metadata()
+            .expect("metadata")
+            .expect("REST and gRPC have metadata");
         assert_eq!(m["parameters"]["sha256"], obfnet_core::hex(&f.sha), "{m}");
         assert_eq!(m["parameters"]["bundle_sha256"], issued.as_str(), "{m}");
         // the issued bundle, nothing pinned: both checks pass, and it answers
@@ -498,7 +505,10 @@ fn the_server_publishes_model_and_bundle_sha256_and_the_device_checks_its_bundle
         cfg.weights = WeightType::Bundle;
         cfg.bundle = Some(int8.clone());
         let err = Device::connect(&cfg).expect_err("not issued");
-        assert!(matches!(err, obfnet_device::Error::BundleNotIssued { .. }), "{err}");
+        assert!(
+            matches!(err, obfnet_device::Error::BundleNotIssued { .. }),
+            "{err}"
+        );
         assert_eq!(err.exit_code(), 4);
         assert!(err.to_string().contains(&issued), "{err}");
         // with --skip-model-check the bundle check still holds: the server said which it issued

@@ -161,7 +161,10 @@ pub fn model_metadata_json(st: &AppState) -> Value {
     });
     let params = st.model_parameters();
     if !params.is_empty() {
-        m["parameters"] = params.into_iter().map(|(k, v)| (k.to_string(), Value::String(v))).collect();
+        m["parameters"] = params
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect();
     }
     m
 }

@@ -1,8 +1,8 @@
 //! The six RPCs of inference.GRPCInferenceService, typed and raw contents, and gRPC errors.
 
 use obfnet_serve::pb::grpc_inference_service_client::GrpcInferenceServiceClient;
-use obfnet_serve::pb::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use obfnet_serve::pb::infer_parameter::ParameterChoice;
+use obfnet_serve::pb::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use obfnet_serve::pb::*;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -67,7 +67,10 @@ async fn health_and_metadata_rpcs() -> TestResult {
         .iter()
         .map(|(k, v)| (k.as_str(), v.parameter_choice.as_ref()))
         .collect();
-    assert_eq!(published, vec![("sha256", Some(&ParameterChoice::StringParam(sha)))]);
+    assert_eq!(
+        published,
+        vec![("sha256", Some(&ParameterChoice::StringParam(sha)))]
+    );
     let err = c
         .model_metadata(ModelMetadataRequest {
             name: "lenet5".into(),
