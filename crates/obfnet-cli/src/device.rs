@@ -10,7 +10,7 @@ use std::time::Duration;
 #[derive(Debug, clap::Args)]
 pub struct DeviceArgs {
     /// Sample files or directories (PNG, IDX, raw bytes, WAV).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "save_mfcc")]
     pub samples: Vec<PathBuf>,
     /// OIP REST server, e.g. http://127.0.0.1:8000.
     #[arg(long, group = "to")]
@@ -63,6 +63,10 @@ pub struct DeviceArgs {
     /// FSDD directory to fit the MFCC front end from (for WAV input without --mfcc).
     #[arg(long)]
     pub fsdd_dir: Option<PathBuf>,
+    /// With --fsdd-dir: write the fitted MFCC front end (JSON) to this file and exit, to ship
+    /// it to devices with the bundle (they then take --mfcc FILE).
+    #[arg(long, requires = "fsdd_dir", conflicts_with = "mfcc")]
+    pub save_mfcc: Option<PathBuf>,
     /// Time to wait for one answer, ms.
     #[arg(long, default_value_t = 5000)]
     pub timeout_ms: u64,
@@ -149,6 +153,19 @@ impl DeviceArgs {
 pub fn cmd_device(args: DeviceArgs, json: bool) -> ExitCode {
     let mut args = args;
     args.json |= json;
+    if let (Some(out), Some(dir)) = (&args.save_mfcc, &args.fsdd_dir) {
+        let saved = obfnet_device::MfccFrontEnd::fit_fsdd(dir).and_then(|f| f.save(out));
+        return match saved {
+            Ok(()) => {
+                println!("MFCC front end written to {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
     let cfg = match args.into_config() {
         Ok(c) => c,
         Err(e) => {

@@ -75,6 +75,10 @@ pub(crate) struct ServeArgs {
     /// `obfnet/reply/`); requests naming another topic are dropped unanswered.
     #[arg(long, requires = "mqtt_host")]
     mqtt_reply_prefix: Option<String>,
+    /// Obfuscator bundle issued for this model (repeatable): checked at start, its sha256
+    /// published in the model metadata so that devices can check theirs.
+    #[arg(long = "bundle")]
+    bundles: Vec<PathBuf>,
 }
 
 fn config(a: &ServeArgs) -> Result<ServeConfig> {
@@ -143,6 +147,9 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
             m.password = std::env::var("OBFNET_MQTT_PASSWORD").ok();
         }
         c.mqtt = Some(m);
+    }
+    if !a.bundles.is_empty() {
+        c.bundles = a.bundles.clone();
     }
     c.validate()?;
     Ok(c)

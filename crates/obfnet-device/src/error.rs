@@ -71,6 +71,18 @@ pub enum Error {
         /// sha256 of the server's model (published by it or pinned by the user).
         server: String,
     },
+    /// The server publishes the bundles it issued for its model, and the device's bundle file
+    /// is not one of them (an outdated, foreign or altered bundle).
+    #[error(
+        "the bundle's sha256 is {bundle}, not one the server issued for its model ({published}); \
+         fetch a current bundle from the server's owner"
+    )]
+    BundleNotIssued {
+        /// sha256 of the device's bundle file.
+        bundle: String,
+        /// The sha256 the server publishes, comma-separated.
+        published: String,
+    },
     /// The server or broker could not be reached (after every retry).
     #[error("{endpoint} unreachable: {reason}")]
     Unreachable {
@@ -110,9 +122,10 @@ impl Error {
                 ErrorClass::BadInput
             }
             Error::Unreachable { .. } => ErrorClass::Unreachable,
-            Error::ModelMismatch { .. } | Error::Rejected { .. } | Error::BadReply { .. } => {
-                ErrorClass::Rejected
-            }
+            Error::ModelMismatch { .. }
+            | Error::BundleNotIssued { .. }
+            | Error::Rejected { .. }
+            | Error::BadReply { .. } => ErrorClass::Rejected,
             Error::Internal(_) => ErrorClass::Internal,
         }
     }

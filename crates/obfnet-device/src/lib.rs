@@ -15,9 +15,11 @@
 //!
 //! Before sending anything the device loads the bundle with full validation and checks that it
 //! was made for the server's model: against the sha256 the server publishes in its model
-//! metadata (`parameters.sha256`, when it does) or a value pinned by the user. A bundle made for
-//! another model is refused ([`Error::ModelMismatch`]), because the server would answer
-//! garbage.
+//! metadata (`parameters.sha256`, REST and gRPC) or a value pinned by the user (MQTT has no
+//! metadata). A bundle made for another model is refused ([`Error::ModelMismatch`]), because
+//! the server would answer garbage. When the server also publishes the sha256 of the bundle
+//! files it issued (`parameters.bundle_sha256`, `obfnet serve --bundle`), the device's bundle
+//! file must be one of them ([`Error::BundleNotIssued`]).
 //!
 //! # Errors and exit codes
 //! Every error is an [`Error`] of one [`ErrorClass`]: bad input (exit code 2), server or broker
@@ -163,6 +165,9 @@ pub struct Outcome {
     pub scores: Option<Vec<f32>>,
     /// The true label, when known.
     pub expected: Option<u8>,
+    /// Time to read and preprocess the sample, µs ([`Sample::read_us`]).
+    #[serde(default)]
+    pub read_us: f64,
     /// Time to run the obfuscator, µs.
     pub obfuscate_us: f64,
     /// Time to encode the wire bytes, µs.
@@ -176,8 +181,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The schema version written.
-    pub const VERSION: u32 = 1;
+    /// The schema version written (2: `read_us`).
+    pub const VERSION: u32 = 2;
 }
 
 /// Median, 90th percentile and maximum of a set of times (µs).
@@ -233,6 +238,9 @@ pub struct Summary {
     pub attempts: u64,
     /// Duplicate / stale replies dropped.
     pub duplicates: u64,
+    /// Read / preprocess time per sample.
+    #[serde(default)]
+    pub read: Timing,
     /// Obfuscation time per sample.
     pub obfuscate: Timing,
     /// Encoding time per sample.
@@ -241,11 +249,14 @@ pub struct Summary {
     pub round_trip: Timing,
     /// Wall time of the whole run, s.
     pub wall_s: f64,
+    /// How the bundle was checked against the server ([`Device::model_check`]).
+    #[serde(default)]
+    pub model_check: String,
 }
 
 impl Summary {
-    /// The schema version written.
-    pub const VERSION: u32 = 1;
+    /// The schema version written (2: `read`, `model_check`).
+    pub const VERSION: u32 = 2;
 }
 
 /// A connected device: prepared nets, a transport, buffers.
@@ -260,6 +271,7 @@ pub struct Device {
     /// `(rows, cols)` of the input when it is an image (or MFCC map).
     image: Option<(usize, usize)>,
     input_len: usize,
+    model_check: String,
 }
 
 /// Loads and validates the bundle, applies the weight type.
@@ -268,15 +280,25 @@ pub struct Device {
 /// [`Error::Bundle`] for unreadable or invalid bundles, [`Error::Config`] for an int8 bundle
 /// asked to run as f32.
 pub fn load_bundle(path: &std::path::Path, weights: WeightType) -> Result<Bundle> {
+    load_bundle_file(path, weights).map(|(b, _)| b)
+}
+
+/// [`load_bundle`], also returning the sha256 of the bundle file as read (the id
+/// `obfnet serve --bundle` publishes; computed before any weight conversion).
+///
+/// # Errors
+/// As [`load_bundle`].
+pub fn load_bundle_file(path: &std::path::Path, weights: WeightType) -> Result<(Bundle, [u8; 32])> {
     let bytes = std::fs::read(path).map_err(|e| Error::Sample {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
+    let sha = obfnet_core::sha256(&bytes);
     let bundle = Bundle::from_bytes(&bytes).map_err(|source| Error::Bundle {
         path: path.to_path_buf(),
         source,
     })?;
-    match (weights, bundle.manifest.weights) {
+    let bundle = match (weights, bundle.manifest.weights) {
         (WeightType::Int8, DType::F32) => bundle.quantize_int8().map_err(|source| Error::Bundle {
             path: path.to_path_buf(),
             source,
@@ -286,7 +308,8 @@ pub fn load_bundle(path: &std::path::Path, weights: WeightType) -> Result<Bundle
             reason: "the bundle holds int8 weights; it cannot run as f32".into(),
         }),
         _ => Ok(bundle),
-    }
+    }?;
+    Ok((bundle, sha))
 }
 
 /// The server model's sha256 published in OIP model metadata (`parameters.sha256` or a
@@ -296,6 +319,30 @@ pub fn published_sha256(metadata: &serde_json::Value) -> Option<[u8; 32]> {
         .as_str()
         .or_else(|| metadata["sha256"].as_str())?;
     obfnet_core::parse_hex32(v)
+}
+
+/// The sha256 of the bundle files the server issued for its model, published in OIP model
+/// metadata as `parameters.bundle_sha256` (comma-separated hex); `Ok(None)` when absent.
+///
+/// # Errors
+/// [`Error::BadReply`] when an entry is not 64 hex digits (a server that publishes a list the
+/// device cannot read must not be taken as publishing none).
+pub fn published_bundles(metadata: &serde_json::Value, endpoint: &str) -> Result<Option<Vec<[u8; 32]>>> {
+    let Some(list) = metadata["parameters"]["bundle_sha256"].as_str() else {
+        return Ok(None);
+    };
+    list.split(',')
+        .map(|h| {
+            obfnet_core::parse_hex32(h.trim()).ok_or_else(|| Error::BadReply {
+                endpoint: endpoint.to_string(),
+                reason: format!(
+                    "parameters.bundle_sha256 entry {:?} is not 64 hex digits",
+                    h.trim()
+                ),
+            })
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 impl Device {
@@ -308,7 +355,7 @@ impl Device {
     pub fn connect(cfg: &DeviceConfig) -> Result<Device> {
         // In raw mode a bundle, if given, only tells the sample size.
         let (bundle, raw_shape) = match (&cfg.bundle, cfg.raw) {
-            (Some(p), false) => (Some(load_bundle(p, cfg.weights)?), None),
+            (Some(p), false) => (Some(load_bundle_file(p, cfg.weights)?), None),
             (None, false) => {
                 return Err(Error::Config {
                     field: "bundle",
@@ -321,6 +368,10 @@ impl Device {
         let mut transport = transport::open(&cfg.transport, &cfg.model, cfg.api_key.clone(), cfg.policy)?;
         let metadata = transport.model_metadata()?;
         let published = metadata.as_ref().and_then(published_sha256);
+        let issued = match &metadata {
+            Some(m) => published_bundles(m, &transport.describe())?,
+            None => None,
+        };
         let mut input_len = metadata
             .as_ref()
             .and_then(|m| {
@@ -338,7 +389,8 @@ impl Device {
             });
         }
         let mut image = None;
-        if let Some(b) = &bundle {
+        let mut model_check = if cfg.raw { "none (raw)" } else { "skipped" }.to_string();
+        if let Some((b, file_sha)) = &bundle {
             let found = b.manifest.server_model_sha256;
             match published.or(cfg.server_model_sha256) {
                 Some(server) if server != found => {
@@ -347,7 +399,13 @@ impl Device {
                         server: obfnet_core::hex(&server),
                     });
                 }
-                Some(_) => {}
+                Some(_) => {
+                    model_check = if published.is_some() {
+                        "model sha256 published by the server".into()
+                    } else {
+                        "model sha256 pinned".into()
+                    };
+                }
                 None if cfg.skip_model_check => {}
                 None => {
                     return Err(Error::Config {
@@ -358,6 +416,19 @@ impl Device {
                             .into(),
                     });
                 }
+            }
+            if let Some(list) = &issued {
+                if !list.contains(file_sha) {
+                    return Err(Error::BundleNotIssued {
+                        bundle: obfnet_core::hex(file_sha),
+                        published: list
+                            .iter()
+                            .map(|h| obfnet_core::hex(h))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    });
+                }
+                model_check.push_str("; bundle sha256 issued by the server");
             }
             let out_len = b.manifest.output.numel();
             if let Some(d) = input_len
@@ -385,7 +456,7 @@ impl Device {
         }
         let runtime = bundle
             .as_ref()
-            .map(Runtime::from_bundle)
+            .map(|(b, _)| Runtime::from_bundle(b))
             .transpose()
             .map_err(|e| Error::Internal(e.to_string()))?;
         let input_len = input_len.ok_or_else(|| Error::Config {
@@ -405,7 +476,15 @@ impl Device {
             buf: Vec::new(),
             image,
             input_len,
+            model_check,
         })
+    }
+
+    /// How the bundle was checked against the server: whose model sha256 it was compared with
+    /// (published by the server, pinned, or skipped) and whether the server published the
+    /// bundles it issued.
+    pub fn model_check(&self) -> &str {
+        &self.model_check
     }
 
     /// Bytes per sample the device expects.
@@ -487,6 +566,7 @@ impl Device {
             label: answer.label,
             scores: answer.scores,
             expected: sample.label,
+            read_us: sample.read_us,
             obfuscate_us: obf,
             encode_us: enc,
             round_trip_us: t2.elapsed().as_secs_f64() * 1e6,
@@ -553,12 +633,13 @@ pub fn run_device(cfg: &DeviceConfig, out: &mut dyn Write) -> Result<Summary> {
             write_line(
                 out,
                 &format!(
-                    "{}\tlabel={}{}{}\tnet={}\tobfuscate={:.0}µs encode={:.0}µs round-trip={:.2}ms{}",
+                    "{}\tlabel={}{}{}\tnet={}\tread={:.0}µs obfuscate={:.0}µs encode={:.0}µs round-trip={:.2}ms{}",
                     o.sample,
                     o.label,
                     scores,
                     o.expected.map(|e| format!(" (true {e})")).unwrap_or_default(),
                     o.net.map_or("raw".to_string(), |n| n.to_string()),
+                    o.read_us,
                     o.obfuscate_us,
                     o.encode_us,
                     o.round_trip_us / 1e3,
@@ -589,19 +670,21 @@ pub fn run_device(cfg: &DeviceConfig, out: &mut dyn Write) -> Result<Summary> {
         write_line(
             out,
             &format!(
-                "summary: {} answered via {} ({} weights, {} wire){acc}; median obfuscate {:.0}µs, encode {:.0}µs, \
-                 round trip {:.2}ms (p90 {:.2}ms); {} sends, {} duplicates dropped; {:.2}s",
+                "summary: {} answered via {} ({} weights, {} wire){acc}; median read {:.0}µs, obfuscate {:.0}µs, encode {:.0}µs, \
+                 round trip {:.2}ms (p90 {:.2}ms); {} sends, {} duplicates dropped; {:.2}s; bundle check: {}",
                 summary.answered,
                 summary.transport,
                 summary.mode,
                 summary.wire,
+                summary.read.median_us,
                 summary.obfuscate.median_us,
                 summary.encode.median_us,
                 summary.round_trip.median_us / 1e3,
                 summary.round_trip.p90_us / 1e3,
                 summary.attempts,
                 summary.duplicates,
-                summary.wall_s
+                summary.wall_s,
+                summary.model_check
             ),
         )?;
     }
@@ -650,10 +733,12 @@ fn summarise(cfg: &DeviceConfig, device: &Device, k: usize, outcomes: &[Outcome]
         net_uses,
         attempts: outcomes.iter().map(|o| u64::from(o.attempts)).sum(),
         duplicates: outcomes.iter().map(|o| u64::from(o.duplicates)).sum(),
+        read: Timing::of(outcomes.iter().map(|o| o.read_us).collect()),
         obfuscate: Timing::of(outcomes.iter().map(|o| o.obfuscate_us).collect()),
         encode: Timing::of(outcomes.iter().map(|o| o.encode_us).collect()),
         round_trip: Timing::of(outcomes.iter().map(|o| o.round_trip_us).collect()),
         wall_s,
+        model_check: device.model_check().to_string(),
     }
 }
 
@@ -708,5 +793,29 @@ mod tests {
         let m = serde_json::json!({"parameters": {"sha256": hex}});
         assert_eq!(published_sha256(&m), Some([0xab; 32]));
         assert_eq!(published_sha256(&serde_json::json!({})), None);
+    }
+
+    #[test]
+    fn published_bundles_are_read_and_malformed_lists_refused() {
+        let (a, b) = ("ab".repeat(32), "0C".repeat(32));
+        let m = serde_json::json!({"parameters": {"bundle_sha256": format!("{a}, {b}")}});
+        assert_eq!(
+            published_bundles(&m, "x").expect("reads"),
+            Some(vec![[0xab; 32], [0x0c; 32]])
+        );
+        assert_eq!(
+            published_bundles(&serde_json::json!({}), "x").expect("absent"),
+            None
+        );
+        let bad = serde_json::json!({"parameters": {"bundle_sha256": format!("{a},zz")}});
+        assert!(matches!(
+            published_bundles(&bad, "x"),
+            Err(Error::BadReply { .. })
+        ));
+        let e = Error::BundleNotIssued {
+            bundle: a,
+            published: b,
+        };
+        assert_eq!(e.exit_code(), 4);
     }
 }

@@ -36,6 +36,10 @@ pub struct Sample {
     pub data: Vec<u8>,
     /// The true label when the source tells it (IDX with a labels file, FSDD file names).
     pub label: Option<u8>,
+    /// Time to read and preprocess it, µs: the file read plus decoding (PNG, IDX, and for WAV
+    /// the whole MFCC front end). A file holding several samples (IDX, raw) shares its time
+    /// equally among the samples taken from it.
+    pub read_us: f64,
 }
 
 /// The MFCC front end of a device: feature settings plus the quantiser fitted on the training
@@ -205,6 +209,8 @@ pub fn read_samples(paths: &[PathBuf], format: InputFormat, spec: &SampleSpec<'_
         if out.len() >= limit {
             break;
         }
+        let started = std::time::Instant::now();
+        let first = out.len();
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -217,6 +223,7 @@ pub fn read_samples(paths: &[PathBuf], format: InputFormat, spec: &SampleSpec<'_
                     name,
                     data: decode_png(&path, &bytes, rows, cols)?,
                     label: None,
+                    read_us: 0.0,
                 });
             }
             InputFormat::Wav => {
@@ -237,7 +244,12 @@ pub fn read_samples(paths: &[PathBuf], format: InputFormat, spec: &SampleSpec<'_
                     ));
                 }
                 let label = obfnet_data::FsddClip::from_path(&path).ok().map(|c| c.digit);
-                out.push(Sample { name, data, label });
+                out.push(Sample {
+                    name,
+                    data,
+                    label,
+                    read_us: 0.0,
+                });
             }
             InputFormat::Idx => {
                 let (n, rows, cols, pixels) = obfnet_data::parse_idx_images(&bytes)?;
@@ -265,6 +277,7 @@ pub fn read_samples(paths: &[PathBuf], format: InputFormat, spec: &SampleSpec<'_
                         name: format!("{name}#{i}"),
                         data: img.to_vec(),
                         label: labels.as_ref().and_then(|l| l.get(i).copied()),
+                        read_us: 0.0,
                     });
                 }
             }
@@ -284,9 +297,15 @@ pub fn read_samples(paths: &[PathBuf], format: InputFormat, spec: &SampleSpec<'_
                         name: if many { format!("{name}#{i}") } else { name.clone() },
                         data: s.to_vec(),
                         label: None,
+                        read_us: 0.0,
                     });
                 }
             }
+        }
+        let taken = &mut out[first..];
+        let share = started.elapsed().as_secs_f64() * 1e6 / taken.len().max(1) as f64;
+        for s in taken {
+            s.read_us = share;
         }
     }
     Ok(out)

@@ -575,10 +575,20 @@ impl Transport for GrpcTransport {
             .block_on(client.model_metadata(req))
             .map_err(|s| self.status_error(&s))?
             .into_inner();
+        // The obfnet extension `parameters` (model and bundle sha256): string values only.
+        let parameters: serde_json::Map<String, Value> = m
+            .parameters
+            .iter()
+            .filter_map(|(k, p)| match &p.parameter_choice {
+                Some(pb::infer_parameter::ParameterChoice::StringParam(v)) => Some((k.clone(), json!(v))),
+                _ => None,
+            })
+            .collect();
         Ok(Some(json!({
             "name": m.name,
             "platform": m.platform,
             "inputs": m.inputs.iter().map(|t| json!({"name": t.name, "datatype": t.datatype, "shape": t.shape})).collect::<Vec<_>>(),
+            "parameters": parameters,
         })))
     }
 
@@ -682,6 +692,11 @@ impl MqttTransport {
                 rumqttc::TlsConfiguration::Rustls(tls_client_config(ca)?),
             ));
         }
+        // Small request / reply messages: without TCP_NODELAY, Nagle's algorithm against the
+        // peer's delayed ACK holds each one back tens of milliseconds.
+        let mut net = o.network_options();
+        net.set_tcp_nodelay(true);
+        o.set_network_options(net);
         let endpoint = format!("mqtt://{}:{}", s.host, s.port);
         let (client, mut events) = AsyncClient::new(o, 64);
         let (tx, replies) = mpsc::unbounded_channel();

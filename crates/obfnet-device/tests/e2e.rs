@@ -151,6 +151,7 @@ fn samples(n: usize) -> Vec<Sample> {
                 .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(s.wrapping_mul(40_503)) >> 24) as u8)
                 .collect(),
             label: None,
+            read_us: 0.0,
         })
         .collect()
 }
@@ -164,15 +165,19 @@ struct Server {
 }
 
 impl Server {
-    fn start(mut cfg: ServeConfig) -> Server {
+    fn start(cfg: ServeConfig) -> Server {
+        let backend = LeNetBackend::load(&fixture().model_dir).expect("load model");
+        Server::start_with(cfg, Box::new(backend))
+    }
+
+    fn start_with(mut cfg: ServeConfig, backend: Box<dyn InferenceBackend>) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .expect("runtime");
         cfg.addr = "127.0.0.1:0".into();
-        let backend = LeNetBackend::load(&fixture().model_dir).expect("load model");
-        let state = AppState::new(cfg, Box::new(backend)).expect("state");
+        let state = AppState::new(cfg, backend).expect("state");
         let (stop, rx) = tokio::sync::oneshot::channel::<()>();
         let addr = rt.block_on(async {
             let listener = obfnet_serve::bind("127.0.0.1:0").await.expect("bind");
@@ -382,12 +387,31 @@ fn refusals_and_failures_have_their_error_class() {
         let err = Device::connect(&cfg).expect_err("wrong model");
         assert!(matches!(err, obfnet_device::Error::ModelMismatch { .. }), "{err}");
         assert_eq!(err.exit_code(), 4);
-        // no way to check the model: refused as bad input (2) unless skipped explicitly
+        // nothing pinned: the server publishes its model's sha256, the device checks that
+        cfg.server_model_sha256 = None;
+        let d = Device::connect(&cfg).expect("checked against the published sha256");
+        assert_eq!(d.model_check(), "model sha256 published by the server");
+    }
+    // a server that publishes no model sha256 (the no-op model): no way to check the bundle,
+    // refused as bad input (2) unless pinned or skipped explicitly
+    let noop = Server::start_with(
+        ServeConfig::default(),
+        Box::new(obfnet_serve::NoopBackend::default()),
+    );
+    for transport in [
+        TransportConfig::Rest { url: noop.url() },
+        TransportConfig::Grpc { url: noop.url() },
+    ] {
+        let mut cfg = device_cfg(transport);
         cfg.server_model_sha256 = None;
         let err = Device::connect(&cfg).expect_err("no model check");
         assert_eq!(err.exit_code(), 2, "{err}");
         cfg.skip_model_check = true;
-        Device::connect(&cfg).expect("explicitly unchecked");
+        let d = Device::connect(&cfg).expect("explicitly unchecked");
+        assert_eq!(d.model_check(), "skipped");
+        cfg.server_model_sha256 = Some(fixture().sha);
+        let d = Device::connect(&cfg).expect("pinned");
+        assert_eq!(d.model_check(), "model sha256 pinned");
     }
     // nobody listening: unreachable (3), after the retries
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -420,6 +444,7 @@ fn refusals_and_failures_have_their_error_class() {
         name: "short".into(),
         data: vec![0; 100],
         label: None,
+        read_us: 0.0,
     };
     assert_eq!(d.infer(&short).expect_err("short").exit_code(), 2);
     let dir = tempfile::tempdir().expect("temp");
@@ -430,6 +455,92 @@ fn refusals_and_failures_have_their_error_class() {
     std::fs::write(&broken, bytes).expect("write");
     cfg.bundle = Some(broken);
     assert_eq!(Device::connect(&cfg).expect_err("corrupt").exit_code(), 2);
+}
+
+/// `obfnet serve --bundle`: the server checks the bundles it issues at start, publishes the
+/// model's and the bundles' sha256 in its model metadata (REST and gRPC), and the device
+/// refuses a bundle file the server did not issue.
+#[test]
+fn the_server_publishes_model_and_bundle_sha256_and_the_device_checks_its_bundle() {
+    let f = fixture();
+    let dir = tempfile::tempdir().expect("temp");
+    // the same nets, quantised: a valid bundle for the same model, but not the issued file
+    let int8 = dir.path().join("obfnets-int8.obfb");
+    let q = Bundle::from_bytes(&std::fs::read(&f.bundle).expect("read"))
+        .and_then(|b| b.quantize_int8())
+        .and_then(|b| b.to_bytes())
+        .expect("quantise");
+    std::fs::write(&int8, q).expect("write");
+    let issued = obfnet_core::hex(&obfnet_core::sha256(&std::fs::read(&f.bundle).expect("read")));
+    let server = Server::start(ServeConfig {
+        bundles: vec![f.bundle.clone()],
+        ..ServeConfig::default()
+    });
+    for transport in [
+        TransportConfig::Rest { url: server.url() },
+        TransportConfig::Grpc { url: server.url() },
+    ] {
+        // what the server publishes, read over the protocol
+        let mut t =
+            obfnet_device::transport::open(&transport, "lenet5", None, policy(5000, 1)).expect("open");
+        let m = t
+            .model_metadata()
+            .expect("metadata")
+            .expect("REST and gRPC have metadata");
+        assert_eq!(m["parameters"]["sha256"], obfnet_core::hex(&f.sha), "{m}");
+        assert_eq!(m["parameters"]["bundle_sha256"], issued.as_str(), "{m}");
+        // the issued bundle, nothing pinned: both checks pass, and it answers
+        let mut cfg = device_cfg(transport.clone());
+        cfg.server_model_sha256 = None;
+        let mut d = Device::connect(&cfg).expect("issued bundle");
+        assert_eq!(
+            d.model_check(),
+            "model sha256 published by the server; bundle sha256 issued by the server"
+        );
+        check_answers(&mut d, &samples(2), WireFormat::F32, false);
+        // quantised on the device at load: still the issued file
+        cfg.weights = WeightType::Int8;
+        Device::connect(&cfg).expect("issued bundle run as int8");
+        // a bundle file the server did not issue: refused before sending (4)
+        cfg.weights = WeightType::Bundle;
+        cfg.bundle = Some(int8.clone());
+        let err = Device::connect(&cfg).expect_err("not issued");
+        assert!(
+            matches!(err, obfnet_device::Error::BundleNotIssued { .. }),
+            "{err}"
+        );
+        assert_eq!(err.exit_code(), 4);
+        assert!(err.to_string().contains(&issued), "{err}");
+        // with --skip-model-check the bundle check still holds: the server said which it issued
+        cfg.skip_model_check = true;
+        assert!(matches!(
+            Device::connect(&cfg),
+            Err(obfnet_device::Error::BundleNotIssued { .. })
+        ));
+    }
+    // both files issued: both accepted
+    let both = Server::start(ServeConfig {
+        bundles: vec![f.bundle.clone(), int8.clone()],
+        ..ServeConfig::default()
+    });
+    let mut cfg = device_cfg(TransportConfig::Rest { url: both.url() });
+    cfg.bundle = Some(int8.clone());
+    Device::connect(&cfg).expect("second issued bundle");
+    // the server refuses at start to issue a bundle made for another model, or a broken one
+    let foreign = dir.path().join("foreign.obfb");
+    std::fs::write(&foreign, make_bundle(&[0x42; 32]).to_bytes().expect("encode")).expect("write");
+    let broken = dir.path().join("broken.obfb");
+    std::fs::write(&broken, b"obfnet-bundle 1\nnot a bundle").expect("write");
+    for (bad, why) in [(&foreign, "server model"), (&broken, "broken.obfb")] {
+        let backend = LeNetBackend::load(&f.model_dir).expect("load model");
+        let cfg = ServeConfig {
+            bundles: vec![bad.clone()],
+            ..ServeConfig::default()
+        };
+        let err = AppState::new(cfg, Box::new(backend)).expect_err("refused bundle");
+        let msg = err.to_string();
+        assert!(msg.contains("bundles") && msg.contains(why), "{msg}");
+    }
 }
 
 // ---------------------------------------------------------------- MQTT through mosquitto

@@ -39,6 +39,11 @@ pub struct ServeConfig {
     pub tls: Option<TlsConfig>,
     /// Run an MQTT v5 worker too [off].
     pub mqtt: Option<MqttConfig>,
+    /// Obfuscator bundle files issued for this model (`obfnet train-obf`, `obfnet quantize`):
+    /// each is validated at start and must belong to the served model; their sha256 are
+    /// published in the model metadata (`parameters.bundle_sha256`) so that a device can check
+    /// the bundle it holds [none].
+    pub bundles: Vec<PathBuf>,
 }
 
 impl Default for ServeConfig {
@@ -57,6 +62,7 @@ impl Default for ServeConfig {
             api_keys: Vec::new(),
             tls: None,
             mqtt: None,
+            bundles: Vec::new(),
         }
     }
 }

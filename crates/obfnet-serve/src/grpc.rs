@@ -108,6 +108,17 @@ impl GrpcInferenceService for Grpc {
             platform: spec.platform.clone(),
             inputs: vec![tensor(oip::INPUT_NAME, "FP32", vec![-1, spec.input_dim() as i64])],
             outputs,
+            parameters: self
+                .state
+                .model_parameters()
+                .into_iter()
+                .map(|(k, v)| {
+                    let p = pb::InferParameter {
+                        parameter_choice: Some(pb::infer_parameter::ParameterChoice::StringParam(v)),
+                    };
+                    (k.to_string(), p)
+                })
+                .collect(),
         }))
     }
 

@@ -152,13 +152,21 @@ pub fn model_metadata_json(st: &AppState) -> Value {
     if st.config().scores {
         outputs.push(json!({"name": oip::PROBS_OUTPUT, "datatype": "FP32", "shape": [-1, spec.classes]}));
     }
-    json!({
+    let mut m = json!({
         "name": st.config().model_name,
         "versions": [oip::MODEL_VERSION],
         "platform": spec.platform,
         "inputs": [{"name": oip::INPUT_NAME, "datatype": "FP32", "shape": [-1, spec.input_dim()]}],
         "outputs": outputs,
-    })
+    });
+    let params = st.model_parameters();
+    if !params.is_empty() {
+        m["parameters"] = params
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v)))
+            .collect();
+    }
+    m
 }
 
 async fn model_metadata(State(st): State<AppState>, Path(name): Path<String>) -> Result<Response> {

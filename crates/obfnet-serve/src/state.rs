@@ -23,6 +23,8 @@ struct Inner {
     cfg: ServeConfig,
     engine: Engine,
     keys: ApiKeys,
+    // sha256 (hex) of each bundle file of `cfg.bundles`, in order.
+    bundle_sha256: Vec<String>,
     // One flag per MQTT worker created on this state: true until the worker stops.
     workers: std::sync::Mutex<Vec<Arc<AtomicBool>>>,
 }
@@ -44,11 +46,17 @@ impl AppState {
         cfg.validate()?;
         let engine = Engine::start(backend, &cfg.batching, cfg.max_in_flight)?;
         let keys = ApiKeys::new(&cfg.api_keys);
+        let bundle_sha256 = cfg
+            .bundles
+            .iter()
+            .map(|p| check_bundle(p, engine.spec()))
+            .collect::<Result<Vec<_>>>()?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 cfg,
                 engine,
                 keys,
+                bundle_sha256,
                 workers: Default::default(),
             }),
         })
@@ -95,6 +103,20 @@ impl AppState {
     /// The model's shapes and normalisation.
     pub fn spec(&self) -> &ModelSpec {
         self.inner.engine.spec()
+    }
+
+    /// What the model metadata publishes besides shapes (REST `parameters`, gRPC
+    /// `parameters`): `sha256` of the model's weights file, and `bundle_sha256`, the
+    /// comma-separated sha256 of the bundle files issued for it (each entry only when known).
+    pub fn model_parameters(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if let Some(sha) = &self.spec().sha256 {
+            p.push(("sha256", sha.clone()));
+        }
+        if !self.inner.bundle_sha256.is_empty() {
+            p.push(("bundle_sha256", self.inner.bundle_sha256.join(",")));
+        }
+        p
     }
 
     /// Batching counters.
@@ -180,6 +202,38 @@ pub(crate) enum Admission {
     /// and already bounds them (`receive_maximum`, QoS 0 included), so a request it took from
     /// the broker is served rather than bounced back to the device.
     Wait,
+}
+
+/// Loads and validates a bundle file issued for the served model: it must be a valid bundle,
+/// made for this model (its recorded server-model sha256), emitting the model's input size.
+/// Returns the file's sha256, hex.
+fn check_bundle(path: &std::path::Path, spec: &ModelSpec) -> Result<String> {
+    let bad = |reason: String| Error::Config {
+        field: "bundles",
+        reason: format!("{}: {reason}", path.display()),
+    };
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        op: "reading bundle",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bundle = obfnet_core::Bundle::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?;
+    let model = spec
+        .sha256
+        .as_deref()
+        .and_then(obfnet_core::parse_hex32)
+        .ok_or_else(|| bad("the served model has no sha256 to check the bundle against".into()))?;
+    bundle
+        .expect_server_model(&model)
+        .map_err(|e| bad(e.to_string()))?;
+    let out = bundle.manifest.output.numel();
+    if out != spec.input_dim() {
+        return Err(bad(format!(
+            "its nets emit {out} values, the model takes {}",
+            spec.input_dim()
+        )));
+    }
+    Ok(obfnet_core::hex(&obfnet_core::sha256(&bytes)))
 }
 
 /// API keys, kept as sha256 digests and compared in constant time.

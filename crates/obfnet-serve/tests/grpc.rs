@@ -1,6 +1,7 @@
 //! The six RPCs of inference.GRPCInferenceService, typed and raw contents, and gRPC errors.
 
 use obfnet_serve::pb::grpc_inference_service_client::GrpcInferenceServiceClient;
+use obfnet_serve::pb::infer_parameter::ParameterChoice;
 use obfnet_serve::pb::model_infer_request::{InferInputTensor, InferRequestedOutputTensor};
 use obfnet_serve::pb::*;
 use tonic::Code;
@@ -58,6 +59,18 @@ async fn health_and_metadata_rpcs() -> TestResult {
     );
     assert_eq!(m.inputs[0].shape, vec![-1, 784]);
     assert_eq!(m.outputs.len(), 2);
+    // the obfnet extension: the model's sha256 (no bundles issued)
+    let weights = std::fs::read(model_dir().join("model.safetensors"))?;
+    let sha = obfnet_core::hex(&obfnet_core::sha256(&weights));
+    let published: Vec<(&str, Option<&ParameterChoice>)> = m
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.parameter_choice.as_ref()))
+        .collect();
+    assert_eq!(
+        published,
+        vec![("sha256", Some(&ParameterChoice::StringParam(sha)))]
+    );
     let err = c
         .model_metadata(ModelMetadataRequest {
             name: "lenet5".into(),

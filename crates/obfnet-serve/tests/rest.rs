@@ -38,6 +38,12 @@ async fn health_and_metadata_endpoints() -> TestResult {
             m["outputs"][1],
             json!({"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]})
         );
+        // the model's id, which bundles refer to: sha256 of its weights file (no bundles issued)
+        let weights = std::fs::read(model_dir().join("model.safetensors"))?;
+        assert_eq!(
+            m["parameters"],
+            json!({"sha256": obfnet_core::hex(&obfnet_core::sha256(&weights))})
+        );
     }
     for path in ["/v2/models/lenet5/ready", "/v2/models/lenet5/versions/1/ready"] {
         let r = get(&s.url(path)).await;
