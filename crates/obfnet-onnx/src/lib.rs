@@ -159,7 +159,7 @@ impl OnnxModel {
 
         let mut consts = HashMap::new();
         for node in &graph.nodes {
-            exec::check_supported(node, opset)?;
+            exec::check_supported(node, opset).map_err(|e| with_original_name(e, bytes, node))?;
             // onnx-ir embeds initializers in the consuming node's argument and clears its name
             // (a "static" argument): those are keyed by node name and input index.
             for (i, arg) in node.inputs().iter().enumerate() {
@@ -385,4 +385,53 @@ impl FloatInput {
     pub fn dims(&self) -> Vec<usize> {
         self.0.dims()
     }
+}
+
+/// onnx-ir renames every node (`"erf1"`: type + counter) and keeps no trace of the name in the
+/// file, but it keeps the node's output names (made identifier-safe). So the node that produced
+/// `node`'s first output in the file is found again by that output name, and an
+/// [`Error::UnsupportedOp`] names it as the file does. Falls back to onnx-ir's name when no
+/// unique match exists or the file's node is unnamed.
+fn with_original_name(e: Error, bytes: &[u8], node: &Node) -> Error {
+    let Error::UnsupportedOp {
+        op,
+        node: ir_name,
+        opset,
+        detail,
+    } = e
+    else {
+        return e;
+    };
+    let name = original_node_name(bytes, node).unwrap_or(ir_name);
+    Error::UnsupportedOp {
+        op,
+        node: name,
+        opset,
+        detail,
+    }
+}
+
+/// The name in the file of the node whose outputs are `node`'s (compared as lower-case
+/// alphanumerics, which is what survives onnx-ir's identifier-safe renaming of values).
+fn original_node_name(bytes: &[u8], node: &Node) -> Option<String> {
+    use onnx_ir::Message;
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect()
+    };
+    let want: Vec<String> = node.outputs().iter().map(|a| squash(&a.name)).collect();
+    if want.iter().all(String::is_empty) {
+        return None;
+    }
+    let model = onnx_ir::ModelProto::parse_from_bytes(bytes).ok()?;
+    let mut found = model.graph.node.iter().filter(|n| {
+        n.output.len() == want.len() && n.output.iter().zip(&want).all(|(o, w)| squash(o) == *w)
+    });
+    let first = found.next()?;
+    if found.next().is_some() || first.name.is_empty() {
+        return None;
+    }
+    Some(first.name.clone())
 }
