@@ -159,7 +159,7 @@ impl OnnxModel {
 
         let mut consts = HashMap::new();
         for node in &graph.nodes {
-            exec::check_supported(node, opset).map_err(|e| with_original_name(e, bytes, node))?;
+            exec::check_supported(node, opset).map_err(|e| with_original_name(e, bytes, &graph.nodes))?;
             // onnx-ir embeds initializers in the consuming node's argument and clears its name
             // (a "static" argument): those are keyed by node name and input index.
             for (i, arg) in node.inputs().iter().enumerate() {
@@ -387,12 +387,13 @@ impl FloatInput {
     }
 }
 
-/// onnx-ir renames every node (`"erf1"`: type + counter) and keeps no trace of the name in the
-/// file, but it keeps the node's output names (made identifier-safe). So the node that produced
-/// `node`'s first output in the file is found again by that output name, and an
-/// [`Error::UnsupportedOp`] names it as the file does. Falls back to onnx-ir's name when no
-/// unique match exists or the file's node is unnamed.
-fn with_original_name(e: Error, bytes: &[u8], node: &Node) -> Error {
+/// onnx-ir renames every node to its type and a per-type counter (`"erf1"`: the first Erf),
+/// and its outputs after that name (`"erf1_out1"`), so the file's node name is not kept. The
+/// counter is the node's rank among the nodes of its type in graph order, so the file's name is
+/// found again as the n-th node with that `op_type` in the file — when the file holds exactly
+/// as many nodes of that type as onnx-ir's graph (otherwise, e.g. after a rewrite, onnx-ir's
+/// name is kept rather than a guess).
+fn with_original_name(e: Error, bytes: &[u8], nodes: &[Node]) -> Error {
     let Error::UnsupportedOp {
         op,
         node: ir_name,
@@ -402,7 +403,7 @@ fn with_original_name(e: Error, bytes: &[u8], node: &Node) -> Error {
     else {
         return e;
     };
-    let name = original_node_name(bytes, node).unwrap_or(ir_name);
+    let name = original_node_name(bytes, &ir_name, nodes).unwrap_or(ir_name);
     Error::UnsupportedOp {
         op,
         node: name,
@@ -411,27 +412,38 @@ fn with_original_name(e: Error, bytes: &[u8], node: &Node) -> Error {
     }
 }
 
-/// The name in the file of the node whose outputs are `node`'s (compared as lower-case
-/// alphanumerics, which is what survives onnx-ir's identifier-safe renaming of values).
-fn original_node_name(bytes: &[u8], node: &Node) -> Option<String> {
+/// Splits onnx-ir's `"erf1"` into `("erf", 1)`.
+fn split_counter(name: &str) -> Option<(&str, usize)> {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (prefix, n) = name.split_at(name.len() - digits);
+    Some((prefix, n.parse().ok()?)).filter(|(p, _)| !p.is_empty())
+}
+
+fn original_node_name(bytes: &[u8], ir_name: &str, nodes: &[Node]) -> Option<String> {
     use onnx_ir::Message;
-    let squash = |s: &str| -> String {
-        s.chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect()
-    };
-    let want: Vec<String> = node.outputs().iter().map(|a| squash(&a.name)).collect();
-    if want.iter().all(String::is_empty) {
-        return None;
-    }
+    let (prefix, n) = split_counter(ir_name)?;
+    let ir_count = nodes
+        .iter()
+        .filter(|node| split_counter(node.name()).is_some_and(|(p, _)| p == prefix))
+        .count();
     let model = onnx_ir::ModelProto::parse_from_bytes(bytes).ok()?;
-    let mut found = model.graph.node.iter().filter(|n| {
-        n.output.len() == want.len() && n.output.iter().zip(&want).all(|(o, w)| squash(o) == *w)
-    });
-    let first = found.next()?;
-    if found.next().is_some() || first.name.is_empty() {
+    let same_type: Vec<_> = model
+        .graph
+        .node
+        .iter()
+        .filter(|node| {
+            let standard = node.domain.is_empty() || node.domain == "ai.onnx";
+            if prefix == "custom" {
+                // onnx-ir's Custom: another domain, or an op_type it does not know
+                !standard || node.op_type.parse::<onnx_ir::NodeType>().is_err()
+            } else {
+                standard && node.op_type.to_ascii_lowercase() == prefix
+            }
+        })
+        .collect();
+    if same_type.len() != ir_count {
         return None;
     }
-    Some(first.name.clone())
+    let name = &same_type.get(n.checked_sub(1)?)?.name;
+    (!name.is_empty()).then(|| name.clone())
 }
