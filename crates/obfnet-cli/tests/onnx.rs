@@ -106,7 +106,13 @@ fn write_model(path: &Path) {
     );
     g.init_f32("w", &[d, CLASSES], w)
         .init_f32("b", &[CLASSES], vec![0.0; CLASSES])
-        .node("Flatten", "flatten", &["image"], &["flat"], vec![Attr::Int("axis", 1)])
+        .node(
+            "Flatten",
+            "flatten",
+            &["image"],
+            &["flat"],
+            vec![Attr::Int("axis", 1)],
+        )
         .node("Gemm", "template", &["flat", "w", "b"], &["logits"], vec![]);
     std::fs::write(path, g.finish(17)).expect("write model");
     obfnet_onnx::Preprocess {
@@ -143,7 +149,10 @@ fn onnx_model_and_npz_dataset_through_train_obf_and_evaluate() {
     let obf = json_of(&out.stdout);
     let report = &obf["report"];
     println!("train-obf report: {report}");
-    assert_eq!(report["raw_accuracy"], 1.0, "the template matcher is exact on this data");
+    assert_eq!(
+        report["raw_accuracy"], 1.0,
+        "the template matcher is exact on this data"
+    );
     assert_eq!(report["frozen_gradient_found"], false);
     let accs: Vec<f64> = report["accuracies"]
         .as_array()
@@ -176,7 +185,15 @@ fn onnx_model_and_npz_dataset_through_train_obf_and_evaluate() {
     assert_eq!(eval["obfuscated_accuracies"], report["accuracies"]);
 
     let out = obfnet()
-        .args(["evaluate", "--json", "--runtime", "edge", "--dataset", &dataset, "--model"])
+        .args([
+            "evaluate",
+            "--json",
+            "--runtime",
+            "edge",
+            "--dataset",
+            &dataset,
+            "--model",
+        ])
         .arg(&model)
         .arg("--bundle")
         .arg(&bundle)
@@ -237,11 +254,22 @@ fn an_unsupported_operator_is_refused_when_the_model_is_loaded() {
         "y",
         vec![n(), Dim::Fixed(C * S * S)],
     );
-    g.node("Flatten", "flatten", &["image"], &["flat"], vec![Attr::Int("axis", 1)])
-        .node("Erf", "gelu_erf", &["flat"], &["y"], vec![]);
+    g.node(
+        "Flatten",
+        "flatten",
+        &["image"],
+        &["flat"],
+        vec![Attr::Int("axis", 1)],
+    )
+    .node("Erf", "gelu_erf", &["flat"], &["y"], vec![]);
     std::fs::write(&model, g.finish(17)).expect("write");
     let out = obfnet()
-        .args(["train-obf", "--dataset", &format!("npz:{}", npz.display()), "--model"])
+        .args([
+            "train-obf",
+            "--dataset",
+            &format!("npz:{}", npz.display()),
+            "--model",
+        ])
         .arg(&model)
         .arg("--out")
         .arg(dir.path().join("b.obfb"))

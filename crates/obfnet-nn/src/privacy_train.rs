@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::adam;
 use crate::data::Dataset;
-use crate::server_model::ServerModel;
 use crate::obf::ObfStack;
 use crate::rng::SplitMix64;
+use crate::server_model::ServerModel;
 use crate::step::{Ce, scalar};
 use crate::{Error, Result};
 

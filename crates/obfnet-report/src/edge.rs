@@ -388,11 +388,19 @@ pub fn evaluate_edge(
         let raw: Vec<f32> = outs.iter().map(|&v| norm.invert(v)).collect();
         outside.push(raw.iter().filter(|r| !(0.0..=255.0).contains(*r)).count() as f64 / raw.len() as f64);
         max_raw.push(raw.iter().copied().fold(f32::MIN, f32::max));
-        acc_f32.push(obfnet_nn::server_accuracy_on_inputs(model, &outs, &images.labels)?);
+        acc_f32.push(obfnet_nn::server_accuracy_on_inputs(
+            model,
+            &outs,
+            &images.labels,
+        )?);
         for o in outs.chunks_exact_mut(d) {
             Wire::U8.round_trip(o, rt.normalisation());
         }
-        acc_u8.push(obfnet_nn::server_accuracy_on_inputs(model, &outs, &images.labels)?);
+        acc_u8.push(obfnet_nn::server_accuracy_on_inputs(
+            model,
+            &outs,
+            &images.labels,
+        )?);
     }
     Ok(EdgeEval {
         weights: rt.weights().manifest_name().into(),

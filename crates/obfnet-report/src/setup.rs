@@ -159,7 +159,11 @@ pub fn load_server_for(path: &Path, dataset: &str) -> Result<(obfnet_nn::ServerM
 ///
 /// # Errors
 /// As [`load_model_for`], or an ONNX path.
-pub fn load_lenet_for(verb: &'static str, path: &Path, dataset: &str) -> Result<(obfnet_nn::LeNet, [u8; 32])> {
+pub fn load_lenet_for(
+    verb: &'static str,
+    path: &Path,
+    dataset: &str,
+) -> Result<(obfnet_nn::LeNet, [u8; 32])> {
     refuse_onnx(verb, path)?;
     load_model_for(path, dataset)
 }
