@@ -15,7 +15,10 @@ pub(crate) struct DataArgs {
     /// Data directory (each dataset lives in <dir>/<dataset>).
     #[arg(long, env = "OBFNET_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
-    /// Dataset: mnist, fashion-mnist (28×28 images) or fsdd (spoken digits as 20×64 MFCC maps).
+    /// Dataset: mnist, fashion-mnist (28×28 images), fsdd (spoken digits as 20×64 MFCC maps), or
+    /// your own: folder:PATH (PATH/train/<class>/*.png and PATH/test/<class>/*.png, 8-bit grey
+    /// or RGB, one size) or npz:PATH (x_train, y_train, x_test, y_test; uint8 samples of any
+    /// shape).
     #[arg(long, default_value = "mnist", value_parser = parse_dataset)]
     pub dataset: String,
 }
@@ -29,8 +32,11 @@ impl DataArgs {
     }
 }
 
-/// clap value parser for `--dataset`.
+/// clap value parser for `--dataset`: a registered name, or `folder:PATH` / `npz:PATH`.
 pub(crate) fn parse_dataset(s: &str) -> std::result::Result<String, String> {
+    if obfnet_data::DatasetSource::parse(s).is_some() {
+        return Ok(s.to_owned());
+    }
     obfnet_data::dataset(s)
         .map(|d| d.name().to_owned())
         .map_err(|e| e.to_string())
@@ -87,5 +93,6 @@ mod tests {
         let e = parse_dataset("asl").expect_err("unknown");
         assert!(e.contains("mnist, fashion-mnist, fsdd"), "{e}");
         assert_eq!(parse_dataset("fsdd").as_deref(), Ok("fsdd"));
+        assert_eq!(parse_dataset("npz:my.npz").as_deref(), Ok("npz:my.npz"));
     }
 }

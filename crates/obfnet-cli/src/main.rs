@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use obfnet_nn::{ObfArch, ObfTrainConfig, ServerTrainConfig};
-use obfnet_report::setup::{check_bundle_dataset, load_model_for, read_bundle, to_datasets, write_bundle};
+use obfnet_report::setup::{check_bundle_dataset, load_server_for, read_bundle, to_datasets, write_bundle};
 use serde_json::json;
 
 pub(crate) use datasets::DataArgs;
@@ -94,7 +94,8 @@ struct TrainModelArgs {
 struct TrainObfArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Directory of the server model (from `train-model`).
+    /// The frozen server model: the directory of `train-model`, or an ONNX file (`*.onnx`, with
+    /// an optional `*.obfnet.json` preprocessing sidecar; see the README, "Bring your own model").
     #[arg(long, default_value = "runs/server")]
     model: PathBuf,
     /// Obfuscator architecture.
@@ -155,7 +156,7 @@ struct TrainObfArgs {
 struct EvaluateArgs {
     #[command(flatten)]
     data: DataArgs,
-    /// Directory of the server model.
+    /// The server model: the directory of `train-model`, or an ONNX file (`*.onnx`).
     #[arg(long, default_value = "runs/server")]
     model: PathBuf,
     /// A bundle to evaluate behind the model (optional: without it only raw accuracy).
@@ -291,7 +292,7 @@ fn cmd_train_model(a: &TrainModelArgs, json: bool) -> Result<()> {
 fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
     let ds = a.data.source().load()?;
     let (train, test) = to_datasets(&ds)?;
-    let (model, sha) = load_model_for(&a.model, &ds.name)?;
+    let (model, sha) = load_server_for(&a.model, &ds.name)?;
     let cfg = ObfTrainConfig {
         arch: a.arch,
         k: a.k,
@@ -363,8 +364,8 @@ pub(crate) fn print_obf_report(r: &obfnet_nn::ObfReport) {
 fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
     let ds = a.data.source().load()?;
     let (_, test) = to_datasets(&ds)?;
-    let (model, sha) = load_model_for(&a.model, &ds.name)?;
-    let raw = obfnet_nn::accuracy(&model, &test)?;
+    let (model, sha) = load_server_for(&a.model, &ds.name)?;
+    let raw = obfnet_nn::server_accuracy(&model, &test)?;
     let mut accs = Vec::new();
     let mut edge_eval = None;
     if let Some(path) = &a.bundle {
@@ -379,7 +380,7 @@ fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
             edge_eval = Some(e);
         } else {
             let stack = obfnet_nn::ObfStack::from_bundle(&bundle, &obfnet_nn::default_device())?;
-            accs = obfnet_nn::obfuscated_accuracies(&model, &stack, &test)?;
+            accs = obfnet_nn::server_obfuscated_accuracies(&model, &stack, &test)?;
         }
     }
     let mean_of = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
@@ -475,6 +476,7 @@ fn cmd_bench(a: &BenchArgs, json: bool) -> Result<()> {
         ..Default::default()
     };
     let (lenet, srep) = obfnet_nn::train_server_model(&scfg, &train, &test, &mut |e| bar.on(e))?;
+    let lenet = obfnet_nn::ServerModel::LeNet(lenet);
     // 2. One epoch of one ObfNet2 against it.
     let one = ObfTrainConfig {
         k: 1,

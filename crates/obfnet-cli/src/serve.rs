@@ -157,6 +157,9 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
 
 pub(crate) fn cmd_serve(a: &ServeArgs, json: bool) -> Result<()> {
     let cfg = config(a)?;
+    if !a.noop {
+        obfnet_report::setup::refuse_onnx("serve", &a.model)?;
+    }
     let backend: Box<dyn InferenceBackend> = if a.noop {
         Box::new(NoopBackend::default())
     } else {

@@ -166,7 +166,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 a.burn_repeat
             );
             let t = Instant::now();
-            let (_, rep) = train_obfuscators(&kcfg, &lenet, &train, &test, &mut |_| {})?;
+            let (_, rep) = train_obfuscators(
+                &kcfg,
+                &obfnet_nn::ServerModel::LeNet(lenet.clone()),
+                &train,
+                &test,
+                &mut |_| {},
+            )?;
             let s = t.elapsed().as_secs_f64();
             eprintln!(
                 "[fast_train] burn path: K job {s:.2} s, step median {:.2} ms, mean accuracy {:.4}",

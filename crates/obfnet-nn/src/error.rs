@@ -115,6 +115,23 @@ pub enum Error {
     /// The tensor backend failed (fast path, ONNX server model).
     #[error("tensor backend: {0}")]
     Backend(String),
+    /// The ONNX server model could not be loaded or run (unsupported operator with its node and
+    /// opset, bad sidecar, shape mismatch inside the graph, …).
+    #[error("ONNX server model: {0}")]
+    Onnx(#[from] obfnet_onnx::Error),
+    /// A job that needs the project's LeNet-5 was given an ONNX server model.
+    #[error(
+        "`obfnet {verb}` does not take an ONNX server model yet ({}): it needs the LeNet-5 \
+         directory written by `obfnet train-model`. ONNX models work with train-obf, evaluate and \
+         quickstart --model",
+        path.display()
+    )]
+    OnnxNotSupported {
+        /// The verb (job) that refused it, e.g. `"attack"`.
+        verb: &'static str,
+        /// The `.onnx` file given.
+        path: PathBuf,
+    },
     /// Training diverged (the loss became NaN or infinite).
     #[error("training diverged at step {step}: loss is {loss}")]
     Diverged { step: usize, loss: f32 },

@@ -22,7 +22,8 @@
 //! let test = Dataset::from_images(&data.test, &device)?;
 //! let (lenet, _) = train_server_model(&ServerTrainConfig::default(), &train, &test, &mut |_| {})?;
 //! let cfg = ObfTrainConfig { arch: ObfArch::ObfNet2, k: 2, ..ObfTrainConfig::default() };
-//! let (stack, report) = train_obfuscators(&cfg, &lenet, &train, &test, &mut |_| {})?;
+//! let server = obfnet_nn::ServerModel::LeNet(lenet);
+//! let (stack, report) = train_obfuscators(&cfg, &server, &train, &test, &mut |_| {})?;
 //! println!("mean accuracy behind the obfuscators: {:.4}", report.mean_accuracy());
 //! # let _ = stack; Ok(()) }
 //! ```
@@ -45,7 +46,10 @@ pub use burn;
 pub use config::{ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent};
 pub use data::{Dataset, NORMALISATION};
 pub use error::{Error, Result};
-pub use eval::{accuracy, accuracy_on_inputs, obfuscate_samples, obfuscated_accuracies};
+pub use eval::{
+    accuracy, accuracy_on_inputs, obfuscate_samples, obfuscated_accuracies, server_accuracy,
+    server_accuracy_on_inputs, server_obfuscated_accuracies,
+};
 pub use export::{
     SERVER_CONFIG_VERSION, ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model,
     save_server_model, save_server_model_for, server_model_sha256,
@@ -56,10 +60,7 @@ pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
 pub use obfnet_data::write_atomic;
 pub use privacy_train::{PrivacyEpoch, PrivacyTraining, class_means};
 pub use rng::SplitMix64;
-pub use server_model::{
-    OnnxServer, ServerModel, lenet_onnx_sidecar, lenet_to_onnx, server_accuracy,
-    server_obfuscated_accuracies, train_obfuscators_against,
-};
+pub use server_model::{OnnxServer, ServerModel, is_onnx_path, lenet_onnx_sidecar, lenet_to_onnx};
 pub use train::{Calibration, calibrate, train_obfuscators, train_server_model};
 
 /// The device training runs on: burn's pure-Rust `flex` CPU backend with autodiff.

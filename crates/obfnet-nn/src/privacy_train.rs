@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::adam;
 use crate::data::Dataset;
-use crate::lenet::LeNet;
 use crate::obf::ObfStack;
 use crate::rng::SplitMix64;
+use crate::server_model::ServerModel;
 use crate::step::{Ce, scalar};
 use crate::{Error, Result};
 
@@ -365,7 +365,7 @@ impl Adversary {
     pub(crate) fn step(
         &mut self,
         stack: ObfStack,
-        frozen: &LeNet,
+        frozen: &ServerModel,
         optim: &mut burn::optim::ModuleOptimizer,
         ce: &Ce,
         x: Tensor<3>,
@@ -392,7 +392,7 @@ impl Adversary {
             x.clone(),
             self.settings.decoder_learning_rate,
         )?;
-        let logits = frozen.forward(obf.clone().reshape([k * b, d]));
+        let logits = frozen.forward(obf.clone().reshape([k * b, d]))?;
         let ce_loss = ce.forward(logits, y.clone().autodiff());
         let ce_value = scalar(&ce_loss)?;
         let mut loss = ce_loss;

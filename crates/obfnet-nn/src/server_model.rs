@@ -11,29 +11,23 @@
 //! `rows × cols` of an ONNX model: its per-sample shape `[C, H, W]` → `(C·H) × W`, `[H, W]` →
 //! `H × W`, `[L]` → `1 × L` — the same mapping as `obfnet_data::UserDataset::to_image_dataset`.
 //!
-//! [`train_obfuscators_against`], [`server_accuracy`] and [`server_obfuscated_accuracies`] are
-//! the entry points for either kind; for a LeNet they call the existing engine unchanged.
+//! [`crate::train_obfuscators`], [`crate::server_accuracy`] and
+//! [`crate::server_obfuscated_accuracies`] take either kind.
 
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use obfnet_onnx::OnnxModel;
 use obfnet_onnx::writer::{Attr, Dim, GraphWriter};
 
-use crate::config::{ObfReport, ObfTrainConfig, TrainEvent};
-use crate::data::{Dataset, index_tensor};
-use crate::eval::{accuracy, obfuscated_accuracies};
 use crate::lenet::LeNet;
-use crate::obf::{ObfStack, order_stream};
-use crate::rng::SplitMix64;
-use crate::step::scalar;
-use crate::train::train_obfuscators;
 use crate::{Error, NORMALISATION, Result};
 
-const EVAL_CHUNK: usize = 500;
+/// Whether `path` names an ONNX file (extension `.onnx`, any case) rather than a LeNet-5
+/// directory: how every `--model` value is told apart.
+pub fn is_onnx_path(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
 
 /// A frozen classifier the obfuscators are trained against.
 #[derive(Debug, Clone)]
@@ -58,10 +52,14 @@ pub struct OnnxServer {
     classes: usize,
     /// Per-value `(a, b)`: model input = normalised · a + b, for one sample (`rows·cols` values).
     affine: (Vec<f32>, Vec<f32>),
+    /// The file it was read from.
+    path: PathBuf,
+    /// sha256 of the file's bytes (the id bundles record).
+    sha256: [u8; 32],
 }
 
 fn onnx_err(e: obfnet_onnx::Error) -> Error {
-    Error::Shape(format!("ONNX server model: {e}"))
+    Error::Onnx(e)
 }
 
 impl OnnxServer {
@@ -69,9 +67,9 @@ impl OnnxServer {
     /// [`crate::default_device`], checks it takes fixed-size samples and yields `[n, classes]`.
     ///
     /// # Errors
-    /// [`Error::Io`] if the file cannot be read, [`Error::Shape`] for every model problem
-    /// (the message is `obfnet_onnx`'s: unsupported operator with node and opset, bad sidecar,
-    /// symbolic sample dimension, …).
+    /// [`Error::Io`] if the file cannot be read, [`Error::Onnx`] for every model problem
+    /// (unsupported operator with node and opset, bad sidecar, symbolic sample dimension, …),
+    /// [`Error::Shape`] for a graph that does not yield ≥ 2 logits per sample.
     pub fn load(path: &Path) -> Result<OnnxServer> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             op: "read",
@@ -109,6 +107,8 @@ impl OnnxServer {
             cols,
             classes: 0,
             affine: (aa, bb),
+            path: path.to_owned(),
+            sha256: obfnet_core::sha256(&bytes),
         };
         let probe = Tensor::<2>::zeros([1, d], &device.inner());
         let out = server.forward_on(&server.eval_model, probe)?;
@@ -126,6 +126,16 @@ impl OnnxServer {
     /// The model's per-sample input shape (e.g. `[3, 32, 32]`).
     pub fn sample_shape(&self) -> &[usize] {
         &self.sample_shape
+    }
+
+    /// The file the model was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// sha256 of the ONNX file (the server-model id a bundle trained against it records).
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
     }
 
     /// The underlying ONNX model (plain device).
@@ -170,6 +180,21 @@ impl ServerModel {
     /// As [`OnnxServer::load`].
     pub fn load_onnx(path: &Path) -> Result<ServerModel> {
         OnnxServer::load(path).map(ServerModel::Onnx)
+    }
+
+    /// The LeNet-5, for jobs that only run the project's own model; `verb` names the job in the
+    /// error.
+    ///
+    /// # Errors
+    /// [`Error::OnnxNotSupported`] for an ONNX model.
+    pub fn lenet_for(&self, verb: &'static str) -> Result<&LeNet> {
+        match self {
+            ServerModel::LeNet(m) => Ok(m),
+            ServerModel::Onnx(m) => Err(Error::OnnxNotSupported {
+                verb,
+                path: m.path.clone(),
+            }),
+        }
     }
 
     /// `(rows, cols)` of the flattened samples the model takes.
@@ -229,237 +254,6 @@ impl ServerModel {
             ServerModel::Onnx(_) => false,
         }
     }
-}
-
-fn check_data(server: &ServerModel, data: &Dataset) -> Result<()> {
-    if server.input_shape() != (data.rows, data.cols) {
-        return Err(Error::Shape(format!(
-            "the server model takes {:?} inputs, the data has {}×{}",
-            server.input_shape(),
-            data.rows,
-            data.cols
-        )));
-    }
-    Ok(())
-}
-
-fn count_correct(logits: Tensor<2>, labels: &[u8]) -> Result<usize> {
-    let pred = logits
-        .argmax(1)
-        .into_data()
-        .try_into_vec_as::<i64>()
-        .map_err(|e| Error::Backend(format!("{e:?}")))?;
-    Ok(pred
-        .iter()
-        .zip(labels)
-        .filter(|&(&p, &l)| p == i64::from(l))
-        .count())
-}
-
-/// Accuracy of `server` on the raw samples of `data` ([`accuracy`] for a LeNet).
-///
-/// # Errors
-/// [`Error::Shape`] if the data does not fit the model.
-pub fn server_accuracy(server: &ServerModel, data: &Dataset) -> Result<f64> {
-    if let ServerModel::LeNet(m) = server {
-        return accuracy(m, data);
-    }
-    check_data(server, data)?;
-    let mut correct = 0usize;
-    for start in (0..data.len()).step_by(EVAL_CHUNK) {
-        let x = data.slice(start, EVAL_CHUNK).inner();
-        let b = x.dims()[0];
-        correct += count_correct(server.forward_eval(x)?, &data.labels[start..start + b])?;
-    }
-    Ok(correct as f64 / data.len() as f64)
-}
-
-/// Accuracy of `server(obf_k(x))` for each net of `stack` ([`obfuscated_accuracies`] for a LeNet).
-///
-/// # Errors
-/// [`Error::Shape`] if the data does not fit the model or the obfuscators.
-pub fn server_obfuscated_accuracies(
-    server: &ServerModel,
-    stack: &ObfStack,
-    data: &Dataset,
-) -> Result<Vec<f64>> {
-    if let ServerModel::LeNet(m) = server {
-        return obfuscated_accuracies(m, stack, data);
-    }
-    check_data(server, data)?;
-    if stack.image_size() != (data.rows, data.cols) {
-        return Err(Error::Shape(format!(
-            "the obfuscators take {:?} samples, the data has {}×{}",
-            stack.image_size(),
-            data.rows,
-            data.cols
-        )));
-    }
-    let stack = stack.valid();
-    let k = stack.k();
-    let mut correct = vec![0usize; k];
-    for start in (0..data.len()).step_by(EVAL_CHUNK) {
-        let x = data.slice(start, EVAL_CHUNK).inner();
-        let [b, d] = x.dims();
-        let logits = server.forward_eval(stack.forward_all(x).reshape([k * b, d]))?;
-        let pred = logits
-            .argmax(1)
-            .into_data()
-            .try_into_vec_as::<i64>()
-            .map_err(|e| Error::Backend(format!("{e:?}")))?;
-        for (net, preds) in pred.chunks(b).enumerate() {
-            correct[net] += preds
-                .iter()
-                .zip(&data.labels[start..start + b])
-                .filter(|&(&p, &l)| p == i64::from(l))
-                .count();
-        }
-    }
-    Ok(correct
-        .into_iter()
-        .map(|c| c as f64 / data.len() as f64)
-        .collect())
-}
-
-/// Trains K obfuscators against a frozen [`ServerModel`].
-///
-/// For [`ServerModel::LeNet`] this is exactly [`train_obfuscators`]. For an ONNX model it runs
-/// the same recipe (same seeds, data order, Adam ε = 1e-8, cosine schedule, loss `K ·` mean CE,
-/// one `K × batch` pass through the frozen model per step) with the ONNX graph as the frozen
-/// model; privacy-aware training (`cfg.privacy`) is not wired for ONNX yet and is refused.
-///
-/// # Errors
-/// As [`train_obfuscators`]; [`Error::Config`] for `privacy` with an ONNX model.
-pub fn train_obfuscators_against(
-    cfg: &ObfTrainConfig,
-    server: &ServerModel,
-    train: &Dataset,
-    test: &Dataset,
-    progress: &mut dyn FnMut(TrainEvent),
-) -> Result<(ObfStack, ObfReport)> {
-    let onnx = match server {
-        ServerModel::LeNet(m) => return train_obfuscators(cfg, m, train, test, progress),
-        ServerModel::Onnx(_) => server,
-    };
-    if cfg.privacy.is_some() {
-        return Err(Error::Config {
-            field: "privacy",
-            reason: "privacy-aware training against an ONNX server model is not supported yet".into(),
-        });
-    }
-    if cfg.k == 0 || cfg.k > 256 || cfg.epochs == 0 || cfg.batch_size == 0 {
-        return Err(Error::Config {
-            field: "k/epochs/batch_size",
-            reason: format!(
-                "k = {} (1..=256), epochs = {}, batch_size = {} must be positive",
-                cfg.k, cfg.epochs, cfg.batch_size
-            ),
-        });
-    }
-    if !(cfg.learning_rate.is_finite() && cfg.learning_rate > 0.0) {
-        return Err(Error::Config {
-            field: "learning_rate",
-            reason: format!("{} is not a positive number", cfg.learning_rate),
-        });
-    }
-    for split in [train, test] {
-        check_data(onnx, split)?;
-    }
-    let device = crate::default_device();
-    let seeds = cfg.seeds();
-    let k = cfg.k;
-    let mut stack = ObfStack::new_design(
-        cfg.arch,
-        cfg.bottleneck,
-        &seeds,
-        train.rows,
-        train.cols,
-        cfg.clip_output,
-        &device,
-    )?;
-    let mut optim = AdamConfig::new().with_epsilon(1e-8).init();
-    let ce = CrossEntropyLossConfig::new().init(&device);
-    let n = cfg.limit.unwrap_or(usize::MAX).min(train.len());
-    let d = train.dim();
-    let steps_per_epoch = n.div_ceil(cfg.batch_size);
-    let total = steps_per_epoch * cfg.epochs;
-    progress(TrainEvent::Phase {
-        name: format!("{k} × {} against the frozen ONNX model", cfg.arch),
-        total_steps: total as u64,
-    });
-    let mut rngs: Vec<SplitMix64> = seeds.iter().map(|&s| SplitMix64::new(order_stream(s))).collect();
-    let (mut step_times, mut epoch_losses) = (Vec::with_capacity(total), Vec::new());
-    let mut first_epoch_seconds = 0.0;
-    let t0 = Instant::now();
-    let mut step = 0;
-    let mut idx = Vec::with_capacity(k * cfg.batch_size);
-    for epoch in 0..cfg.epochs {
-        let te = Instant::now();
-        let orders: Vec<Vec<usize>> = rngs.iter_mut().map(|r| r.permutation(n)).collect();
-        let mut loss_sum = 0.0f64;
-        for s in 0..steps_per_epoch {
-            let ts = Instant::now();
-            let (lo, hi) = (s * cfg.batch_size, ((s + 1) * cfg.batch_size).min(n));
-            let b = hi - lo;
-            idx.clear();
-            for order in &orders {
-                idx.extend_from_slice(&order[lo..hi]);
-            }
-            let sel = index_tensor(&idx, &train.x.device());
-            let x = train.x.clone().select(0, sel.clone()).reshape([k, b, d]);
-            let y = train.y.clone().select(0, sel);
-            let t = step as f64 / total.max(1) as f64;
-            let floor = cfg.learning_rate * cfg.final_lr_fraction;
-            let lr = floor + 0.5 * (cfg.learning_rate - floor) * (1.0 + (std::f64::consts::PI * t).cos());
-            let obf = stack.forward(x.autodiff()).reshape([k * b, d]);
-            let logits = onnx.forward(obf)?;
-            let loss = ce.forward(logits, y.autodiff()).mul_scalar(k as f32);
-            let value = scalar(&loss)? / k as f32;
-            if !value.is_finite() {
-                return Err(Error::Diverged { step, loss: value });
-            }
-            let mut g = loss.backward();
-            let grads = GradientsParams::from_module(&mut g, &stack);
-            stack = optim.step(lr, stack, grads);
-            step_times.push(ts.elapsed().as_secs_f64());
-            loss_sum += f64::from(value);
-            step += 1;
-            progress(TrainEvent::Step {
-                step: step as u64,
-                loss: value,
-            });
-        }
-        let mean_loss = (loss_sum / steps_per_epoch as f64) as f32;
-        epoch_losses.push(mean_loss);
-        if epoch == 0 {
-            first_epoch_seconds = te.elapsed().as_secs_f64();
-        }
-        progress(TrainEvent::Epoch { epoch, mean_loss });
-    }
-    let train_seconds = t0.elapsed().as_secs_f64();
-    progress(TrainEvent::Evaluating);
-    let te = Instant::now();
-    let stack = stack.valid();
-    let raw_accuracy = server_accuracy(onnx, test)?;
-    let accuracies = server_obfuscated_accuracies(onnx, &stack, test)?;
-    step_times.sort_by(f64::total_cmp);
-    let step_ms_median = step_times.get(step_times.len() / 2).map_or(0.0, |s| s * 1e3);
-    let report = ObfReport {
-        arch: cfg.arch,
-        seeds,
-        accuracies,
-        raw_accuracy,
-        epoch_losses,
-        train_seconds,
-        first_epoch_seconds,
-        step_ms_median,
-        eval_seconds: te.elapsed().as_secs_f64(),
-        frozen_checked_steps: step,
-        frozen_gradient_found: false,
-        train_samples: n,
-        privacy_epochs: Vec::new(),
-    };
-    Ok((stack, report))
 }
 
 /// The ONNX file (opset 13) of a LeNet-5, with a symbolic batch: `Conv → Relu → MaxPool → Conv

@@ -9,6 +9,7 @@ use burn::prelude::*;
 use crate::config::{CosineSchedule, TrainEvent};
 use crate::lenet::LeNet;
 use crate::obf::ObfStack;
+use crate::server_model::ServerModel;
 use crate::{Error, Result};
 
 /// The classification loss.
@@ -57,7 +58,8 @@ pub(crate) fn lenet_step(
     Ok((optim.step(lr, model, grads), value))
 }
 
-/// One Adam step of all K obfuscators through the frozen model.
+/// One Adam step of all K obfuscators through the frozen model (a frozen copy, see
+/// [`ServerModel::frozen`]).
 ///
 /// # Shapes
 /// `x`: `[K, B, d]` (net k's batch in row k), `y`: `[K·B]`.
@@ -66,7 +68,7 @@ pub(crate) fn lenet_step(
 /// gradient (it never should).
 pub(crate) fn obf_step(
     stack: ObfStack,
-    frozen: &LeNet,
+    frozen: &ServerModel,
     optim: &mut burn::optim::ModuleOptimizer,
     ce: &Ce,
     x: Tensor<3>,
@@ -75,7 +77,7 @@ pub(crate) fn obf_step(
 ) -> Result<(ObfStack, f32, bool)> {
     let [k, b, d] = x.dims();
     let obf = stack.forward(x.autodiff()).reshape([k * b, d]);
-    let logits = frozen.forward(obf);
+    let logits = frozen.forward(obf)?;
     // Sum of the K per-net mean losses: each net gets exactly its own gradient.
     let loss = ce.forward(logits, y.autodiff()).mul_scalar(k as f32);
     let value = scalar(&loss)? / k as f32;

@@ -13,11 +13,12 @@ use crate::config::{
     check_common,
 };
 use crate::data::{Dataset, index_tensor};
-use crate::eval::{accuracy, obfuscated_accuracies};
+use crate::eval::{accuracy, server_accuracy, server_obfuscated_accuracies};
 use crate::lenet::{LeNet, LeNetConfig};
 use crate::obf::{ObfArch, ObfStack, order_stream};
 use crate::privacy_train::{Adversary, PrivacyEpoch};
 use crate::rng::SplitMix64;
+use crate::server_model::ServerModel;
 use crate::step::{Ce, EpochJob, epoch_loop, lenet_step, median_ms, obf_step};
 use crate::{Error, Result};
 
@@ -128,7 +129,7 @@ pub fn train_server_model(
 /// The K obfuscators' training state.
 struct ObfJob<'a> {
     stack: Option<ObfStack>,
-    frozen: &'a LeNet,
+    frozen: &'a ServerModel,
     optim: burn::optim::ModuleOptimizer,
     ce: Ce,
     train: &'a Dataset,
@@ -178,16 +179,17 @@ impl EpochJob for ObfJob<'_> {
     }
 }
 
-/// Trains K obfuscators against the **frozen** `server` model, all K in one job, and measures
-/// each net's accuracy on `test`.
+/// Trains K obfuscators against the **frozen** `server` model (the project's LeNet-5 or an ONNX
+/// graph, see [`ServerModel`]), all K in one job, and measures each net's accuracy on `test`.
+/// Plain and privacy-aware training (`cfg.privacy`) work with either kind.
 ///
 /// Only the obfuscators' parameters are optimised: the server model is frozen (its parameters
-/// require no gradient, so burn computes none for them; gradients still flow *through* it to
-/// the obfuscators). Every step checks that no gradient exists for a frozen parameter and the
-/// report says so.
+/// require no gradient, so burn computes none for them; an ONNX graph's weights are untracked
+/// constants; gradients still flow *through* it to the obfuscators). Every step checks that no
+/// gradient exists for a frozen parameter and the report says so.
 pub fn train_obfuscators(
     cfg: &ObfTrainConfig,
-    server: &LeNet,
+    server: &ServerModel,
     train: &Dataset,
     test: &Dataset,
     progress: &mut dyn FnMut(TrainEvent),
@@ -215,7 +217,7 @@ pub fn train_obfuscators(
         }
     }
     let device = crate::default_device();
-    let frozen = server.clone().fork(&device).freeze();
+    let frozen = server.frozen();
     let seeds = cfg.seeds();
     let k = cfg.k;
     let stack = ObfStack::new_design(
@@ -266,8 +268,8 @@ pub fn train_obfuscators(
     progress(TrainEvent::Evaluating);
     let te = Instant::now();
     let stack = job.stack.ok_or_else(|| lost("obfuscators"))?.valid();
-    let raw_accuracy = accuracy(server, test)?;
-    let accuracies = obfuscated_accuracies(server, &stack, test)?;
+    let raw_accuracy = server_accuracy(server, test)?;
+    let accuracies = server_obfuscated_accuracies(server, &stack, test)?;
     let report = ObfReport {
         arch: cfg.arch,
         seeds,
@@ -317,7 +319,7 @@ pub fn calibrate(arch: ObfArch, k: usize, batch_size: usize, train: &Dataset) ->
         }
     }
     let server_step_s = median_ms(times) / 1e3;
-    let frozen = model.freeze();
+    let frozen = ServerModel::LeNet(model.freeze());
     let seeds: Vec<u64> = (0..k as u64).collect();
     let mut stack = ObfStack::new(arch, &seeds, train.rows, train.cols, &device)?;
     let mut optim = adam().init();

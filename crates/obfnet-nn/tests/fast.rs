@@ -278,8 +278,14 @@ fn fast_training_gives_the_burn_paths_nets() {
     };
     let (fast_stack, fast_report) =
         fast::train_obfuscators_fast(&cfg, &model, &train, &test, &mut |_| {}).expect("fast path");
-    let (burn_stack, burn_report) =
-        train_obfuscators(&cfg, &model, &train, &test, &mut |_| {}).expect("burn path");
+    let (burn_stack, burn_report) = train_obfuscators(
+        &cfg,
+        &obfnet_nn::ServerModel::LeNet(model.clone()),
+        &train,
+        &test,
+        &mut |_| {},
+    )
+    .expect("burn path");
     assert_eq!(fast_stack.k(), 2);
     assert_eq!(fast_stack.seeds(), burn_stack.seeds());
     assert_eq!(fast_stack.layer_specs(), burn_stack.layer_specs());

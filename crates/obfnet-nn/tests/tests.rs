@@ -75,7 +75,14 @@ fn end_to_end_tiny_run_keeps_the_server_model_frozen() {
             batch_size: 32,
             ..Default::default()
         };
-        let (stack, report) = train_obfuscators(&cfg, &model, &train, &test, &mut |_| {}).expect("train obf");
+        let (stack, report) = train_obfuscators(
+            &cfg,
+            &obfnet_nn::ServerModel::LeNet(model.clone()),
+            &train,
+            &test,
+            &mut |_| {},
+        )
+        .expect("train obf");
         assert_eq!(stack.k(), 2);
         assert_eq!(report.accuracies.len(), 2);
         for acc in &report.accuracies {
@@ -113,13 +120,27 @@ fn stacked_training_equals_training_each_net_alone() {
         seed: 40,
         ..base.clone()
     };
-    let (stack3, _) = train_obfuscators(&together, &model, &train, &test, &mut |_| {}).expect("k=3");
+    let (stack3, _) = train_obfuscators(
+        &together,
+        &obfnet_nn::ServerModel::LeNet(model.clone()),
+        &train,
+        &test,
+        &mut |_| {},
+    )
+    .expect("k=3");
     let alone = ObfTrainConfig {
         k: 1,
         seed: 41,
         ..base
     };
-    let (stack1, _) = train_obfuscators(&alone, &model, &train, &test, &mut |_| {}).expect("k=1");
+    let (stack1, _) = train_obfuscators(
+        &alone,
+        &obfnet_nn::ServerModel::LeNet(model.clone()),
+        &train,
+        &test,
+        &mut |_| {},
+    )
+    .expect("k=1");
     let a = stack3.net_weights(1).expect("net 1 of 3");
     let b = stack1.net_weights(0).expect("net 0 of 1");
     let mut max_diff = 0.0f32;
@@ -233,7 +254,16 @@ fn bad_configs_are_errors() {
         k: 0,
         ..Default::default()
     };
-    assert!(train_obfuscators(&bad, &model, &train, &test, &mut |_| {}).is_err());
+    assert!(
+        train_obfuscators(
+            &bad,
+            &obfnet_nn::ServerModel::LeNet(model.clone()),
+            &train,
+            &test,
+            &mut |_| {}
+        )
+        .is_err()
+    );
 }
 
 /// Real MNIST: one LeNet epoch on the 60k training images must clear 97% on the real test set.
@@ -344,12 +374,28 @@ fn non_square_inputs_train_save_and_reload() {
         epochs: 1,
         ..Default::default()
     };
-    let (stack, rep) = train_obfuscators(&ocfg, &back, &train, &test, &mut |_| {}).expect("obf");
+    let (stack, rep) = train_obfuscators(
+        &ocfg,
+        &obfnet_nn::ServerModel::LeNet(back.clone()),
+        &train,
+        &test,
+        &mut |_| {},
+    )
+    .expect("obf");
     assert_eq!(stack.image_size(), (20, 64));
     assert_eq!(rep.accuracies.len(), 2);
     // a 28×28 model refuses the 20×64 maps
     let mnist_model = LeNet::new(&Default::default(), &device);
-    assert!(train_obfuscators(&ocfg, &mnist_model, &train, &test, &mut |_| {}).is_err());
+    assert!(
+        train_obfuscators(
+            &ocfg,
+            &obfnet_nn::ServerModel::LeNet(mnist_model.clone()),
+            &train,
+            &test,
+            &mut |_| {}
+        )
+        .is_err()
+    );
     assert!(obfnet_nn::accuracy(&mnist_model, &test).is_err());
 }
 
@@ -374,7 +420,16 @@ fn images_of_the_wrong_size_are_errors_not_panics() {
         epochs: 1,
         ..Default::default()
     };
-    assert!(train_obfuscators(&cfg, &model, &small, &test, &mut |_| {}).is_err());
+    assert!(
+        train_obfuscators(
+            &cfg,
+            &obfnet_nn::ServerModel::LeNet(model.clone()),
+            &small,
+            &test,
+            &mut |_| {}
+        )
+        .is_err()
+    );
     assert!(train_server_model(&ServerTrainConfig::default(), &small, &train, &mut |_| {}).is_err());
 }
 
@@ -416,7 +471,14 @@ mod edge_parity {
             clip_output,
             ..Default::default()
         };
-        let (stack, _) = train_obfuscators(&cfg, &server, &train, &test, &mut |_| {}).expect("train");
+        let (stack, _) = train_obfuscators(
+            &cfg,
+            &obfnet_nn::ServerModel::LeNet(server.clone()),
+            &train,
+            &test,
+            &mut |_| {},
+        )
+        .expect("train");
         let bundle = obfnet_nn::bundle_from_stack(&stack, "mnist", [7; 32]).expect("bundle");
         let bytes = bundle.to_bytes().expect("encode");
         (stack, Runtime::from_bytes(&bytes).expect("runtime"))
@@ -638,7 +700,14 @@ mod privacy_training {
             }),
             ..Default::default()
         };
-        let (stack, report) = train_obfuscators(&cfg, model, train, test, &mut |_| {}).expect("train");
+        let (stack, report) = train_obfuscators(
+            &cfg,
+            &obfnet_nn::ServerModel::LeNet(model.clone()),
+            train,
+            test,
+            &mut |_| {},
+        )
+        .expect("train");
         assert_eq!(stack.k(), 2);
         report
     }
@@ -702,6 +771,15 @@ mod privacy_training {
             privacy: Some(bad),
             ..Default::default()
         };
-        assert!(train_obfuscators(&cfg, &model, &train, &test, &mut |_| {}).is_err());
+        assert!(
+            train_obfuscators(
+                &cfg,
+                &obfnet_nn::ServerModel::LeNet(model.clone()),
+                &train,
+                &test,
+                &mut |_| {}
+            )
+            .is_err()
+        );
     }
 }

@@ -159,7 +159,7 @@ impl OnnxModel {
 
         let mut consts = HashMap::new();
         for node in &graph.nodes {
-            exec::check_supported(node, opset)?;
+            exec::check_supported(node, opset).map_err(|e| with_original_name(e, bytes, &graph.nodes))?;
             // onnx-ir embeds initializers in the consuming node's argument and clears its name
             // (a "static" argument): those are keyed by node name and input index.
             for (i, arg) in node.inputs().iter().enumerate() {
@@ -385,4 +385,65 @@ impl FloatInput {
     pub fn dims(&self) -> Vec<usize> {
         self.0.dims()
     }
+}
+
+/// onnx-ir renames every node to its type and a per-type counter (`"erf1"`: the first Erf),
+/// and its outputs after that name (`"erf1_out1"`), so the file's node name is not kept. The
+/// counter is the node's rank among the nodes of its type in graph order, so the file's name is
+/// found again as the n-th node with that `op_type` in the file — when the file holds exactly
+/// as many nodes of that type as onnx-ir's graph (otherwise, e.g. after a rewrite, onnx-ir's
+/// name is kept rather than a guess).
+fn with_original_name(e: Error, bytes: &[u8], nodes: &[Node]) -> Error {
+    let Error::UnsupportedOp {
+        op,
+        node: ir_name,
+        opset,
+        detail,
+    } = e
+    else {
+        return e;
+    };
+    let name = original_node_name(bytes, &ir_name, nodes).unwrap_or(ir_name);
+    Error::UnsupportedOp {
+        op,
+        node: name,
+        opset,
+        detail,
+    }
+}
+
+/// Splits onnx-ir's `"erf1"` into `("erf", 1)`.
+fn split_counter(name: &str) -> Option<(&str, usize)> {
+    let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (prefix, n) = name.split_at(name.len() - digits);
+    Some((prefix, n.parse().ok()?)).filter(|(p, _)| !p.is_empty())
+}
+
+fn original_node_name(bytes: &[u8], ir_name: &str, nodes: &[Node]) -> Option<String> {
+    use onnx_ir::Message;
+    let (prefix, n) = split_counter(ir_name)?;
+    let ir_count = nodes
+        .iter()
+        .filter(|node| split_counter(node.name()).is_some_and(|(p, _)| p == prefix))
+        .count();
+    let model = onnx_ir::ModelProto::parse_from_bytes(bytes).ok()?;
+    let same_type: Vec<_> = model
+        .graph
+        .node
+        .iter()
+        .filter(|node| {
+            let standard = node.domain.is_empty() || node.domain == "ai.onnx";
+            if prefix == "custom" {
+                // onnx-ir's Custom: another domain, or an op_type it does not know
+                !standard || node.op_type.parse::<onnx_ir::NodeType>().is_err()
+            } else {
+                standard && node.op_type.to_ascii_lowercase() == prefix
+            }
+        })
+        .collect();
+    if same_type.len() != ir_count {
+        return None;
+    }
+    let name = &same_type.get(n.checked_sub(1)?)?.name;
+    (!name.is_empty()).then(|| name.clone())
 }

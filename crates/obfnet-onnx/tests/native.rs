@@ -195,7 +195,6 @@ fn weights_are_frozen() {
 }
 
 #[test]
-#[ignore = "known defect: onnx-ir renames nodes (\"erf1\"), so the error does not yet name the node as the file does (\"the_node\")"]
 fn unsupported_ops_are_typed_errors_naming_op_node_and_opset() {
     let mk = |domain: &str, op: &str| {
         let mut g = GraphWriter::new(

@@ -104,7 +104,6 @@ fn every_supported_op_matches_onnxruntime() {
 }
 
 #[test]
-#[ignore = "known defect: onnx-ir renames nodes (\"erf1\"), so the error does not yet name the node as the file does (\"the_node\")"]
 fn unsupported_op_from_the_onnx_package_is_a_typed_error() {
     let Some(dir) = fixtures() else { return };
     let err =

@@ -540,12 +540,14 @@ pub fn run_compare(a: &CompareConfig) -> Result<CompareFile> {
 
     // --- raw and the server's cost ---------------------------------------------------------
     say("raw: server model accuracy and time per inference");
+    crate::setup::refuse_onnx("compare", &a.model)?;
     let (lenet, _, _) = obfnet_nn::load_server_model(&a.model)
         .with_context(|| format!("loading the server model from {}", a.model.display()))?;
     let device = obfnet_nn::default_device();
     let data = obfnet_nn::Dataset::from_images(&test, &device)?;
     let raw_acc = obfnet_nn::accuracy(&lenet, &data)?;
     let model = lenet; // load_server_model returns the inference (non-autodiff) module
+    let server = obfnet_nn::ServerModel::LeNet(model.clone());
     let mut i = 0usize;
     let server_s = time_median(100, || {
         let x = data.slice(i % data.len(), 1).inner();
@@ -578,7 +580,7 @@ pub fn run_compare(a: &CompareConfig) -> Result<CompareFile> {
         say(format!("{label}: {}", path.display()));
         let (_, bundle) = crate::setup::read_bundle(path)?;
         let rt = Runtime::from_bundle(&bundle)?;
-        let eval = crate::edge::evaluate_edge(&model, &bundle, &test, false)?;
+        let eval = crate::edge::evaluate_edge(&server, &bundle, &test, false)?;
         let accs = if wire == Wire::U8 {
             &eval.accuracy_u8_wire
         } else {

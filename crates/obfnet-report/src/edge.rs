@@ -322,7 +322,7 @@ pub struct EdgeEval {
 /// # Errors
 /// A bundle that does not fit the images, or a failing forward pass.
 pub fn evaluate_edge(
-    model: &obfnet_nn::LeNet,
+    model: &obfnet_nn::ServerModel,
     bundle: &Bundle,
     images: &obfnet_data::LabeledImages,
     compare_engine: bool,
@@ -388,11 +388,19 @@ pub fn evaluate_edge(
         let raw: Vec<f32> = outs.iter().map(|&v| norm.invert(v)).collect();
         outside.push(raw.iter().filter(|r| !(0.0..=255.0).contains(*r)).count() as f64 / raw.len() as f64);
         max_raw.push(raw.iter().copied().fold(f32::MIN, f32::max));
-        acc_f32.push(obfnet_nn::accuracy_on_inputs(model, &outs, &images.labels)?);
+        acc_f32.push(obfnet_nn::server_accuracy_on_inputs(
+            model,
+            &outs,
+            &images.labels,
+        )?);
         for o in outs.chunks_exact_mut(d) {
             Wire::U8.round_trip(o, rt.normalisation());
         }
-        acc_u8.push(obfnet_nn::accuracy_on_inputs(model, &outs, &images.labels)?);
+        acc_u8.push(obfnet_nn::server_accuracy_on_inputs(
+            model,
+            &outs,
+            &images.labels,
+        )?);
     }
     Ok(EdgeEval {
         weights: rt.weights().manifest_name().into(),
@@ -447,7 +455,7 @@ pub struct EdgeMeans {
 /// # Errors
 /// An invalid bundle, I/O, or a failing evaluation.
 pub fn quickstart_edge(
-    model: &obfnet_nn::LeNet,
+    model: &obfnet_nn::ServerModel,
     f32_path: &Path,
     images: &obfnet_data::LabeledImages,
 ) -> Result<QuickstartEdge> {

@@ -310,7 +310,7 @@ pub struct BundleInfo {
 pub fn run_attack(job: &AttackJob, progress: &mut dyn Progress) -> Result<AttackOutcome> {
     let cfg = job.config.clone();
     cfg.validate().context("attack budgets")?;
-    let s = Setup::load(&job.data, &job.model)?;
+    let s = Setup::load("attack", &job.data, &job.model)?;
     let scheme: Box<dyn Scheme> = match &job.target {
         AttackTarget::Bundle { path, nets } => {
             let stack = load_stack(path, &s.sha, &s.dataset)?;
@@ -403,7 +403,7 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
     );
     let kmax = a.k.iter().copied().max().unwrap_or(1);
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let s = Setup::load(&a.data, &a.model)?;
+    let s = Setup::load("report", &a.data, &a.model)?;
 
     // Bundles: given, cached from an earlier run, or trained now.
     let mut given = Vec::new();
@@ -449,8 +449,9 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
                     tcfg.epochs,
                     tcfg.limit.map_or("all".into(), |l| l.to_string())
                 ));
+                let server = obfnet_nn::ServerModel::LeNet(s.server.clone());
                 let (stack, rep) =
-                    obfnet_nn::train_obfuscators(&tcfg, &s.server, &s.train, &s.test, &mut |e| {
+                    obfnet_nn::train_obfuscators(&tcfg, &server, &s.train, &s.test, &mut |e| {
                         progress.event(e)
                     })?;
                 write_bundle(&stack, &s.dataset, s.sha, &cached)?;

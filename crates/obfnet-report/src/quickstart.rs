@@ -299,16 +299,17 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
     let mut reports: Vec<ObfReport> = Vec::new();
     let mut bundles = Vec::new();
     let mut listen = serde_json::Value::Null;
+    let server = obfnet_nn::ServerModel::LeNet(model.clone());
     for c in &config.obfuscators {
         let (stack, rep) =
-            obfnet_nn::train_obfuscators(c, &model, &train, &test, &mut |e| progress.event(e))?;
+            obfnet_nn::train_obfuscators(c, &server, &train, &test, &mut |e| progress.event(e))?;
         progress.finish();
         let bundle_path = out.join(format!("obfnets-{}.obfb", c.arch));
         write_bundle(&stack, &ds.name, sha, &bundle_path)?;
         let max_diff = check_bundle_roundtrip(&bundle_path, &stack, &test, sha)?;
         let grid_path = out.join(format!("grid-{}.png", c.arch));
         write_figure(&grid_path, &stack, &test, &ds.test, 10)?;
-        let edge = crate::edge::quickstart_edge(&model, &bundle_path, &ds.test)?;
+        let edge = crate::edge::quickstart_edge(&server, &bundle_path, &ds.test)?;
         say(format!(
             "{} × {}: mean accuracy {:.2}% (drop {:.2} pt); bundle {} (reload max |diff| {max_diff:.1e})",
             c.k,

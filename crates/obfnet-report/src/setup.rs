@@ -10,21 +10,32 @@ use obfnet_data::{DatasetReader, ImageDataset};
 use obfnet_nn::{ObfArch, ObfStack};
 use serde::{Deserialize, Serialize};
 
-/// A registered dataset in a data directory (each dataset lives in `<data_dir>/<name>`).
+/// A dataset: a registered one in a data directory (each lives in `<data_dir>/<name>`), or a
+/// user dataset given as `folder:PATH` / `npz:PATH` (see [`obfnet_data::DatasetSource`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DataSource {
     /// The data directory.
     pub data_dir: PathBuf,
-    /// A registered dataset name (`obfnet_data::dataset_names`).
+    /// A registered dataset name (`obfnet_data::dataset_names`), or `folder:PATH` / `npz:PATH`.
     pub dataset: String,
 }
 
 impl DataSource {
+    /// The user dataset this names (`folder:PATH` / `npz:PATH`), if it is one.
+    pub fn user(&self) -> Option<obfnet_data::DatasetSource> {
+        obfnet_data::DatasetSource::parse(&self.dataset)
+    }
+
     /// The registered reader.
     ///
     /// # Errors
     /// An unknown dataset name (listing the known ones).
     pub fn reader(&self) -> Result<&'static dyn DatasetReader> {
+        ensure!(
+            self.user().is_none(),
+            "{} is a user dataset: it is read in place (nothing to fetch, no registered reader)",
+            self.dataset
+        );
         Ok(obfnet_data::dataset(&self.dataset)?)
     }
 
@@ -33,11 +44,18 @@ impl DataSource {
         Ok(self.data_dir.join(self.reader()?.name()))
     }
 
-    /// Loads the dataset.
+    /// Loads the dataset. A user dataset comes as its `rows × cols` view
+    /// ([`obfnet_data::UserDataset::to_image_dataset`]), named after its file or folder.
     ///
     /// # Errors
     /// An unknown name, or files that are missing or do not load.
     pub fn load(&self) -> Result<ImageDataset> {
+        if let Some(src) = self.user() {
+            let ds = src
+                .load()
+                .with_context(|| format!("loading the user dataset {}", self.dataset))?;
+            return Ok(ds.to_image_dataset());
+        }
         let r = self.reader()?;
         let dir = self.data_dir.join(r.name());
         r.load(&dir)
@@ -112,6 +130,57 @@ pub fn load_model_for(dir: &Path, dataset: &str) -> Result<(obfnet_nn::LeNet, [u
         .with_context(|| format!("loading the server model from {}", dir.display()))?;
     check_model_dataset(&config, dir, dataset)?;
     Ok((model, sha))
+}
+
+/// Loads the server model `--model` names: an ONNX file (`*.onnx`, with its optional sidecar,
+/// see [`obfnet_nn::OnnxServer::load`]) or the LeNet-5 directory of `obfnet train-model`
+/// (checked against `dataset`). Returns it with its id (sha256 of the ONNX file or of the
+/// LeNet's weights file), which bundles record.
+///
+/// An ONNX model records no dataset: whether it fits the data is checked by shape when the
+/// data meets it.
+///
+/// # Errors
+/// Missing or invalid files (for ONNX: unsupported operators with node and opset, a bad
+/// sidecar), or a LeNet trained on another dataset.
+pub fn load_server_for(path: &Path, dataset: &str) -> Result<(obfnet_nn::ServerModel, [u8; 32])> {
+    if obfnet_nn::is_onnx_path(path) {
+        let m = obfnet_nn::OnnxServer::load(path)
+            .with_context(|| format!("loading the ONNX server model {}", path.display()))?;
+        let sha = m.sha256();
+        return Ok((obfnet_nn::ServerModel::Onnx(m), sha));
+    }
+    let (m, sha) = load_model_for(path, dataset)?;
+    Ok((obfnet_nn::ServerModel::LeNet(m), sha))
+}
+
+/// [`load_model_for`] for a job (`verb`) that runs the LeNet-5 only: an `.onnx` path is refused
+/// with [`obfnet_nn::Error::OnnxNotSupported`] naming the verb.
+///
+/// # Errors
+/// As [`load_model_for`], or an ONNX path.
+pub fn load_lenet_for(
+    verb: &'static str,
+    path: &Path,
+    dataset: &str,
+) -> Result<(obfnet_nn::LeNet, [u8; 32])> {
+    refuse_onnx(verb, path)?;
+    load_model_for(path, dataset)
+}
+
+/// [`obfnet_nn::Error::OnnxNotSupported`] naming `verb` when `path` is an ONNX file.
+///
+/// # Errors
+/// An `.onnx` path.
+pub fn refuse_onnx(verb: &'static str, path: &Path) -> Result<()> {
+    if obfnet_nn::is_onnx_path(path) {
+        return Err(obfnet_nn::Error::OnnxNotSupported {
+            verb,
+            path: path.to_owned(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Reads and validates a bundle; returns its bytes too.
@@ -193,11 +262,13 @@ pub struct Setup {
 }
 
 impl Setup {
-    /// Loads the dataset and the server model in `model` (checked against each other).
+    /// Loads the dataset and the server model in `model` (checked against each other) for the
+    /// job `verb` (named in the error when `model` is an ONNX file: these jobs run the LeNet-5).
     ///
     /// # Errors
-    /// See [`DataSource::load`] and [`load_model_for`].
-    pub fn load(data: &DataSource, model: &Path) -> Result<Setup> {
+    /// See [`DataSource::load`] and [`load_lenet_for`].
+    pub fn load(verb: &'static str, data: &DataSource, model: &Path) -> Result<Setup> {
+        refuse_onnx(verb, model)?;
         let ds = data.load()?;
         let (train, test) = to_datasets(&ds)?;
         let (server, sha) = load_model_for(model, &ds.name)?;
