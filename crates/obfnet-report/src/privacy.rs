@@ -680,12 +680,7 @@ pub fn markdown_table(results: &[SchemeResult]) -> String {
         }
     }
     if !budgets.is_empty() {
-        let _ = writeln!(
-            t,
-            "
-Budgets and notes (every learned attacker):
-"
-        );
+        let _ = writeln!(t, "\nBudgets and notes (every learned attacker):\n");
         for (what, note) in budgets {
             let _ = writeln!(t, "- {what}: {note}");
         }
@@ -753,9 +748,9 @@ pub fn speaker_table(results: &[SchemeResult]) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
-        "
-Speaker identification (attribute privacy, empirical): a classifier trained on the server's own          clips through the known nets, scored on the test clips' observed outputs; {} speakers, chance {}.          Budget: {}.
-",
+        "\nSpeaker identification (attribute privacy, empirical): a classifier trained on the server's own \
+         clips through the known nets, scored on the test clips' observed outputs; {} speakers, chance {}. \
+         Budget: {}.\n",
         first.speakers,
         pct(first.chance),
         first.budget
