@@ -46,12 +46,13 @@ log() { echo "[bench-train] $*" >&2; }
 
 # 1. build + data -------------------------------------------------------------
 log "building the fast-path driver (obfnet-nn example fast_train, release)"
-cargo build --release -p obfnet-nn --example fast_train
+# --workspace: the same feature set as the test build, so burn is not compiled a second time
+cargo build --release --workspace --example fast_train
 FAST="$ROOT/target/release/examples/fast_train"
 DATA=${OBFNET_DATA_DIR:-$ROOT/data}
 if [[ ! -e "$DATA/mnist/train-images-idx3-ubyte" && ! -e "$DATA/mnist/train-images-idx3-ubyte.gz" ]]; then
     log "MNIST missing in $DATA/mnist: fetching it with obfnet fetch"
-    cargo build --release -p obfnet-cli
+    cargo build --release --workspace --bin obfnet
     "$ROOT/target/release/obfnet" fetch --data-dir "$DATA"
 fi
 

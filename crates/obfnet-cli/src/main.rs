@@ -135,6 +135,11 @@ struct TrainObfArgs {
     /// recipe (accuracy only).
     #[arg(long)]
     adversary_weight: Option<f32>,
+    /// Training engine: auto (the fast path for dense nets without privacy training against the
+    /// project's LeNet-5, burn otherwise), burn, or fast (an error where it does not apply).
+    /// Both train the same nets; see BENCHMARKS.md for their speed.
+    #[arg(long, default_value_t = obfnet_nn::Engine::Auto)]
+    engine: obfnet_nn::Engine,
     /// Hidden width of the training adversaries (with --adversary-weight).
     #[arg(long, default_value_t = obfnet_nn::PrivacyTraining::default().decoder_hidden)]
     adversary_hidden: usize,
@@ -311,6 +316,7 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
             collapse: a.collapse,
             ..Default::default()
         }),
+        engine: a.engine,
         ..Default::default()
     };
     anyhow::ensure!(
@@ -352,12 +358,13 @@ pub(crate) fn print_obf_report(r: &obfnet_nn::ObfReport) {
         println!("  {}-{i} (seed {seed}): {:.2}%", r.arch, acc * 100.0);
     }
     println!(
-        "mean behind {} × {}: {:.2}% (drop {:.2} pt); trained in {:.0} s",
+        "mean behind {} × {}: {:.2}% (drop {:.2} pt); trained in {:.0} s ({} engine)",
         r.accuracies.len(),
         r.arch,
         r.mean_accuracy() * 100.0,
         r.mean_drop_pt(),
-        r.train_seconds
+        r.train_seconds,
+        r.engine
     );
 }
 

@@ -41,6 +41,9 @@ pub(crate) struct QuickstartArgs {
     /// End each obfuscator in a clip to the raw image range instead of ReLU (u8-wire friendly).
     #[arg(long, conflicts_with = "paper")]
     clip_output: bool,
+    /// Obfuscator training engine: auto (the fast path where it applies, else burn), burn, fast.
+    #[arg(long, default_value_t = obfnet_nn::Engine::Auto)]
+    engine: obfnet_nn::Engine,
 }
 
 pub(crate) fn cmd_quickstart(a: &QuickstartArgs, json: bool) -> Result<()> {
@@ -55,6 +58,7 @@ pub(crate) fn cmd_quickstart(a: &QuickstartArgs, json: bool) -> Result<()> {
         seed: a.seed,
         limit: a.limit,
         clip_output: a.clip_output,
+        engine: a.engine,
     };
     let mut bars = progress::Bars::new(interactive() && !json);
     let o = run(&job, &mut bars)?;

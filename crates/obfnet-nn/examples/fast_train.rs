@@ -166,8 +166,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 a.burn_repeat
             );
             let t = Instant::now();
+            let burn_cfg = ObfTrainConfig {
+                engine: obfnet_nn::Engine::Burn,
+                ..kcfg.clone()
+            };
             let (_, rep) = train_obfuscators(
-                &kcfg,
+                &burn_cfg,
                 &obfnet_nn::ServerModel::LeNet(lenet.clone()),
                 &train,
                 &test,

@@ -101,6 +101,53 @@ pub struct ObfTrainConfig {
     /// Privacy-aware (adversarial) training; `None` (the default) trains for accuracy only, the
     /// published recipe. See [`PrivacyTraining`].
     pub privacy: Option<PrivacyTraining>,
+    /// Which implementation trains the nets (see [`Engine`]).
+    pub engine: Engine,
+}
+
+/// Which implementation trains the obfuscators. Both train the same nets from the same seeds,
+/// data order, loss and schedule (tests in `obfnet-nn/tests/fast.rs` hold the fast path's
+/// gradients, Adam and short runs to burn's); they differ in speed and in what they can train.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// The fast path where it applies ([`crate::fast::supports`] and the project's LeNet-5 as
+    /// the server model), burn otherwise.
+    #[default]
+    Auto,
+    /// burn autodiff: every architecture, privacy training, ONNX server models.
+    Burn,
+    /// The fast path ([`crate::fast`]); an error for what it does not train.
+    Fast,
+}
+
+impl Engine {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Auto => "auto",
+            Engine::Burn => "burn",
+            Engine::Fast => "fast",
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Engine::Auto),
+            "burn" => Ok(Engine::Burn),
+            "fast" => Ok(Engine::Fast),
+            other => Err(format!("unknown engine {other:?} (auto, burn, fast)")),
+        }
+    }
 }
 
 impl Default for ObfTrainConfig {
@@ -117,6 +164,7 @@ impl Default for ObfTrainConfig {
             clip_output: false,
             bottleneck: DEFAULT_BOTTLENECK,
             privacy: None,
+            engine: Engine::Auto,
         }
     }
 }
@@ -159,6 +207,14 @@ pub struct ObfReport {
     /// class-mean floor's (normalised space), means over the K nets.
     #[serde(default)]
     pub privacy_epochs: Vec<PrivacyEpoch>,
+    /// The implementation that trained the nets: `burn` or `fast` (reports written before
+    /// the fast path existed read as `burn`).
+    #[serde(default = "burn_engine")]
+    pub engine: Engine,
+}
+
+fn burn_engine() -> Engine {
+    Engine::Burn
 }
 
 impl ObfReport {

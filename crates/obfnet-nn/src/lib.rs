@@ -43,7 +43,7 @@ mod step;
 mod train;
 
 pub use burn;
-pub use config::{ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent};
+pub use config::{Engine, ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent};
 pub use data::{Dataset, NORMALISATION};
 pub use error::{Error, Result};
 pub use eval::{

@@ -9,7 +9,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{
-    CosineSchedule, ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent, adam,
+    CosineSchedule, Engine, ObfReport, ObfTrainConfig, ServerReport, ServerTrainConfig, TrainEvent, adam,
     check_common,
 };
 use crate::data::{Dataset, index_tensor};
@@ -194,6 +194,24 @@ pub fn train_obfuscators(
     test: &Dataset,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(ObfStack, ObfReport)> {
+    match (cfg.engine, server) {
+        (Engine::Burn, _) => {}
+        (Engine::Auto, ServerModel::LeNet(lenet)) if crate::fast::supports(cfg) => {
+            return crate::fast::train_obfuscators_fast(cfg, lenet, train, test, progress);
+        }
+        (Engine::Auto, _) => {}
+        (Engine::Fast, ServerModel::LeNet(lenet)) => {
+            return crate::fast::train_obfuscators_fast(cfg, lenet, train, test, progress);
+        }
+        (Engine::Fast, ServerModel::Onnx(_)) => {
+            return Err(Error::Config {
+                field: "engine",
+                reason: "the fast path trains against the project's LeNet-5 only; \
+                         use engine burn (or auto) with an ONNX server model"
+                    .into(),
+            });
+        }
+    }
     check_common(
         cfg.epochs,
         cfg.batch_size,
@@ -284,6 +302,7 @@ pub fn train_obfuscators(
         frozen_gradient_found: job.frozen_gradient_found,
         train_samples: n,
         privacy_epochs: job.privacy_epochs,
+        engine: Engine::Burn,
     };
     Ok((stack, report))
 }

@@ -51,6 +51,8 @@ pub struct QuickstartJob {
     pub limit: Option<usize>,
     /// End each obfuscator in a clip to the raw range.
     pub clip_output: bool,
+    /// Which implementation trains the obfuscators.
+    pub engine: obfnet_nn::Engine,
 }
 
 /// The run's `config.json`: everything needed to train it again.
@@ -245,6 +247,7 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
                     ObfTrainConfig::default().final_lr_fraction
                 },
                 clip_output: a.clip_output,
+                engine: a.engine,
                 ..Default::default()
             })
             .collect(),

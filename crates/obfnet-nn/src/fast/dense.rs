@@ -100,7 +100,12 @@ impl Adam {
     /// # Panics
     /// If `params` or `grads` is not as long as the state (a bug in the caller).
     pub fn step(&mut self, params: &mut [f32], grads: &[f32], lr: f64) {
-        pulp::Arch::new().dispatch(|| self.step_impl(params, grads, lr));
+        pulp::Arch::new().dispatch(AdamRun {
+            adam: self,
+            params,
+            grads,
+            lr,
+        });
     }
 
     #[inline(always)]
@@ -281,7 +286,7 @@ impl DenseNet {
     /// If `x` holds fewer than `b · inputs` values.
     pub fn forward(&mut self, x: &[f32], b: usize) -> &[f32] {
         self.ensure_batch(b);
-        pulp::Arch::new().dispatch(|| self.forward_impl(x, b));
+        pulp::Arch::new().dispatch(Forward { net: self, x, b });
         let last = self.layers.len() - 1;
         &self.a[last][..b * self.outputs()]
     }
@@ -319,7 +324,7 @@ impl DenseNet {
     /// # Panics
     /// If `x` or `dy` is shorter than the last forward pass's batch needs.
     pub fn backward(&mut self, x: &[f32], dy: &[f32], b: usize) {
-        pulp::Arch::new().dispatch(|| self.backward_impl(x, dy, b));
+        pulp::Arch::new().dispatch(Backward { net: self, x, dy, b });
     }
 
     #[inline(always)]
@@ -371,5 +376,56 @@ impl DenseNet {
     /// One fused Adam step of every parameter with the gradients of the last backward pass.
     pub fn adam_step(&mut self, lr: f64) {
         self.adam.step(&mut self.params, &self.grads, lr);
+    }
+}
+
+// Run-time dispatch. `pulp` compiles `with_simd` inside a function with the CPU's vector
+// extensions enabled (AVX2 + FMA, or AVX-512); the work must be *inlined* into it to be compiled
+// with them. A closure does not do that (its `FnOnce::call_once` shim stays an ordinary function,
+// measured: SSE code only, 2–3× slower), so each entry point is a struct whose `with_simd` is
+// `#[inline(always)]` and calls an `#[inline(always)]` body. No fast-math: the results are the
+// same bits as the portable build (rustc does not contract `a * b + c` into an FMA).
+
+struct AdamRun<'a> {
+    adam: &'a mut Adam,
+    params: &'a mut [f32],
+    grads: &'a [f32],
+    lr: f64,
+}
+
+impl pulp::WithSimd for AdamRun<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        self.adam.step_impl(self.params, self.grads, self.lr);
+    }
+}
+
+struct Forward<'a> {
+    net: &'a mut DenseNet,
+    x: &'a [f32],
+    b: usize,
+}
+
+impl pulp::WithSimd for Forward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        self.net.forward_impl(self.x, self.b);
+    }
+}
+
+struct Backward<'a> {
+    net: &'a mut DenseNet,
+    x: &'a [f32],
+    dy: &'a [f32],
+    b: usize,
+}
+
+impl pulp::WithSimd for Backward<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        self.net.backward_impl(self.x, self.dy, self.b);
     }
 }

@@ -215,7 +215,14 @@ impl FrozenLeNet {
     /// Forward pass of up to [`MICRO_BATCH`] samples `x` (`[mb, rows·cols]`); the logits end up
     /// in `w.logits`. Compiled for the best vector extension the CPU has (run-time dispatch).
     fn forward_micro(&self, w: &mut LeNetWork, x: &[f32], mb: usize) {
-        pulp::Arch::new().dispatch(|| self.forward_micro_impl(w, x, mb));
+        pulp::Arch::new().dispatch(Micro {
+            net: self,
+            w,
+            x,
+            dx: &mut [],
+            mb,
+            backward: false,
+        });
     }
 
     #[inline(always)]
@@ -229,29 +236,31 @@ impl FrozenLeNet {
             for y in 0..r {
                 w.xp[(y + 2) * pc + 2..(y + 2) * pc + 2 + c].copy_from_slice(&img[y * c..(y + 1) * c]);
             }
-            // 8 output columns × 6 channels per block, the 25 taps accumulated in registers
+            // 8 output columns per block, the 25 taps accumulated in one register, one channel
+            // at a time (each output sums its taps in the order ky, kx, then adds the bias)
             let out = &mut w.c1[s * C1 * plane..(s + 1) * C1 * plane];
-            for y in 0..r {
-                for x0 in (0..c).step_by(8) {
-                    let mut acc = [[0.0f32; 8]; C1];
-                    for ky in 0..KS {
-                        let row = &w.xp[(y + ky) * pc + x0..(y + ky) * pc + x0 + 8 + KS - 1];
-                        for kx in 0..KS {
-                            let v: &[f32; 8] = row[kx..kx + 8].try_into().unwrap_or(&[0.0; 8]);
-                            for (oc, a) in acc.iter_mut().enumerate() {
-                                let wv = self.c1w[oc * KS * KS + ky * KS + kx];
-                                for (aj, vj) in a.iter_mut().zip(v) {
+            for oc in 0..C1 {
+                let k: &[f32; KS * KS] = self.c1w[oc * KS * KS..(oc + 1) * KS * KS]
+                    .try_into()
+                    .unwrap_or(&[0.0; KS * KS]);
+                let b = self.c1b[oc];
+                for y in 0..r {
+                    for x0 in (0..c).step_by(8) {
+                        let mut acc = [0.0f32; 8];
+                        for ky in 0..KS {
+                            let row = &w.xp[(y + ky) * pc + x0..(y + ky) * pc + x0 + 8 + KS - 1];
+                            for kx in 0..KS {
+                                let v: &[f32; 8] = row[kx..kx + 8].try_into().unwrap_or(&[0.0; 8]);
+                                let wv = k[ky * KS + kx];
+                                for (aj, vj) in acc.iter_mut().zip(v) {
                                     *aj += wv * vj;
                                 }
                             }
                         }
-                    }
-                    let n = (c - x0).min(8);
-                    for (oc, a) in acc.iter().enumerate() {
-                        let b = self.c1b[oc];
+                        let n = (c - x0).min(8);
                         for (o, v) in out[oc * plane + y * c + x0..oc * plane + y * c + x0 + n]
                             .iter_mut()
-                            .zip(a)
+                            .zip(&acc)
                         {
                             *o = v + b;
                         }
@@ -365,7 +374,14 @@ impl FrozenLeNet {
 
     /// The gradient with respect to the input, from `w.dlogits`, into `dx` (`[mb, rows·cols]`).
     fn backward_micro(&self, w: &mut LeNetWork, dx: &mut [f32], mb: usize) {
-        pulp::Arch::new().dispatch(|| self.backward_micro_impl(w, dx, mb));
+        pulp::Arch::new().dispatch(Micro {
+            net: self,
+            w,
+            x: &[],
+            dx,
+            mb,
+            backward: true,
+        });
     }
 
     #[inline(always)]
@@ -597,6 +613,29 @@ fn mask(g: &mut [f32], a: &[f32]) {
     for (gv, &av) in g.iter_mut().zip(a) {
         if av <= 0.0 {
             *gv = 0.0;
+        }
+    }
+}
+
+/// One micro-batch pass, compiled for the CPU's vector extensions (see the note at the end of
+/// `dense.rs` on why this is a struct and not a closure).
+struct Micro<'a> {
+    net: &'a FrozenLeNet,
+    w: &'a mut LeNetWork,
+    x: &'a [f32],
+    dx: &'a mut [f32],
+    mb: usize,
+    backward: bool,
+}
+
+impl pulp::WithSimd for Micro<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        if self.backward {
+            self.net.backward_micro_impl(self.w, self.dx, self.mb);
+        } else {
+            self.net.forward_micro_impl(self.w, self.x, self.mb);
         }
     }
 }

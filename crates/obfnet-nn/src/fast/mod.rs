@@ -403,6 +403,7 @@ pub fn train_obfuscators_fast(
         frozen_gradient_found: false,
         train_samples: n,
         privacy_epochs: Vec::new(),
+        engine: crate::config::Engine::Fast,
     };
     Ok((stack, report))
 }
