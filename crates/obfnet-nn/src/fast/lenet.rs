@@ -236,35 +236,18 @@ impl FrozenLeNet {
             for y in 0..r {
                 w.xp[(y + 2) * pc + 2..(y + 2) * pc + 2 + c].copy_from_slice(&img[y * c..(y + 1) * c]);
             }
-            // 8 output columns per block, the 25 taps accumulated in one register, one channel
-            // at a time (each output sums its taps in the order ky, kx, then adds the bias)
+            // per channel and output row, tiles of up to 4 blocks of 8 columns: independent
+            // accumulators (the adds of one output are a dependent chain; four chains keep the
+            // FMA pipes busy); each output sums its taps in the order ky, kx, then adds the bias
             let out = &mut w.c1[s * C1 * plane..(s + 1) * C1 * plane];
             for oc in 0..C1 {
                 let k: &[f32; KS * KS] = self.c1w[oc * KS * KS..(oc + 1) * KS * KS]
                     .try_into()
                     .unwrap_or(&[0.0; KS * KS]);
-                let b = self.c1b[oc];
+                let bias = self.c1b[oc];
                 for y in 0..r {
-                    for x0 in (0..c).step_by(8) {
-                        let mut acc = [0.0f32; 8];
-                        for ky in 0..KS {
-                            let row = &w.xp[(y + ky) * pc + x0..(y + ky) * pc + x0 + 8 + KS - 1];
-                            for kx in 0..KS {
-                                let v: &[f32; 8] = row[kx..kx + 8].try_into().unwrap_or(&[0.0; 8]);
-                                let wv = k[ky * KS + kx];
-                                for (aj, vj) in acc.iter_mut().zip(v) {
-                                    *aj += wv * vj;
-                                }
-                            }
-                        }
-                        let n = (c - x0).min(8);
-                        for (o, v) in out[oc * plane + y * c + x0..oc * plane + y * c + x0 + n]
-                            .iter_mut()
-                            .zip(&acc)
-                        {
-                            *o = v + b;
-                        }
-                    }
+                    let row = &mut out[oc * plane + y * c..oc * plane + (y + 1) * c];
+                    conv_row(row, &[(&w.xp[..], y * pc)], pc, &[k], false, bias);
                 }
             }
         }
@@ -463,7 +446,7 @@ impl FrozenLeNet {
             }
         }
         // conv1 transposed: the input gradient is the correlation of the zero-padded output
-        // gradient with the flipped kernels, 8 columns per block as in the forward pass
+        // gradient with the flipped kernels, tiled as in the forward pass
         for s in 0..mb {
             for oc in 0..C1 {
                 let g = &w.dc1[(s * C1 + oc) * plane..(s * C1 + oc + 1) * plane];
@@ -473,25 +456,16 @@ impl FrozenLeNet {
                 }
             }
             let out = &mut dx[s * plane..(s + 1) * plane];
+            let kernels: [&[f32; KS * KS]; C1] = std::array::from_fn(|oc| {
+                self.c1w[oc * KS * KS..(oc + 1) * KS * KS]
+                    .try_into()
+                    .unwrap_or(&[0.0; KS * KS])
+            });
+            let plane_p = d.pr * pc;
             for y in 0..r {
-                for x0 in (0..c).step_by(8) {
-                    let mut acc = [0.0f32; 8];
-                    for oc in 0..C1 {
-                        for ky in 0..KS {
-                            let at = oc * d.pr * pc + (y + ky) * pc + x0;
-                            let row = &w.dxp[at..at + 8 + KS - 1];
-                            for kx in 0..KS {
-                                let v: &[f32; 8] = row[kx..kx + 8].try_into().unwrap_or(&[0.0; 8]);
-                                let wv = self.c1w[oc * KS * KS + (KS - 1 - ky) * KS + (KS - 1 - kx)];
-                                for (aj, vj) in acc.iter_mut().zip(v) {
-                                    *aj += wv * vj;
-                                }
-                            }
-                        }
-                    }
-                    let n = (c - x0).min(8);
-                    out[y * c + x0..y * c + x0 + n].copy_from_slice(&acc[..n]);
-                }
+                let srcs: [(&[f32], usize); C1] =
+                    std::array::from_fn(|oc| (&w.dxp[oc * plane_p..(oc + 1) * plane_p], y * pc));
+                conv_row(&mut out[y * c..(y + 1) * c], &srcs, pc, &kernels, true, 0.0);
             }
         }
     }
@@ -550,6 +524,70 @@ impl FrozenLeNet {
         let mb = x.len() / self.input_len();
         self.forward_micro(w, x, mb);
         w.logits[..mb * self.classes].to_vec()
+    }
+}
+
+/// One output row of a 5×5 correlation (`flip`: with the kernels turned 180°, the transposed
+/// convolution): `row[x] = bias + Σ_i Σ_ky Σ_kx k_i[ky, kx] · src_i[at_i + ky·stride + x + kx]`,
+/// summed in that order (i, ky, kx) for every output, so the result does not depend on the tiling.
+/// Each source must hold `8·⌈len/8⌉ + 4` values past `at + 4·stride`.
+#[inline(always)]
+fn conv_row(
+    row: &mut [f32],
+    srcs: &[(&[f32], usize)],
+    stride: usize,
+    kernels: &[&[f32; KS * KS]],
+    flip: bool,
+    bias: f32,
+) {
+    let c = row.len();
+    let mut x0 = 0;
+    while x0 < c {
+        let nb = (c - x0).div_ceil(8).min(4);
+        let dst = &mut row[x0..(x0 + 8 * nb).min(c)];
+        match nb {
+            4 => conv_tile::<4>(dst, srcs, x0, stride, kernels, flip, bias),
+            3 => conv_tile::<3>(dst, srcs, x0, stride, kernels, flip, bias),
+            2 => conv_tile::<2>(dst, srcs, x0, stride, kernels, flip, bias),
+            _ => conv_tile::<1>(dst, srcs, x0, stride, kernels, flip, bias),
+        }
+        x0 += 8 * nb;
+    }
+}
+
+/// [`conv_row`] for `NB` blocks of 8 outputs starting at column `x0`, in registers.
+#[inline(always)]
+fn conv_tile<const NB: usize>(
+    dst: &mut [f32],
+    srcs: &[(&[f32], usize)],
+    x0: usize,
+    stride: usize,
+    kernels: &[&[f32; KS * KS]],
+    flip: bool,
+    bias: f32,
+) {
+    let mut acc = [[0.0f32; 8]; NB];
+    for (&(src, at), k) in srcs.iter().zip(kernels) {
+        for ky in 0..KS {
+            let start = at + ky * stride + x0;
+            let line = &src[start..start + 8 * NB + KS - 1];
+            for kx in 0..KS {
+                let wv = if flip {
+                    k[(KS - 1 - ky) * KS + (KS - 1 - kx)]
+                } else {
+                    k[ky * KS + kx]
+                };
+                for (bi, a) in acc.iter_mut().enumerate() {
+                    let v: &[f32; 8] = line[8 * bi + kx..8 * bi + kx + 8].try_into().unwrap_or(&[0.0; 8]);
+                    for (aj, vj) in a.iter_mut().zip(v) {
+                        *aj += wv * vj;
+                    }
+                }
+            }
+        }
+    }
+    for (o, v) in dst.iter_mut().zip(acc.iter().flatten()) {
+        *o = v + bias;
     }
 }
 
