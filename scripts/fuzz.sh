@@ -20,7 +20,9 @@ shift || true
 ALL=(bundle safetensors manifest idx wav oip_json oip_binary grpc_request mqtt_payload)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
 
-cargo run -q --release -p obfnet-serve --example fuzz_seeds -- fuzz/corpus
+# --workspace, never -p alone: -p changes burn's unified features and rebuilds it.
+cargo build -q --release --workspace --example fuzz_seeds
+./target/release/examples/fuzz_seeds fuzz/corpus
 
 have_libfuzzer() {
   rustup run nightly rustc --version >/dev/null 2>&1 && cargo +nightly fuzz --help >/dev/null 2>&1
@@ -39,13 +41,13 @@ if have_libfuzzer && [ "${OBFNET_FUZZ_PROPERTY:-0}" != 1 ]; then
 else
   echo "[fuzz] no nightly toolchain with cargo-fuzz here: running the targets as property tests"
   echo "[fuzz] (seeded mutator over the seeds, ${SECS} s per target; OBFNET_FUZZ_SEED=${OBFNET_FUZZ_SEED:=$RANDOM$RANDOM})"
-  cargo test -q --release -p obfnet-serve --test tests --no-run
+  cargo test -q --release --workspace --test tests --no-run
   for t in "${TARGETS[@]}"; do
     echo "[fuzz] === $t ==="
     log=$(mktemp)
     rc=0
     OBFNET_FUZZ_SECONDS="$SECS" OBFNET_FUZZ_SEED="$OBFNET_FUZZ_SEED" \
-      cargo test -q --release -p obfnet-serve --test tests "fuzz_props::$t" -- --exact --nocapture \
+      cargo test -q --release --workspace --test tests "fuzz_props::$t" -- --exact --nocapture \
       >"$log" 2>&1 || rc=$?
     grep -E "fuzz property|panicked|crashed|input \(hex\)" "$log" | cut -c1-2000 || true
     if [ "$rc" != 0 ]; then echo "[fuzz] $t: CRASH (exit $rc)"; status=1; fi

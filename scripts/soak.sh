@@ -30,8 +30,8 @@ MOSQ="${MOSQUITTO:-$(command -v mosquitto || echo /usr/sbin/mosquitto)}"
 
 # $SOAK_BIN / $SOAK_LOADGEN: already built `obfnet` and `soak` example binaries (default: build
 # this tree's).
-if [ -z "${SOAK_BIN:-}" ]; then cargo build --release -q -p obfnet-cli; fi
-if [ -z "${SOAK_LOADGEN:-}" ]; then cargo build --release -q -p obfnet-serve --example soak; fi
+if [ -z "${SOAK_BIN:-}" ]; then cargo build --release -q --workspace --bin obfnet; fi
+if [ -z "${SOAK_LOADGEN:-}" ]; then cargo build --release -q --workspace --example soak; fi
 LOADGEN="${SOAK_LOADGEN:-./target/release/examples/soak}"
 BIN="${SOAK_BIN:-./target/release/obfnet}"
 DATA="${OBFNET_DATA_DIR:-data}"

@@ -135,6 +135,11 @@ impl MqttWorker {
                 rumqttc::TlsConfiguration::Rustls(tls_client_config(ca)?),
             ));
         }
+        // Requests and replies are small: without TCP_NODELAY each reply waits for the broker's
+        // delayed ACK (≈ 40 ms per hop on Linux) behind Nagle's algorithm.
+        let mut net = o.network_options();
+        net.set_tcp_nodelay(true);
+        o.set_network_options(net);
         Ok(o)
     }
 
