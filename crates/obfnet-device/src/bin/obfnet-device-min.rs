@@ -19,6 +19,17 @@ use obfnet_device::{
     DeviceConfig, InputFormat, MqttSettings, TransportConfig, WeightType, WireFormat, run_device,
 };
 
+const USAGE: &str = "\
+usage: obfnet-device-min (--rest URL | --grpc URL | --mqtt HOST:PORT) [--bundle FILE]
+         [--server-model-sha256 HEX] [--skip-model-check] [--weights bundle|f32|int8]
+         [--wire f32|u8] [--raw] [--json] [--api-key KEY] [--model NAME] [--labels IDX]
+         [--limit N] [--format auto|png|idx|raw|wav] [--mfcc FILE] [--fsdd-dir DIR]
+         [--timeout-ms MS] [--retries N] [--mqtt-user U --mqtt-password P] [--mqtt-ca PEM]
+         SAMPLE...
+Obfuscates each sample with one of the bundle's nets (picked by the OS CSPRNG) and sends it to
+the server; the options are those of `obfnet device` (see `obfnet device --help`).
+Exit codes: 0 ok, 1 device fault, 2 bad input, 3 unreachable, 4 rejected.";
+
 fn parse() -> Result<DeviceConfig, String> {
     let mut args = std::env::args().skip(1);
     let mut cfg = DeviceConfig::new(TransportConfig::Rest {
@@ -96,10 +107,14 @@ fn parse() -> Result<DeviceConfig, String> {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     let cfg = match parse() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {e}\n(obfnet-device-min --help for the options)");
             return ExitCode::from(2);
         }
     };
