@@ -140,6 +140,17 @@ fn tiny_bundle() -> Bundle {
 
 /// Bundle loader: a bundle that loads re-serialises to bytes that load to the same bundle.
 pub fn bundle(data: &[u8]) {
+    bundle_as_given(data);
+    // The sha256 trailer rejects almost every mutant at once; with the trailer recomputed the
+    // mutants also reach the manifest parser, the section checks and the runtime.
+    if let Some(body) = data.len().checked_sub(32).and_then(|n| data.get(..n)) {
+        let mut fixed = body.to_vec();
+        fixed.extend_from_slice(&obfnet_core::sha256(body));
+        bundle_as_given(&fixed);
+    }
+}
+
+fn bundle_as_given(data: &[u8]) {
     // Compared as bytes (NaN weights would make a value comparison fail).
     if let Ok(b) = Bundle::from_bytes(data) {
         let once = b.to_bytes();
@@ -152,6 +163,26 @@ pub fn bundle(data: &[u8]) {
             matches!((&once, &twice), (Ok(a), Some(Ok(b))) if a == b),
             "a loaded bundle does not round-trip"
         );
+        run_every_net(&b);
+    }
+}
+
+/// Memory budget of the fuzzed runtime: what a small device might grant (a hostile bundle that
+/// declares more must be refused with a typed error, not allocated).
+const FUZZ_RUNTIME_BUDGET: usize = 16 << 20;
+
+/// Prepares the edge runtime from a bundle that parsed and, when it is accepted within the
+/// budget, runs every net once on a blank sample: every outcome must be a value or a typed error.
+fn run_every_net(b: &Bundle) {
+    let cfg = obfnet_core::runtime::RuntimeConfig::new(FUZZ_RUNTIME_BUDGET);
+    let Ok(rt) = obfnet_core::runtime::Runtime::from_bundle_with(b, &cfg) else {
+        return;
+    };
+    let raw = vec![0u8; rt.input_len()];
+    let mut out = vec![0.0f32; rt.output_len()];
+    let mut scratch = rt.scratch();
+    for net in 0..rt.k() {
+        let _ = rt.run_raw(net, &raw, &mut out, &mut scratch);
     }
 }
 
