@@ -15,7 +15,7 @@ use crate::config::{
 use crate::data::{Dataset, index_tensor};
 use crate::eval::{accuracy, server_accuracy, server_obfuscated_accuracies};
 use crate::lenet::{LeNet, LeNetConfig};
-use crate::obf::{ObfArch, ObfStack, order_stream};
+use crate::obf::{ObfStack, order_stream};
 use crate::privacy_train::{Adversary, PrivacyEpoch};
 use crate::rng::SplitMix64;
 use crate::server_model::ServerModel;
@@ -317,8 +317,11 @@ pub struct Calibration {
 }
 
 /// Times a few real steps of each kind (after warm-up steps) on the first samples of `train`
-/// and returns their medians. Takes one to two seconds.
-pub fn calibrate(arch: ObfArch, k: usize, batch_size: usize, train: &Dataset) -> Result<Calibration> {
+/// and returns their medians. Takes one to two seconds. The obfuscator steps are timed on the
+/// engine `cfg` trains with (the fast path when [`crate::fast::supports`] it and `cfg.engine`
+/// is not [`Engine::Burn`]; burn otherwise), for `cfg.arch`, `cfg.k` and `cfg.batch_size`.
+pub fn calibrate(cfg: &ObfTrainConfig, train: &Dataset) -> Result<Calibration> {
+    let (arch, k, batch_size) = (cfg.arch, cfg.k, cfg.batch_size);
     check_common(1, batch_size, 1e-3, 0.0)?;
     let device = crate::default_device();
     let ce = CrossEntropyLossConfig::new().init(&device);
@@ -338,6 +341,12 @@ pub fn calibrate(arch: ObfArch, k: usize, batch_size: usize, train: &Dataset) ->
         }
     }
     let server_step_s = median_ms(times) / 1e3;
+    if cfg.engine != Engine::Burn && crate::fast::supports(cfg) {
+        return Ok(Calibration {
+            server_step_s,
+            obf_step_s: crate::fast::time_step(cfg, &model.freeze(), train)?,
+        });
+    }
     let frozen = ServerModel::LeNet(model.freeze());
     let seeds: Vec<u64> = (0..k as u64).collect();
     let mut stack = ObfStack::new(arch, &seeds, train.rows, train.cols, &device)?;

@@ -267,7 +267,7 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
     let steps = |epochs: usize, batch: usize| (n.div_ceil(batch) * epochs) as f64;
     let mut estimate = 0.0;
     for (i, c) in config.obfuscators.iter().enumerate() {
-        let cal = obfnet_nn::calibrate(c.arch, c.k, c.batch_size, &train)?;
+        let cal = obfnet_nn::calibrate(c, &train)?;
         if i == 0 {
             estimate += cal.server_step_s * steps(config.server.epochs, config.server.batch_size);
         }

@@ -43,6 +43,41 @@ pub fn supports(cfg: &ObfTrainConfig) -> bool {
         )
 }
 
+/// Median seconds of one fast-path step of `cfg.k` nets (after two warm-up steps) on the first
+/// samples of `train`, against `server`: what [`crate::calibrate`] reports when `cfg` trains on
+/// the fast path.
+///
+/// # Errors
+/// As [`train_obfuscators_fast`] for configurations the fast path does not take.
+pub fn time_step(cfg: &ObfTrainConfig, server: &LeNet, train: &Dataset) -> Result<f64> {
+    let device = crate::default_device().inner();
+    let template = ObfStack::new_design(
+        cfg.arch,
+        cfg.bottleneck,
+        &cfg.seeds(),
+        train.rows,
+        train.cols,
+        cfg.clip_output,
+        &device,
+    )?;
+    let b = cfg.batch_size.min(train.len()).max(1);
+    let mut trainer = FastTrainer::new(&template, server, b)?;
+    let idx: Vec<usize> = (0..b).collect();
+    let x = to_vec(train.slice(0, b))?;
+    let labels = &train.labels[..b];
+    let batches: Vec<&[usize]> = (0..cfg.k).map(|_| idx.as_slice()).collect();
+    let mut times = Vec::new();
+    for i in 0..7 {
+        let t = Instant::now();
+        trainer.step(&x, labels, &batches, Some(1e-3));
+        if i > 1 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
+}
+
 /// Worker threads: the machine's cores.
 fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
