@@ -333,7 +333,7 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
             listen = crate::listen::quickstart_listen(
                 &out,
                 &a.data.data_dir,
-                &model,
+                &server,
                 &stack,
                 &train,
                 &test,
