@@ -63,11 +63,15 @@ impl DataSource {
     }
 
     /// Obtains the dataset (idempotent; see [`obfnet_data::fetch`]), telling `progress` about
-    /// slow steps.
+    /// slow steps. A user dataset is read in place: nothing to fetch
+    /// ([`Fetched::AlreadyPresent`]; [`DataSource::load`] reports a missing file).
     ///
     /// # Errors
     /// See [`obfnet_data::fetch::FetchError`].
     pub fn fetch(&self, from: Option<&Path>, progress: &mut dyn FnMut(&str)) -> Result<Fetched> {
+        if self.user().is_some() {
+            return Ok(Fetched::AlreadyPresent);
+        }
         Ok(obfnet_data::fetch::fetch_dataset(
             &self.data_dir,
             &self.dataset,
