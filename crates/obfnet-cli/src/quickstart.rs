@@ -74,7 +74,11 @@ pub(crate) fn cmd_quickstart(a: &QuickstartArgs, json: bool) -> Result<()> {
         println!("\nrun directory: {}", o.out.display());
         println!(
             "{} on raw test inputs: {:.2}%",
-            if a.model.is_some() { "server model" } else { "LeNet-5" },
+            if a.model.is_some() {
+                "server model"
+            } else {
+                "LeNet-5"
+            },
             o.server.test_accuracy * 100.0
         );
         for r in &o.obfuscators {

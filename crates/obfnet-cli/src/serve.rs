@@ -7,8 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use obfnet_serve::{
-    AppState, InferenceBackend, LeNetBackend, MqttConfig, MqttWorker, NoopBackend, OnnxBackend,
-    ServeConfig,
+    AppState, InferenceBackend, LeNetBackend, MqttConfig, MqttWorker, NoopBackend, OnnxBackend, ServeConfig,
 };
 
 #[derive(Debug, Args)]

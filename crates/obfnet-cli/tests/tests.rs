@@ -246,7 +246,10 @@ fn export_onnx_gives_a_model_that_evaluates_like_the_directory() {
         .output()
         .expect("run export-onnx");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("does not end in .onnx"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("does not end in .onnx"),
+        "{err}"
+    );
     assert!(!bad.exists());
 }
 

@@ -486,13 +486,7 @@ impl Attack for ShadowAttack {
             bottleneck: scheme.bottleneck().unwrap_or(obfnet_nn::DEFAULT_BOTTLENECK),
             ..ObfTrainConfig::default()
         };
-        let (stack, report) = obfnet_nn::train_obfuscators(
-            &cfg,
-            ctx.server,
-            ctx.train,
-            ctx.test,
-            progress,
-        )?;
+        let (stack, report) = obfnet_nn::train_obfuscators(&cfg, ctx.server, ctx.train, ctx.test, progress)?;
         self.shadow_accuracy = report.accuracies.first().copied();
         self.arch = Some(arch);
         let shadow = ObfScheme::new(&stack);

@@ -307,13 +307,11 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
     // 3. Server model: trained here, or given.
     let (server, server_dir, sha, srep) = match &a.model {
         None => {
-            let (model, srep) = obfnet_nn::train_server_model(&config.server, &train, &test, &mut |e| {
-                progress.event(e)
-            })?;
+            let (model, srep) =
+                obfnet_nn::train_server_model(&config.server, &train, &test, &mut |e| progress.event(e))?;
             progress.finish();
             let server_dir = out.join("server");
-            let sha =
-                obfnet_nn::save_server_model_for(&model, &ds.name, &config.server, &srep, &server_dir)?;
+            let sha = obfnet_nn::save_server_model_for(&model, &ds.name, &config.server, &srep, &server_dir)?;
             say(format!(
                 "LeNet-5 test accuracy {:.2}% ({} s)",
                 srep.test_accuracy * 100.0,

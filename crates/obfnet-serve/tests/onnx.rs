@@ -40,7 +40,8 @@ async fn an_onnx_model_answers_as_the_native_model_does() -> TestResult {
     let x = normalise(&flat_u8);
     let want = direct_probabilities(&x, 4);
     for (datatype, data) in [("UINT8", json!(flat_u8)), ("FP32", json!(x))] {
-        let req = json!({"inputs": [{"name": "input", "shape": [4, 784], "datatype": datatype, "data": data}]});
+        let req =
+            json!({"inputs": [{"name": "input", "shape": [4, 784], "datatype": datatype, "data": data}]});
         let r = post_json(&s.url("/v2/models/lenet5/infer"), &req).await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let probs: Vec<f32> = serde_json::from_value(r.json()["outputs"][1]["data"].clone())?;
@@ -50,7 +51,8 @@ async fn an_onnx_model_answers_as_the_native_model_does() -> TestResult {
         );
     }
     // a sample of the wrong size is a client error, not a crash
-    let req = json!({"inputs": [{"name": "input", "shape": [1, 10], "datatype": "UINT8", "data": vec![0u8; 10]}]});
+    let req =
+        json!({"inputs": [{"name": "input", "shape": [1, 10], "datatype": "UINT8", "data": vec![0u8; 10]}]});
     let r = post_json(&s.url("/v2/models/lenet5/infer"), &req).await;
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
     s.stop().await?;
