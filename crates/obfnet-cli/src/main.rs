@@ -52,6 +52,9 @@ enum Command {
     Quickstart(quickstart::QuickstartArgs),
     /// Validate a bundle and print its manifest.
     Inspect(InspectArgs),
+    /// Write a trained LeNet-5 (a `train-model` directory) as an ONNX file with its
+    /// preprocessing sidecar, usable wherever `--model x.onnx` is taken.
+    ExportOnnx(ExportOnnxArgs),
     /// Quantise a bundle's nets to int8 (per output channel) for devices.
     Quantize(edge::QuantizeArgs),
     /// Run the edge runtime on images as a device would: pick a net per sample, obfuscate, encode.
@@ -183,6 +186,16 @@ enum RuntimeArg {
 }
 
 #[derive(Debug, Args)]
+struct ExportOnnxArgs {
+    /// Directory of the server model (model.safetensors + config.json from `train-model`).
+    #[arg(long, default_value = "runs/server")]
+    model: PathBuf,
+    /// The ONNX file to write (`*.onnx`); the sidecar goes next to it (`*.obfnet.json`).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
 struct InspectArgs {
     /// The bundle file.
     bundle: PathBuf,
@@ -239,6 +252,7 @@ fn run(command: Command, json: bool) -> Result<()> {
         Command::Evaluate(a) => cmd_evaluate(&a, json),
         Command::Quickstart(a) => quickstart::cmd_quickstart(&a, json),
         Command::Inspect(a) => cmd_inspect(&a, json),
+        Command::ExportOnnx(a) => cmd_export_onnx(&a, json),
         Command::Quantize(a) => edge::cmd_quantize(&a, json),
         Command::Obfuscate(a) => edge::cmd_obfuscate(&a, json),
         Command::BenchTrain(a) => cmd_bench(&a, json),
@@ -262,6 +276,25 @@ pub(crate) fn emit(json: bool, value: &serde_json::Value, human: impl FnOnce()) 
 /// Whether to draw progress bars (only on a terminal).
 pub(crate) fn interactive() -> bool {
     std::io::stderr().is_terminal()
+}
+
+fn cmd_export_onnx(a: &ExportOnnxArgs, json: bool) -> Result<()> {
+    let e = obfnet_nn::export_server_onnx(&a.model, &a.out)
+        .with_context(|| format!("exporting {} as ONNX", a.model.display()))?;
+    emit(json, &serde_json::to_value(&e)?, || {
+        println!(
+            "LeNet-5 of {} ({}, input {}×{}, {} classes) written to {} (sha256 {}), sidecar {}",
+            e.source.display(),
+            e.dataset,
+            e.input[0],
+            e.input[1],
+            e.classes,
+            e.model.display(),
+            e.sha256,
+            e.sidecar.display()
+        );
+    });
+    Ok(())
 }
 
 fn cmd_train_model(a: &TrainModelArgs, json: bool) -> Result<()> {

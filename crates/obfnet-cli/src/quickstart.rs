@@ -44,6 +44,10 @@ pub(crate) struct QuickstartArgs {
     /// Obfuscator training engine: auto (the fast path where it applies, else burn), burn, fast.
     #[arg(long, default_value_t = obfnet_nn::Engine::Auto)]
     engine: obfnet_nn::Engine,
+    /// Use this server model instead of training a LeNet-5: an ONNX file (`*.onnx`, with its
+    /// optional `*.obfnet.json` sidecar) or a `train-model` directory.
+    #[arg(long, conflicts_with = "lenet_epochs")]
+    model: Option<PathBuf>,
 }
 
 pub(crate) fn cmd_quickstart(a: &QuickstartArgs, json: bool) -> Result<()> {
@@ -59,6 +63,7 @@ pub(crate) fn cmd_quickstart(a: &QuickstartArgs, json: bool) -> Result<()> {
         limit: a.limit,
         clip_output: a.clip_output,
         engine: a.engine,
+        model: a.model.clone(),
     };
     let mut bars = progress::Bars::new(interactive() && !json);
     let o = run(&job, &mut bars)?;
@@ -68,7 +73,12 @@ pub(crate) fn cmd_quickstart(a: &QuickstartArgs, json: bool) -> Result<()> {
     emit(json, &value, || {
         println!("\nrun directory: {}", o.out.display());
         println!(
-            "LeNet-5 on raw test inputs: {:.2}%",
+            "{} on raw test inputs: {:.2}%",
+            if a.model.is_some() {
+                "server model"
+            } else {
+                "LeNet-5"
+            },
             o.server.test_accuracy * 100.0
         );
         for r in &o.obfuscators {

@@ -7,12 +7,14 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use obfnet_serve::{
-    AppState, InferenceBackend, LeNetBackend, MqttConfig, MqttWorker, NoopBackend, ServeConfig,
+    AppState, InferenceBackend, LeNetBackend, MqttConfig, MqttWorker, NoopBackend, OnnxBackend, ServeConfig,
 };
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// Directory of the server model (model.safetensors + config.json from `train-model`).
+    /// The server model: a directory (model.safetensors + config.json from `train-model`) or an
+    /// ONNX file (`model.onnx`, with its optional sidecar `model.obfnet.json`); an ONNX model
+    /// takes `[n, rows·cols]` inputs, its per-sample shape flattened.
     #[arg(long, default_value = "runs/server")]
     model: PathBuf,
     /// Serve a model that computes nothing (all-zero logits): the service's own ceiling, for
@@ -157,11 +159,13 @@ fn config(a: &ServeArgs) -> Result<ServeConfig> {
 
 pub(crate) fn cmd_serve(a: &ServeArgs, json: bool) -> Result<()> {
     let cfg = config(a)?;
-    if !a.noop {
-        obfnet_report::setup::refuse_onnx("serve", &a.model)?;
-    }
     let backend: Box<dyn InferenceBackend> = if a.noop {
         Box::new(NoopBackend::default())
+    } else if obfnet_nn::is_onnx_path(&a.model) {
+        Box::new(
+            OnnxBackend::load(&a.model)
+                .with_context(|| format!("loading the ONNX server model {}", a.model.display()))?,
+        )
     } else {
         Box::new(
             LeNetBackend::load(&a.model)

@@ -1,10 +1,9 @@
 //! Bring your own model and data, driven as a user would: an ONNX classifier (written here with
 //! `obfnet_onnx::writer`, with a per-channel preprocessing sidecar) and a NumPy `.npz` dataset
-//! of 3 × 8 × 8 RGB samples (not 28×28, not one channel) go through `train-obf` and `evaluate`;
-//! the verbs that still need the LeNet-5 refuse the `.onnx` file with an error naming the verb,
-//! and an unsupported operator is refused when the model is loaded.
+//! of 3 × 12 × 12 RGB samples (not 28×28, not one channel) go through `train-obf`, `evaluate`,
+//! `report` and `attack`, and an unsupported operator is refused when the model is loaded.
 //!
-//! The classifier is a template matcher (`Flatten → Gemm`): class c lights a 4 × 4 square in
+//! The classifier is a template matcher (`Flatten → Gemm`): class c lights a 6 × 6 square in
 //! quadrant c of every channel, and logit c sums the pixels of that square, so the model is
 //! right on every test sample without training and the obfuscators have a real model to keep
 //! accurate.
@@ -12,33 +11,28 @@
 use std::fs::File;
 use std::path::Path;
 
-use assert_cmd::Command;
 use ndarray::{Array1, ArrayD, IxDyn};
 use ndarray_npy::NpzWriter;
 use obfnet_onnx::writer::{Attr, Dim, GraphWriter};
 
+mod common;
+
+use common::{json_of, obfnet};
+
 const C: usize = 3;
-const S: usize = 8;
+/// 12 × 12: the smallest side the attacks' recognition classifier (a LeNet-5) takes.
+const S: usize = 12;
+/// Side of a class's square (one quadrant).
+const Q: usize = S / 2;
 const CLASSES: usize = 4;
-
-fn obfnet() -> Command {
-    let mut cmd = Command::cargo_bin("obfnet").expect("binary");
-    cmd.env_remove("OBFNET_DATA_DIR");
-    cmd
-}
-
-fn json_of(out: &[u8]) -> serde_json::Value {
-    let text = String::from_utf8_lossy(out);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
 
 /// Whether pixel (r, c) lies in class `class`'s square.
 fn in_square(class: usize, r: usize, c: usize) -> bool {
-    let (r0, c0) = (4 * (class / 2), 4 * (class % 2));
-    (r0..r0 + 4).contains(&r) && (c0..c0 + 4).contains(&c)
+    let (r0, c0) = (Q * (class / 2), Q * (class % 2));
+    (r0..r0 + Q).contains(&r) && (c0..c0 + Q).contains(&c)
 }
 
-/// `n` samples `[n, 3, 8, 8]` (u8) with labels cycling through the classes.
+/// `n` samples `[n, 3, 12, 12]` (u8) with labels cycling through the classes.
 fn samples(n: usize, seed: u32) -> (ArrayD<u8>, Array1<u8>) {
     let mut state = seed | 1;
     let mut noise = move || {
@@ -127,7 +121,7 @@ fn write_model(path: &Path) {
 #[test]
 fn onnx_model_and_npz_dataset_through_train_obf_and_evaluate() {
     let dir = tempfile::tempdir().expect("tmp");
-    let npz = dir.path().join("rgb8.npz");
+    let npz = dir.path().join("rgb12.npz");
     let model = dir.path().join("template.onnx");
     let bundle = dir.path().join("obf.obfb");
     write_npz(&npz);
@@ -213,38 +207,179 @@ fn onnx_model_and_npz_dataset_through_train_obf_and_evaluate() {
     println!("evaluate --runtime edge: {edge}");
 }
 
+/// Tiny attack budgets (the standard suite): this checks the pipeline runs an ONNX model end to
+/// end, not the attacks' strength (tested in obfnet-privacy).
+const TINY: [&str; 24] = [
+    "--preset",
+    "standard",
+    "--eval-samples",
+    "20",
+    "--rmle-samples",
+    "4",
+    "--rmle-steps",
+    "5",
+    "--inverse-train",
+    "200",
+    "--per-net-train",
+    "100",
+    "--inverse-epochs",
+    "1",
+    "--inverse-hidden",
+    "32",
+    "--shadow-train",
+    "100",
+    "--distinguisher-train",
+    "100",
+    "--recogniser-epochs",
+    "1",
+    "--seed",
+    "3",
+];
+
 #[test]
-fn lenet_only_verbs_refuse_an_onnx_model_naming_the_verb() {
+fn onnx_model_through_report_and_attack() {
     let dir = tempfile::tempdir().expect("tmp");
+    let npz = dir.path().join("rgb12.npz");
     let model = dir.path().join("template.onnx");
+    let out_dir = dir.path().join("report");
+    write_npz(&npz);
     write_model(&model);
-    for verb in ["attack", "report", "serve"] {
-        let mut cmd = obfnet();
-        cmd.arg(verb).arg("--model").arg(&model);
-        if verb != "serve" {
-            cmd.args(["--dataset", "npz:/nonexistent.npz"]);
-        }
-        if verb == "attack" {
-            cmd.args(["--baseline", "projection-orthogonal"]);
-        }
-        if verb == "report" {
-            cmd.arg("--out").arg(dir.path().join("report"));
-        }
-        let out = cmd.output().expect("run");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{verb} accepted an ONNX model");
+    let dataset = format!("npz:{}", npz.display());
+
+    let out = obfnet()
+        .args(["report", "--json", "--dataset", &dataset, "--model"])
+        .arg(&model)
+        .args(["--archs", "obfnet2", "-k", "1,2", "--obf-epochs", "4"])
+        .args(["--baselines", "gaussian:0.25"])
+        .args(TINY)
+        .arg("--out")
+        .arg(&out_dir)
+        .output()
+        .expect("run report");
+    assert!(
+        out.status.success(),
+        "report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = json_of(&out.stdout);
+    println!("report --json: {summary}");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
+            .expect("json");
+    // the bundle and the report name the ONNX file by its sha256
+    let sha = obfnet_core::hex(&obfnet_core::sha256(&std::fs::read(&model).expect("model")));
+    assert_eq!(file["server_model_sha256"], sha.as_str());
+    assert_eq!(file["server_raw_accuracy"], 1.0, "the template matcher is exact");
+    let schemes = file["results"].as_array().expect("results");
+    // obfnet2 at K = 1 and K = 2, one baseline
+    assert_eq!(schemes.len(), 3, "{schemes:?}");
+    for s in schemes {
+        let acc = s["utility"]["accuracy"].as_f64().expect("utility");
+        assert!((0.0..=1.0).contains(&acc), "{s}");
         assert!(
-            err.contains(&format!("`obfnet {verb}` does not take an ONNX server model")),
-            "{verb}: {err}"
+            !s["attacks"].as_array().expect("attacks").is_empty(),
+            "no attack scored {}",
+            s["name"]
         );
-        assert!(!err.contains("panicked"), "{verb}: {err}");
     }
+    // the nets were trained against the ONNX model and keep it accurate (chance: 25%)
+    let obf = schemes
+        .iter()
+        .find(|s| s["name"].as_str().is_some_and(|n| n.contains("obfnet2")))
+        .expect("an obfnet2 scheme");
+    assert!(obf["utility"]["accuracy"].as_f64() >= Some(0.9), "{obf}");
+
+    // attack: the cached bundle, against the same ONNX model
+    let bundle = out_dir.join("obfnets-obfnet2.obfb");
+    let out = obfnet()
+        .args(["attack", "--json", "--dataset", &dataset, "--model"])
+        .arg(&model)
+        .arg("--bundle")
+        .arg(&bundle)
+        .args(TINY)
+        .output()
+        .expect("run attack");
+    assert!(
+        out.status.success(),
+        "attack failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let attack = json_of(&out.stdout);
+    assert!(
+        !attack["result"]["attacks"]
+            .as_array()
+            .expect("attacks")
+            .is_empty()
+    );
+
+    // a bundle trained against another model is refused
+    let other = dir.path().join("other.onnx");
+    obfnet_onnx::Preprocess::load_for(&model)
+        .expect("sidecar")
+        .save_for(&other)
+        .expect("sidecar");
+    std::fs::write(&other, {
+        // a doc_string (ModelProto field 6) appended: the same graph, another file
+        let mut b = std::fs::read(&model).expect("model");
+        b.extend_from_slice(&[0x32, 0x01, b'x']);
+        b
+    })
+    .expect("write");
+    let out = obfnet()
+        .args(["attack", "--dataset", &dataset, "--model"])
+        .arg(&other)
+        .arg("--bundle")
+        .arg(&bundle)
+        .args(TINY)
+        .output()
+        .expect("run attack");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a bundle for another model was accepted");
+    assert!(err.contains("another server model"), "{err}");
+}
+
+#[test]
+fn quickstart_with_a_given_onnx_model_trains_no_lenet() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let npz = dir.path().join("rgb12.npz");
+    let model = dir.path().join("template.onnx");
+    let run = dir.path().join("run");
+    write_npz(&npz);
+    write_model(&model);
+    let out = obfnet()
+        .args([
+            "quickstart",
+            "--json",
+            "--dataset",
+            &format!("npz:{}", npz.display()),
+            "--model",
+        ])
+        .arg(&model)
+        .args(["-k", "2", "--obf-epochs", "4", "--out"])
+        .arg(&run)
+        .output()
+        .expect("run quickstart");
+    assert!(
+        out.status.success(),
+        "quickstart failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&out.stdout);
+    let sha = obfnet_core::hex(&obfnet_core::sha256(&std::fs::read(&model).expect("model")));
+    assert_eq!(report["server_model"]["sha256"], sha.as_str());
+    assert_eq!(report["server_model"]["trained_here"], false);
+    assert_eq!(report["server_model"]["report"]["test_accuracy"], 1.0);
+    assert_eq!(report["config"]["model"], model.to_str().expect("utf-8"));
+    assert!(!run.join("server").exists(), "a LeNet-5 was trained");
+    assert!(run.join("obfnets-obfnet2.obfb").exists());
+    let mean = report["obfuscators"][0]["mean_accuracy"].as_f64().expect("mean");
+    assert!(mean >= 0.9, "mean accuracy behind the nets {mean} (chance 0.25)");
 }
 
 #[test]
 fn an_unsupported_operator_is_refused_when_the_model_is_loaded() {
     let dir = tempfile::tempdir().expect("tmp");
-    let npz = dir.path().join("rgb8.npz");
+    let npz = dir.path().join("rgb12.npz");
     write_npz(&npz);
     let model = dir.path().join("erf.onnx");
     let n = || Dim::Symbolic("N".into());

@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
+mod common;
+
+use common::{json_of, obfnet};
 
 /// Writes `n_train`/`n_test` images of 10 easy classes (a bright square whose place encodes the
 /// class, on noise) as the four MNIST IDX files in `<dir>/mnist/`.
@@ -46,17 +48,6 @@ fn write_fixture(dir: &Path, n_train: usize, n_test: usize) {
         )
         .expect("write labels");
     }
-}
-
-fn obfnet() -> Command {
-    let mut cmd = Command::cargo_bin("obfnet").expect("binary");
-    cmd.env_remove("OBFNET_DATA_DIR");
-    cmd
-}
-
-fn json_of(out: &[u8]) -> serde_json::Value {
-    let text = String::from_utf8_lossy(out);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// What most tests share (see [`shared`]).
@@ -202,6 +193,64 @@ fn verbs_work_end_to_end_on_a_tiny_dataset() {
     assert_eq!(eval["raw_accuracy"], report["report"]["test_accuracy"]);
 
     edge_verbs(tmp.path(), data, model, &bundle, &eval);
+}
+
+#[test]
+fn export_onnx_gives_a_model_that_evaluates_like_the_directory() {
+    let sh = shared();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let onnx = tmp.path().join("lenet.onnx");
+    let out = obfnet()
+        .args(["export-onnx", "--json", "--model"])
+        .arg(&sh.model)
+        .arg("--out")
+        .arg(&onnx)
+        .assert()
+        .success();
+    let e = json_of(&out.get_output().stdout);
+    let sha = obfnet_core::hex(&obfnet_core::sha256(&std::fs::read(&onnx).expect("onnx file")));
+    assert_eq!(e["sha256"], sha.as_str());
+    assert_eq!(e["source_sha256"], sh.model_json["sha256"]);
+    assert_eq!(e["input"], serde_json::json!([28, 28]));
+    assert!(tmp.path().join("lenet.obfnet.json").exists(), "no sidecar");
+
+    let raw = |model: &Path| {
+        let out = obfnet()
+            .args(["evaluate", "--json", "--data-dir", sh.data_arg(), "--model"])
+            .arg(model)
+            .assert()
+            .success();
+        json_of(&out.get_output().stdout)["raw_accuracy"].clone()
+    };
+    let native = raw(&sh.model);
+    assert_eq!(raw(&onnx), native, "the exported model scores differently");
+    assert_eq!(native, sh.model_json["report"]["test_accuracy"]);
+
+    // a bundle trained against the directory is refused with the ONNX file (another model id)
+    let out = obfnet()
+        .args(["evaluate", "--data-dir", sh.data_arg(), "--model"])
+        .arg(&onnx)
+        .arg("--bundle")
+        .arg(&sh.obfnet2)
+        .output()
+        .expect("run evaluate");
+    assert!(!out.status.success(), "a bundle for the directory was accepted");
+
+    // not an .onnx name: a clear error, nothing written
+    let bad = tmp.path().join("lenet.bin");
+    let out = obfnet()
+        .args(["export-onnx", "--model"])
+        .arg(&sh.model)
+        .arg("--out")
+        .arg(&bad)
+        .output()
+        .expect("run export-onnx");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("does not end in .onnx"),
+        "{err}"
+    );
+    assert!(!bad.exists());
 }
 
 /// quantize, obfuscate and `evaluate --runtime edge` on the bundle of the end-to-end test.

@@ -60,7 +60,9 @@ pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
 pub use obfnet_data::write_atomic;
 pub use privacy_train::{PrivacyEpoch, PrivacyTraining, class_means};
 pub use rng::SplitMix64;
-pub use server_model::{OnnxServer, ServerModel, is_onnx_path, lenet_onnx_sidecar, lenet_to_onnx};
+pub use server_model::{
+    OnnxExport, OnnxServer, ServerModel, export_server_onnx, is_onnx_path, lenet_onnx_sidecar, lenet_to_onnx,
+};
 pub use train::{Calibration, calibrate, train_obfuscators, train_server_model};
 
 /// The device training runs on: burn's pure-Rust `flex` CPU backend with autodiff.

@@ -331,6 +331,81 @@ pub fn lenet_to_onnx(model: &LeNet) -> Result<Vec<u8>> {
     Ok(g.finish(13))
 }
 
+/// What [`export_server_onnx`] wrote (printed by `obfnet export-onnx --json`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OnnxExport {
+    /// Schema version ([`OnnxExport::VERSION`]).
+    pub schema_version: u32,
+    /// The `.onnx` file.
+    pub model: PathBuf,
+    /// Its preprocessing sidecar (`*.obfnet.json`).
+    pub sidecar: PathBuf,
+    /// sha256 of the `.onnx` file, hex: the server-model id bundles trained against it record.
+    pub sha256: String,
+    /// The LeNet-5 directory it was exported from.
+    pub source: PathBuf,
+    /// sha256 of that directory's weights, hex (the id of its native bundles).
+    pub source_sha256: String,
+    /// The dataset the LeNet-5 was trained on.
+    pub dataset: String,
+    /// Input `[rows, cols]` (the ONNX input is `[N, 1, rows, cols]`).
+    pub input: [usize; 2],
+    /// Classes (the ONNX output is `[N, classes]`).
+    pub classes: usize,
+}
+
+impl OnnxExport {
+    /// Current schema version.
+    pub const VERSION: u32 = 1;
+}
+
+/// Writes the LeNet-5 of `dir` (as saved by `obfnet train-model`) as the ONNX file `out`
+/// ([`lenet_to_onnx`], opset 13, symbolic batch) with its sidecar next to it (the normalisation
+/// the model was trained with). The `.onnx` file is written atomically; the export is checked
+/// by loading it back ([`OnnxServer::load`]).
+///
+/// # Errors
+/// [`Error::Config`] if `out` does not end in `.onnx`; everything [`crate::load_server_model`]
+/// refuses; I/O errors; [`Error::Onnx`] if the written file does not load back.
+pub fn export_server_onnx(dir: &Path, out: &Path) -> Result<OnnxExport> {
+    if !is_onnx_path(out) {
+        return Err(Error::Config {
+            field: "export-onnx --out",
+            reason: format!("{} does not end in .onnx", out.display()),
+        });
+    }
+    let (model, config, source_sha) = crate::load_server_model(dir)?;
+    let bytes = lenet_to_onnx(&model)?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Io {
+            op: "create",
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    let [scale, mean, std] = config.normalisation;
+    let sidecar = obfnet_onnx::Preprocess {
+        scale,
+        mean: vec![mean],
+        std: vec![std],
+        ..obfnet_onnx::Preprocess::default()
+    };
+    sidecar.save_for(out)?;
+    obfnet_data::write_atomic(out, &bytes)?;
+    let loaded = OnnxServer::load(out)?;
+    Ok(OnnxExport {
+        schema_version: OnnxExport::VERSION,
+        model: out.to_owned(),
+        sidecar: obfnet_onnx::Preprocess::sidecar_path(out),
+        sha256: obfnet_core::hex(&loaded.sha256()),
+        source: dir.to_owned(),
+        source_sha256: obfnet_core::hex(&source_sha),
+        dataset: config.dataset_name().to_owned(),
+        input: config.model.input,
+        classes: config.model.classes,
+    })
+}
+
 /// The sidecar matching the project's normalisation ([`NORMALISATION`]), for a LeNet exported
 /// with [`lenet_to_onnx`].
 pub fn lenet_onnx_sidecar() -> obfnet_onnx::Preprocess {

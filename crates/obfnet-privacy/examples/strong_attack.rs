@@ -81,7 +81,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let recogniser = Recogniser::train(&cfg, &train, &test, &mut progress)?;
     let ctx = EvalContext {
-        server: &server,
+        server: &obfnet_nn::ServerModel::LeNet(server),
         train: &train,
         test: &test,
         recogniser: &recogniser,

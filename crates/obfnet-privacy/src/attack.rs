@@ -7,7 +7,7 @@
 //! on the training split only and are scored on test-split samples.
 
 use burn::prelude::*;
-use obfnet_nn::{Dataset, LeNet, NORMALISATION, ObfArch, ObfTrainConfig, SplitMix64, TrainEvent};
+use obfnet_nn::{Dataset, NORMALISATION, ObfArch, ObfTrainConfig, ServerModel, SplitMix64, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::mlp::{Mlp, MlpConfig, Targets, index_tensor, to_vec, train_mlp};
@@ -17,8 +17,8 @@ use crate::{Error, Result};
 /// What an attack may use while fitting.
 #[derive(Debug, Clone, Copy)]
 pub struct FitContext<'a> {
-    /// The server's frozen model.
-    pub server: &'a LeNet,
+    /// The server's frozen model (the project's LeNet-5 or an ONNX graph).
+    pub server: &'a ServerModel,
     /// The server's own data (training split).
     pub train: &'a Dataset,
     /// Only for reporting accuracies of shadow nets; attacks never fit on it.
@@ -486,13 +486,7 @@ impl Attack for ShadowAttack {
             bottleneck: scheme.bottleneck().unwrap_or(obfnet_nn::DEFAULT_BOTTLENECK),
             ..ObfTrainConfig::default()
         };
-        let (stack, report) = obfnet_nn::train_obfuscators(
-            &cfg,
-            &obfnet_nn::ServerModel::LeNet(ctx.server.clone()),
-            ctx.train,
-            ctx.test,
-            progress,
-        )?;
+        let (stack, report) = obfnet_nn::train_obfuscators(&cfg, ctx.server, ctx.train, ctx.test, progress)?;
         self.shadow_accuracy = report.accuracies.first().copied();
         self.arch = Some(arch);
         let shadow = ObfScheme::new(&stack);

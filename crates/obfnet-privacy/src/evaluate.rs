@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use obfnet_nn::{Dataset, LeNet, ServerTrainConfig, SplitMix64, TrainEvent};
+use obfnet_nn::{Dataset, LeNet, ServerModel, ServerTrainConfig, SplitMix64, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{
@@ -275,8 +275,8 @@ impl Recogniser {
 /// Everything an evaluation shares across schemes.
 #[derive(Debug, Clone, Copy)]
 pub struct EvalContext<'a> {
-    /// The server's frozen model.
-    pub server: &'a LeNet,
+    /// The server's frozen model (the project's LeNet-5 or an ONNX graph).
+    pub server: &'a ServerModel,
     /// Training split (the server's own data; attackers fit here).
     pub train: &'a Dataset,
     /// Test split (attacked samples come from here).

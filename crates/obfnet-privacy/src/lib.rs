@@ -43,6 +43,7 @@
 //! let stack = obfnet_nn::ObfStack::from_bundle(&obfnet_core::Bundle::from_bytes(&bytes)?, &device)?;
 //! let cfg = AttackConfig::default();
 //! let recogniser = Recogniser::train(&cfg, &train, &test, &mut |_| {})?;
+//! let server = obfnet_nn::ServerModel::LeNet(server);
 //! let ctx = EvalContext { server: &server, train: &train, test: &test, recogniser: &recogniser };
 //! let result = evaluate_scheme(&ObfScheme::new(&stack), ctx, &cfg, &mut |_| {})?;
 //! for a in &result.attacks {

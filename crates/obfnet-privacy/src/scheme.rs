@@ -2,7 +2,7 @@
 //! projection. Each is a (possibly noisy) map from the image to what the device sends.
 
 use burn::prelude::*;
-use obfnet_nn::{Dataset, LeNet, NORMALISATION, ObfArch, ObfStack, SplitMix64};
+use obfnet_nn::{Dataset, NORMALISATION, ObfArch, ObfStack, ServerModel, SplitMix64};
 use serde::{Deserialize, Serialize};
 
 use crate::mechanism::{Guarantee, Noise, NoiseRng, standard_normal};
@@ -78,7 +78,7 @@ pub trait Scheme {
     /// The server-side accuracy this scheme allows on `test` (the utility): the frozen model
     /// behind the nets, the frozen model on noisy inputs, or a classifier retrained on
     /// projected inputs.
-    fn utility(&self, server: &LeNet, train: &Dataset, test: &Dataset, seed: u64) -> Result<Utility>;
+    fn utility(&self, server: &ServerModel, train: &Dataset, test: &Dataset, seed: u64) -> Result<Utility>;
 }
 
 /// The server-side accuracy a scheme allows, with how it was obtained.
@@ -245,8 +245,8 @@ impl Scheme for ObfScheme {
         };
         Ok(stack.forward_net(k, x)?)
     }
-    fn utility(&self, server: &LeNet, _train: &Dataset, test: &Dataset, _seed: u64) -> Result<Utility> {
-        let accs = obfnet_nn::obfuscated_accuracies(server, &self.plain, test)?;
+    fn utility(&self, server: &ServerModel, _train: &Dataset, test: &Dataset, _seed: u64) -> Result<Utility> {
+        let accs = obfnet_nn::server_obfuscated_accuracies(server, &self.plain, test)?;
         let mean = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
         Ok(Utility {
             accuracy: mean,
@@ -362,7 +362,7 @@ impl Scheme for NoiseScheme {
     fn noise_seed(&self) -> Option<u64> {
         self.noise_seed
     }
-    fn utility(&self, server: &LeNet, _train: &Dataset, test: &Dataset, seed: u64) -> Result<Utility> {
+    fn utility(&self, server: &ServerModel, _train: &Dataset, test: &Dataset, seed: u64) -> Result<Utility> {
         let mut rng = SplitMix64::new(seed);
         let noisy = observe(self, &test.x, &mut rng)?.0;
         let ds = Dataset {
@@ -370,7 +370,7 @@ impl Scheme for NoiseScheme {
             ..test.clone()
         };
         Ok(Utility {
-            accuracy: obfnet_nn::accuracy(server, &ds)?,
+            accuracy: obfnet_nn::server_accuracy(server, &ds)?,
             note: "frozen server model on noisy inputs (one noise draw, whole test split)".into(),
         })
     }
@@ -491,7 +491,7 @@ impl Scheme for ProjectionScheme {
         };
         Ok(x.matmul(p))
     }
-    fn utility(&self, _server: &LeNet, train: &Dataset, test: &Dataset, seed: u64) -> Result<Utility> {
+    fn utility(&self, _server: &ServerModel, train: &Dataset, test: &Dataset, seed: u64) -> Result<Utility> {
         let mut rng = SplitMix64::new(seed);
         let ptrain = observe(self, &train.x, &mut rng)?.0;
         let ptest = observe(self, &test.x, &mut rng)?.0;

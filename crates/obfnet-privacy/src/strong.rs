@@ -22,7 +22,7 @@
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
-use obfnet_nn::{LeNet, NORMALISATION, SplitMix64, TrainEvent};
+use obfnet_nn::{NORMALISATION, ServerModel, SplitMix64, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{Attack, FitContext};
@@ -308,18 +308,17 @@ fn decode(model: &Mlp, inputs: &Tensor<2>) -> Tensor<2> {
 
 /// The server's answered label for each observed row: its frozen model's prediction, when the
 /// observed output has the model's input size (ObfNet schemes, noise schemes).
-fn answered_labels(server: &LeNet, observed: &Tensor<2>) -> Result<Option<(Vec<usize>, usize)>> {
+fn answered_labels(server: &ServerModel, observed: &Tensor<2>) -> Result<Option<(Vec<usize>, usize)>> {
     let (r, c) = server.input_shape();
     let [n, m] = observed.dims();
     if m != r * c {
         return Ok(None);
     }
-    let model = server.valid();
     let mut out = Vec::with_capacity(n);
     let mut classes = 0;
     for s in (0..n).step_by(1000) {
         let e = (s + 1000).min(n);
-        let logits = model.forward(observed.clone().inner().slice([s..e, 0..m]));
+        let logits = server.forward_eval(observed.clone().inner().slice([s..e, 0..m]))?;
         classes = logits.dims()[1];
         out.extend(
             to_vec_int(logits.argmax(1).flatten::<1>(0, 1))?
@@ -350,7 +349,7 @@ pub struct StrongInverse {
     cfg: DecoderConfig,
     mode: StrongMode,
     decoders: Vec<(Standardiser, Mlp)>,
-    server: Option<LeNet>,
+    server: Option<ServerModel>,
     which: Option<(Standardiser, Mlp)>,
     uses_label: bool,
     /// Budget and stopping of each decoder, once fitted.

@@ -81,7 +81,7 @@ impl Scheme for FnScheme {
     }
     fn utility(
         &self,
-        _: &obfnet_nn::LeNet,
+        _: &obfnet_nn::ServerModel,
         _: &Dataset,
         _: &Dataset,
         _: u64,
@@ -99,12 +99,15 @@ fn ssim_mean(orig_norm: &Tensor<2>, recon_norm: &Tensor<2>) -> f64 {
     metrics::score_images(&a, &b, 12, 12).expect("score").ssim
 }
 
-fn ctx<'a>(server: &'a obfnet_nn::LeNet, train: &'a Dataset, test: &'a Dataset) -> FitContext<'a> {
+fn ctx<'a>(server: &'a obfnet_nn::ServerModel, train: &'a Dataset, test: &'a Dataset) -> FitContext<'a> {
     FitContext { server, train, test }
 }
 
-fn dummy_server() -> obfnet_nn::LeNet {
-    obfnet_nn::LeNet::new(&obfnet_nn::LeNetConfig::default(), &obfnet_nn::default_device())
+fn dummy_server() -> obfnet_nn::ServerModel {
+    obfnet_nn::ServerModel::LeNet(obfnet_nn::LeNet::new(
+        &obfnet_nn::LeNetConfig::default(),
+        &obfnet_nn::default_device(),
+    ))
 }
 
 fn quick_inverse(train_samples: usize) -> InverseConfig {
@@ -439,10 +442,10 @@ mod strong_attacks {
     }
 
     fn run(a: &mut dyn Attack, scheme: &dyn Scheme, train: &Dataset, test: &Dataset) -> f64 {
-        let server = obfnet_nn::LeNet::new(
+        let server = obfnet_nn::ServerModel::LeNet(obfnet_nn::LeNet::new(
             &obfnet_nn::LeNetConfig::for_input(12, 12),
             &obfnet_nn::default_device(),
-        );
+        ));
         a.fit(scheme, ctx(&server, train, test), &mut |_| {})
             .expect("fit");
         let (obs, _) = observe(scheme, &test.x, &mut SplitMix64::new(4)).expect("observe");

@@ -27,7 +27,7 @@ use crate::setup::DataSource;
 pub struct CompareConfig {
     /// The dataset (MNIST only).
     pub data: DataSource,
-    /// Directory of the server model (LeNet-5) the obfuscation rows run against.
+    /// The server model the obfuscation rows run against: a LeNet-5 directory or an ONNX file.
     pub model: PathBuf,
     /// ObfNet2 bundle with f32 weights.
     pub obfnet2: PathBuf,
@@ -540,18 +540,20 @@ pub fn run_compare(a: &CompareConfig) -> Result<CompareFile> {
 
     // --- raw and the server's cost ---------------------------------------------------------
     say("raw: server model accuracy and time per inference");
-    crate::setup::refuse_onnx("compare", &a.model)?;
-    let (lenet, _, _) = obfnet_nn::load_server_model(&a.model)
-        .with_context(|| format!("loading the server model from {}", a.model.display()))?;
+    // a LeNet-5 directory (checked against MNIST) or an ONNX file taking 28×28 samples
+    let (server, _) = crate::setup::load_server_for(&a.model, &ds.name)?;
     let device = obfnet_nn::default_device();
     let data = obfnet_nn::Dataset::from_images(&test, &device)?;
-    let raw_acc = obfnet_nn::accuracy(&lenet, &data)?;
-    let model = lenet; // load_server_model returns the inference (non-autodiff) module
-    let server = obfnet_nn::ServerModel::LeNet(model.clone());
+    let raw_acc = obfnet_nn::server_accuracy(&server, &data)?;
+    let server_kind = if obfnet_nn::is_onnx_path(&a.model) {
+        "the ONNX model"
+    } else {
+        "LeNet-5"
+    };
     let mut i = 0usize;
     let server_s = time_median(100, || {
         let x = data.slice(i % data.len(), 1).inner();
-        let _ = model.forward(x).into_data();
+        let _ = server.forward_eval(x)?.into_data();
         i += 1;
         Ok(())
     })?;
@@ -571,7 +573,7 @@ pub fn run_compare(a: &CompareConfig) -> Result<CompareFile> {
             kind: "none".into(),
             text: "the server sees the image".into(),
         },
-        note: "u8 image sent; LeNet-5 on the server (burn, batch 1, median of 100).".into(),
+        note: format!("u8 image sent; {server_kind} on the server (burn, batch 1, median of 100)."),
         from_report: None,
     }];
 

@@ -202,7 +202,7 @@ pub fn quickstart_attack_config() -> obfnet_privacy::AttackConfig {
 pub fn quickstart_listen(
     out: &Path,
     data_dir: &Path,
-    server: &obfnet_nn::LeNet,
+    server: &obfnet_nn::ServerModel,
     stack: &obfnet_nn::ObfStack,
     train: &Dataset,
     test: &Dataset,

@@ -449,9 +449,8 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
                     tcfg.epochs,
                     tcfg.limit.map_or("all".into(), |l| l.to_string())
                 ));
-                let server = obfnet_nn::ServerModel::LeNet(s.server.clone());
                 let (stack, rep) =
-                    obfnet_nn::train_obfuscators(&tcfg, &server, &s.train, &s.test, &mut |e| {
+                    obfnet_nn::train_obfuscators(&tcfg, &s.server, &s.train, &s.test, &mut |e| {
                         progress.event(e)
                     })?;
                 write_bundle(&stack, &s.dataset, s.sha, &cached)?;
@@ -545,7 +544,7 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
         None
     };
     let recogniser = Recogniser::train(&cfg, &s.train, &s.test, &mut |e| progress.event(e))?;
-    let raw = obfnet_nn::accuracy(&s.server, &s.test)?;
+    let raw = obfnet_nn::server_accuracy(&s.server, &s.test)?;
     let ctx = EvalContext {
         server: &s.server,
         train: &s.train,

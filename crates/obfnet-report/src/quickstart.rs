@@ -53,6 +53,9 @@ pub struct QuickstartJob {
     pub clip_output: bool,
     /// Which implementation trains the obfuscators.
     pub engine: obfnet_nn::Engine,
+    /// A server model to use instead of training a LeNet-5: an ONNX file or a `train-model`
+    /// directory (None: train one).
+    pub model: Option<PathBuf>,
 }
 
 /// The run's `config.json`: everything needed to train it again.
@@ -63,6 +66,10 @@ pub struct RunConfig {
     pub schema_version: u32,
     /// The paper's setting.
     pub paper: bool,
+    /// The given server model (`quickstart --model`), when the run did not train one; then
+    /// `server` is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
     /// The server model's training.
     pub server: ServerTrainConfig,
     /// One training per architecture.
@@ -127,12 +134,21 @@ pub struct RunData {
 /// The server model of a run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServerModelInfo {
-    /// Its directory.
+    /// Its directory (a trained LeNet-5), or the given model (`quickstart --model`: an ONNX
+    /// file or a directory).
     pub dir: PathBuf,
-    /// sha256 of its weights.
+    /// sha256 of its weights (of the file, for ONNX).
     pub sha256: String,
+    /// Whether the run trained it (false: given with `--model`; then `report` holds only the
+    /// test accuracy and evaluation time measured by this run, no training figures).
+    #[serde(default = "trained_default")]
+    pub trained_here: bool,
     /// What training measured.
     pub report: ServerReport,
+}
+
+fn trained_default() -> bool {
+    true
 }
 
 /// One architecture's K nets.
@@ -227,6 +243,7 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
     let config = RunConfig {
         schema_version: RunConfig::VERSION,
         paper: a.paper,
+        model: a.model.clone(),
         server: ServerTrainConfig {
             epochs: lenet_epochs,
             seed: a.seed,
@@ -268,41 +285,67 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
     let mut estimate = 0.0;
     for (i, c) in config.obfuscators.iter().enumerate() {
         let cal = obfnet_nn::calibrate(c, &train)?;
-        if i == 0 {
+        if i == 0 && a.model.is_none() {
             estimate += cal.server_step_s * steps(config.server.epochs, config.server.batch_size);
         }
         // Evaluation of K nets costs about as much as 1/3 epoch of training per net.
         estimate += cal.obf_step_s * (steps(c.epochs, c.batch_size) + steps(1, c.batch_size) / 3.0);
     }
     say(format!(
-        "quickstart into {}: LeNet-5 {} epochs, then {} × {{{}}} for {} epochs each; \
-         estimated {} on this machine",
+        "quickstart into {}: {}, then {} × {{{}}} for {} epochs each; estimated {} on this machine",
         out.display(),
-        config.server.epochs,
+        a.model.as_ref().map_or_else(
+            || format!("LeNet-5 {} epochs", config.server.epochs),
+            |m| format!("server model {}", m.display())
+        ),
         a.k,
         archs.iter().map(|a| a.name()).collect::<Vec<_>>().join(", "),
         obf_epochs,
         timefmt::human(estimate)
     ));
 
-    // 3. Server model.
-    let (model, srep) =
-        obfnet_nn::train_server_model(&config.server, &train, &test, &mut |e| progress.event(e))?;
-    progress.finish();
-    let server_dir = out.join("server");
-    let sha = obfnet_nn::save_server_model_for(&model, &ds.name, &config.server, &srep, &server_dir)?;
-    say(format!(
-        "LeNet-5 test accuracy {:.2}% ({} s)",
-        srep.test_accuracy * 100.0,
-        srep.train_seconds.round()
-    ));
-    let (model, _, _) = obfnet_nn::load_server_model(&server_dir)?;
+    // 3. Server model: trained here, or given.
+    let (server, server_dir, sha, srep) = match &a.model {
+        None => {
+            let (model, srep) =
+                obfnet_nn::train_server_model(&config.server, &train, &test, &mut |e| progress.event(e))?;
+            progress.finish();
+            let server_dir = out.join("server");
+            let sha = obfnet_nn::save_server_model_for(&model, &ds.name, &config.server, &srep, &server_dir)?;
+            say(format!(
+                "LeNet-5 test accuracy {:.2}% ({} s)",
+                srep.test_accuracy * 100.0,
+                srep.train_seconds.round()
+            ));
+            let (model, _, _) = obfnet_nn::load_server_model(&server_dir)?;
+            (obfnet_nn::ServerModel::LeNet(model), server_dir, sha, srep)
+        }
+        Some(path) => {
+            let (server, sha) = crate::setup::load_server_for(path, &ds.name)?;
+            let t = Instant::now();
+            let acc = obfnet_nn::server_accuracy(&server, &test)?;
+            let srep = ServerReport {
+                test_accuracy: acc,
+                epoch_losses: Vec::new(),
+                train_seconds: 0.0,
+                first_epoch_seconds: 0.0,
+                step_ms_median: 0.0,
+                eval_seconds: t.elapsed().as_secs_f64(),
+                train_samples: 0,
+            };
+            say(format!(
+                "server model {} (given, not trained): test accuracy {:.2}%",
+                path.display(),
+                acc * 100.0
+            ));
+            (server, path.clone(), sha, srep)
+        }
+    };
 
     // 4. K obfuscators per architecture, bundle, picture.
     let mut reports: Vec<ObfReport> = Vec::new();
     let mut bundles = Vec::new();
     let mut listen = serde_json::Value::Null;
-    let server = obfnet_nn::ServerModel::LeNet(model.clone());
     for c in &config.obfuscators {
         let (stack, rep) =
             obfnet_nn::train_obfuscators(c, &server, &train, &test, &mut |e| progress.event(e))?;
@@ -333,7 +376,7 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
             listen = crate::listen::quickstart_listen(
                 &out,
                 &a.data.data_dir,
-                &model,
+                &server,
                 &stack,
                 &train,
                 &test,
@@ -355,12 +398,16 @@ pub fn run(a: &QuickstartJob, progress: &mut dyn Progress) -> Result<RunOutcome>
             train: train.len(),
             test: test.len(),
             fetched_now: matches!(fetched, Fetched::Fetched { .. }),
-            attribution: a.data.reader()?.attribution().map(String::from),
+            attribution: match a.data.user() {
+                Some(_) => None,
+                None => a.data.reader()?.attribution().map(String::from),
+            },
         },
         config,
         server_model: ServerModelInfo {
             dir: server_dir,
             sha256: obfnet_core::hex(&sha),
+            trained_here: a.model.is_none(),
             report: srep.clone(),
         },
         obfuscators: reports

@@ -63,11 +63,15 @@ impl DataSource {
     }
 
     /// Obtains the dataset (idempotent; see [`obfnet_data::fetch`]), telling `progress` about
-    /// slow steps.
+    /// slow steps. A user dataset is read in place: nothing to fetch
+    /// ([`Fetched::AlreadyPresent`]; [`DataSource::load`] reports a missing file).
     ///
     /// # Errors
     /// See [`obfnet_data::fetch::FetchError`].
     pub fn fetch(&self, from: Option<&Path>, progress: &mut dyn FnMut(&str)) -> Result<Fetched> {
+        if self.user().is_some() {
+            return Ok(Fetched::AlreadyPresent);
+        }
         Ok(obfnet_data::fetch::fetch_dataset(
             &self.data_dir,
             &self.dataset,
@@ -154,35 +158,6 @@ pub fn load_server_for(path: &Path, dataset: &str) -> Result<(obfnet_nn::ServerM
     Ok((obfnet_nn::ServerModel::LeNet(m), sha))
 }
 
-/// [`load_model_for`] for a job (`verb`) that runs the LeNet-5 only: an `.onnx` path is refused
-/// with [`obfnet_nn::Error::OnnxNotSupported`] naming the verb.
-///
-/// # Errors
-/// As [`load_model_for`], or an ONNX path.
-pub fn load_lenet_for(
-    verb: &'static str,
-    path: &Path,
-    dataset: &str,
-) -> Result<(obfnet_nn::LeNet, [u8; 32])> {
-    refuse_onnx(verb, path)?;
-    load_model_for(path, dataset)
-}
-
-/// [`obfnet_nn::Error::OnnxNotSupported`] naming `verb` when `path` is an ONNX file.
-///
-/// # Errors
-/// An `.onnx` path.
-pub fn refuse_onnx(verb: &'static str, path: &Path) -> Result<()> {
-    if obfnet_nn::is_onnx_path(path) {
-        return Err(obfnet_nn::Error::OnnxNotSupported {
-            verb,
-            path: path.to_owned(),
-        }
-        .into());
-    }
-    Ok(())
-}
-
 /// Reads and validates a bundle; returns its bytes too.
 ///
 /// # Errors
@@ -255,23 +230,33 @@ pub struct Setup {
     pub train: obfnet_nn::Dataset,
     /// Test split.
     pub test: obfnet_nn::Dataset,
-    /// The frozen server model.
-    pub server: obfnet_nn::LeNet,
-    /// sha256 of its weights.
+    /// The frozen server model (a LeNet-5 directory or an ONNX file).
+    pub server: obfnet_nn::ServerModel,
+    /// sha256 of its weights (LeNet) or of the ONNX file.
     pub sha: [u8; 32],
 }
 
 impl Setup {
-    /// Loads the dataset and the server model in `model` (checked against each other) for the
-    /// job `verb` (named in the error when `model` is an ONNX file: these jobs run the LeNet-5).
+    /// Loads the dataset and the server model in `model` (a LeNet-5 directory checked against
+    /// the dataset, or an ONNX file checked by shape) for the job `verb`.
     ///
     /// # Errors
-    /// See [`DataSource::load`] and [`load_lenet_for`].
+    /// See [`DataSource::load`] and [`load_server_for`]; data that does not fit the model.
     pub fn load(verb: &'static str, data: &DataSource, model: &Path) -> Result<Setup> {
-        refuse_onnx(verb, model)?;
         let ds = data.load()?;
         let (train, test) = to_datasets(&ds)?;
-        let (server, sha) = load_model_for(model, &ds.name)?;
+        let (server, sha) = load_server_for(model, &ds.name)?;
+        let (rows, cols) = server.input_shape();
+        ensure!(
+            rows * cols == train.rows * train.cols,
+            "{verb}: the server model {} takes {rows}×{cols} = {} values per sample, dataset {} has {}×{} = {}",
+            model.display(),
+            rows * cols,
+            ds.name,
+            train.rows,
+            train.cols,
+            train.rows * train.cols
+        );
         Ok(Setup {
             dataset: ds.name.clone(),
             train,

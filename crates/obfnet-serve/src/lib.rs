@@ -50,6 +50,7 @@ mod grpc;
 pub mod metrics;
 pub mod mqtt;
 pub mod oip;
+mod onnx_backend;
 mod rest;
 mod server;
 mod state;
@@ -68,6 +69,7 @@ pub use error::{Error, InvalidKind, Result};
 #[doc(hidden)]
 pub use grpc::grpc_decode_to_model_input;
 pub use mqtt::MqttWorker;
+pub use onnx_backend::OnnxBackend;
 pub use rest::HEADER_LENGTH;
 #[doc(hidden)]
 pub use rest::decode_to_model_input;

@@ -9,5 +9,6 @@ mod grpc;
 mod hostile;
 mod limits;
 mod mqtt;
+mod onnx;
 mod rest;
 mod security;

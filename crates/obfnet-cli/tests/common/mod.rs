@@ -1,0 +1,16 @@
+//! Helpers shared by the CLI test binaries (`tests.rs`, `onnx.rs`).
+
+use assert_cmd::Command;
+
+/// The `obfnet` binary, without the caller's `OBFNET_DATA_DIR` (each test names its data).
+pub fn obfnet() -> Command {
+    let mut cmd = Command::cargo_bin("obfnet").expect("binary");
+    cmd.env_remove("OBFNET_DATA_DIR");
+    cmd
+}
+
+/// The JSON a verb printed with `--json` (panics, showing the text, if it is not JSON).
+pub fn json_of(out: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(out);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
