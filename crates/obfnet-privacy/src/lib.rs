@@ -56,6 +56,7 @@ mod auc;
 mod distinguish;
 mod error;
 mod evaluate;
+mod latent;
 pub mod mechanism;
 pub mod metrics;
 mod mlp;
@@ -73,10 +74,14 @@ pub use evaluate::{
     AttackConfig, AttackScore, AttackSelection, EvalContext, Gain, OBSERVED_AS_IMAGE, Pictures, Preset,
     Recogniser, SchemeResult, StrongConfig, evaluate_scheme,
 };
+pub use latent::{LatentConfig, LatentSearch, Vae, VaeReport};
 pub use mechanism::{Guarantee, Noise};
 pub use mlp::{Mlp, MlpConfig, Targets, from_host, to_vec, train_mlp};
 pub use scheme::{
     Family, NoiseScheme, ObfScheme, ProjectionKind, ProjectionScheme, Scheme, Utility, observe, observe_with,
 };
 pub use speaker::{SpeakerConfig, SpeakerResult, speaker_identification, speaker_indices};
-pub use strong::{DecoderConfig, FitReport, NearestNeighbour, NeighbourConfig, StrongInverse, StrongMode};
+pub use strong::{
+    ConvDecoder, DecoderArch, DecoderConfig, FitReport, NearestNeighbour, NeighbourConfig, StrongInverse,
+    StrongMode,
+};
