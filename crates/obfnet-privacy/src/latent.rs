@@ -31,7 +31,7 @@ use crate::strong::{Standardiser, bce_with_logits, lr_at, norm_to_pixels, pixels
 use crate::{Error, Result};
 
 /// Budget of the VAE and of the latent search. Defaults: MLP VAE `d → 512 → 2·16`,
-/// `16 → 512 → d`, ≤ 20 epochs (warm-up + cosine LR ≤ 1e-3, early stopping on a 10% validation
+/// `16 → 512 → d`, ≤ 10 epochs (warm-up + cosine LR ≤ 1e-3, early stopping on a 10% validation
 /// split, patience 2); search: 3 starts × every net, 150 Adam steps at 0.05, prior weight 1e-3,
 /// 6 000 rows (sample × net × start) per batch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,7 +70,7 @@ impl Default for LatentConfig {
         LatentConfig {
             latent_dim: 16,
             hidden: vec![512],
-            vae_epochs: 20,
+            vae_epochs: 10,
             vae_patience: 2,
             batch_size: 128,
             learning_rate: 1e-3,
