@@ -67,7 +67,8 @@ pub(crate) struct BudgetArgs {
     #[arg(long, default_value_t = AttackConfig::default().recogniser_epochs)]
     recogniser_epochs: usize,
     /// Attacks to skip (comma-separated: inverse, rmle, shadow, distinguishers, strong-pooled,
-    /// strong-per-net, strong-conditioned, nearest-neighbour).
+    /// strong-per-net, strong-conditioned, nearest-neighbour, conv-pooled, conv-per-net,
+    /// latent-search).
     #[arg(long, value_delimiter = ',')]
     skip: Vec<String>,
     /// Seed of which net a device picks and of the noise drawn.
@@ -91,9 +92,13 @@ impl BudgetArgs {
         };
         if let Some(e) = self.strong_max_epochs {
             c.strong.decoder.max_epochs = e;
+            c.strong.conv_decoder.max_epochs = e;
+            c.strong.latent.vae_epochs = e;
         }
         if self.strong_train.is_some() {
             c.strong.decoder.train_samples = self.strong_train;
+            c.strong.conv_decoder.train_samples = self.strong_train;
+            c.strong.latent.train_samples = self.strong_train;
         }
         c.rmle.steps = self.rmle_steps;
         c.rmle.tv_weight = self.rmle_tv;
@@ -114,9 +119,13 @@ impl BudgetArgs {
                 "strong-per-net" => c.strong.per_net = false,
                 "strong-conditioned" => c.strong.conditioned = false,
                 "nearest-neighbour" => c.strong.nearest_neighbour = false,
+                "conv-pooled" => c.strong.conv_pooled = false,
+                "conv-per-net" => c.strong.conv_per_net = false,
+                "latent-search" => c.strong.latent_search = false,
                 other => bail!(
                     "--skip {other:?}: one of inverse, rmle, shadow, distinguishers, strong-pooled, \
-                     strong-per-net, strong-conditioned, nearest-neighbour"
+                     strong-per-net, strong-conditioned, nearest-neighbour, conv-pooled, conv-per-net, \
+                     latent-search"
                 ),
             }
         }

@@ -6,7 +6,9 @@
 //! cargo run --release -p obfnet-privacy --example strong_attack -- \
 //!   --model runs/x/server --bundle runs/x/obfnets.obfb --data-dir data/mnist \
 //!   [--eval 1000] [--train-samples N] [--max-epochs 30] [--patience 3] [--standard] \
-//!   [--only pooled,per_net,conditioned,nn] [--out result.json]
+//!   [--only pooled,per_net,conditioned,nn,conv_pooled,conv_per_net,latent] \
+//!   [--conv-max-epochs N] [--conv-train-samples N] [--vae-epochs N] [--latent-steps N] \
+//!   [--latent-restarts N] [--out result.json]
 //! ```
 
 use std::path::PathBuf;
@@ -36,6 +38,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--patience" => cfg.strong.decoder.patience = val()?.parse()?,
             "--recogniser-epochs" => cfg.recogniser_epochs = val()?.parse()?,
             "--standard" => cfg.attacks.inverse = true,
+            "--conv-max-epochs" => cfg.strong.conv_decoder.max_epochs = val()?.parse()?,
+            "--conv-train-samples" => cfg.strong.conv_decoder.train_samples = Some(val()?.parse()?),
+            "--vae-epochs" => cfg.strong.latent.vae_epochs = val()?.parse()?,
+            "--latent-steps" => cfg.strong.latent.steps = val()?.parse()?,
+            "--latent-restarts" => cfg.strong.latent.restarts = val()?.parse()?,
             "--only" => {
                 let v = val()?;
                 let on = |n: &str| v.split(',').any(|x| x == n);
@@ -43,6 +50,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 cfg.strong.per_net = on("per_net");
                 cfg.strong.conditioned = on("conditioned");
                 cfg.strong.nearest_neighbour = on("nn");
+                cfg.strong.conv_pooled = on("conv_pooled");
+                cfg.strong.conv_per_net = on("conv_per_net");
+                cfg.strong.latent_search = on("latent");
             }
             other => return Err(format!("unknown argument {other}").into()),
         }

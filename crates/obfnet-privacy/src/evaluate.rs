@@ -11,6 +11,7 @@ use crate::attack::{
     Attack, FitContext, InverseConfig, InverseMode, InverseNet, Rmle, RmleConfig, ShadowAttack, ShadowConfig,
 };
 use crate::distinguish::{DistinguisherConfig, Distinguishers, distinguish};
+use crate::latent::{LatentConfig, LatentSearch};
 use crate::mechanism::Guarantee;
 use crate::metrics::{ImageScores, from_pixels, quantile, score_per_image, to_pixels};
 use crate::mlp::{from_host, to_vec};
@@ -71,6 +72,23 @@ pub struct StrongConfig {
     pub conditioned: bool,
     /// Nearest-neighbour retrieval in obfuscated space.
     pub nearest_neighbour: bool,
+    /// Budget of the convolutional decoders (configurations written before they existed: the
+    /// default conv budget, with both switched off).
+    #[serde(default = "DecoderConfig::conv")]
+    pub conv_decoder: DecoderConfig,
+    /// One convolutional decoder for all K nets (absent in older configurations: off).
+    #[serde(default)]
+    pub conv_pooled: bool,
+    /// One convolutional decoder per net, K > 1 (absent in older configurations: off).
+    #[serde(default)]
+    pub conv_per_net: bool,
+    /// Budget of the generative-prior inversion.
+    #[serde(default)]
+    pub latent: LatentConfig,
+    /// Generative-prior inversion: VAE prior + white-box latent search (absent in older
+    /// configurations: off).
+    #[serde(default)]
+    pub latent_search: bool,
 }
 
 impl Default for StrongConfig {
@@ -82,6 +100,11 @@ impl Default for StrongConfig {
             per_net: true,
             conditioned: true,
             nearest_neighbour: true,
+            conv_decoder: DecoderConfig::conv(),
+            conv_pooled: true,
+            conv_per_net: true,
+            latent: LatentConfig::default(),
+            latent_search: true,
         }
     }
 }
@@ -94,13 +117,22 @@ impl StrongConfig {
             per_net: false,
             conditioned: false,
             nearest_neighbour: false,
+            conv_pooled: false,
+            conv_per_net: false,
+            latent_search: false,
             ..StrongConfig::default()
         }
     }
 
     /// Whether any strong attacker runs.
     pub fn any(&self) -> bool {
-        self.pooled || self.per_net || self.conditioned || self.nearest_neighbour
+        self.pooled
+            || self.per_net
+            || self.conditioned
+            || self.nearest_neighbour
+            || self.conv_pooled
+            || self.conv_per_net
+            || self.latent_search
     }
 }
 
@@ -210,8 +242,20 @@ impl AttackConfig {
         }
         self.inverse.mlp.validate()?;
         self.distinguisher.mlp.validate()?;
-        if self.strong.any() {
+        if self.strong.pooled || self.strong.per_net || self.strong.conditioned {
             self.strong.decoder.validate()?;
+        }
+        if self.strong.conv_pooled || self.strong.conv_per_net {
+            if self.strong.conv_decoder.arch != crate::strong::DecoderArch::Conv {
+                return Err(Error::config(
+                    "strong.conv_decoder.arch",
+                    "must be `conv` (the MLP decoders are strong.decoder)",
+                ));
+            }
+            self.strong.conv_decoder.validate()?;
+        }
+        if self.strong.latent_search {
+            self.strong.latent.validate()?;
         }
         Ok(())
     }
@@ -573,16 +617,18 @@ pub fn evaluate_scheme(
         let sc = &cfg.strong;
         let k = scheme.candidates();
         let modes = [
-            (sc.pooled, StrongMode::Pooled),
-            (sc.per_net && k > 1, StrongMode::PerNet),
-            (sc.conditioned, StrongMode::Conditioned),
+            (sc.pooled, &sc.decoder, StrongMode::Pooled),
+            (sc.per_net && k > 1, &sc.decoder, StrongMode::PerNet),
+            (sc.conditioned, &sc.decoder, StrongMode::Conditioned),
+            (sc.conv_pooled, &sc.conv_decoder, StrongMode::Pooled),
+            (sc.conv_per_net && k > 1, &sc.conv_decoder, StrongMode::PerNet),
         ];
-        for (on, mode) in modes {
+        for (on, dcfg, mode) in modes {
             if !on {
                 continue;
             }
             let t = Instant::now();
-            let mut a = StrongInverse::new(sc.decoder.clone(), mode);
+            let mut a = StrongInverse::new(dcfg.clone(), mode);
             a.fit(scheme, fit, progress)?;
             let r = to_vec(a.reconstruct(scheme, &observed, progress)?)?;
             let note = Some(a.budget());
@@ -598,6 +644,14 @@ pub fn evaluate_scheme(
                  (training images × nets)",
                 a.reference_rows
             ));
+            score(a.name(), r, n, t.elapsed().as_secs_f64(), note, &mut pictures)?;
+        }
+        if sc.latent_search {
+            let t = Instant::now();
+            let mut a = LatentSearch::new(sc.latent.clone());
+            a.fit(scheme, fit, progress)?;
+            let r = to_vec(a.reconstruct(scheme, &observed, progress)?)?;
+            let note = Some(a.budget(k));
             score(a.name(), r, n, t.elapsed().as_secs_f64(), note, &mut pictures)?;
         }
     }

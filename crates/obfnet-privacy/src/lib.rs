@@ -19,8 +19,11 @@
 //! - The strong suite (the default [`AttackConfig`], preset [`Preset::Strong`]):
 //!   [`StrongInverse`] decoders — standardised inputs, the whole training split through the
 //!   known nets, BCE on pixels, warm-up + cosine LR, early stopping on a validation split —
-//!   pooled, per net, and conditioned on the answered label and the predicted net; and
-//!   [`NearestNeighbour`] retrieval in obfuscated space. Every score carries the median and 90th
+//!   pooled, per net, and conditioned on the answered label and the predicted net, each an MLP
+//!   or a convolutional decoder ([`DecoderArch::Conv`]: transposed convolutions with batch
+//!   norm); [`NearestNeighbour`] retrieval in obfuscated space; and [`LatentSearch`], a
+//!   generative-prior inversion (a VAE trained on the server's images, then a white-box latent
+//!   search through every known net with restarts — GLASS scaled to MNIST). Every score carries the median and 90th
 //!   percentile over images and the SSIM gain over the label-only floor ([`Gain`]).
 //! - Baselines behind the [`Scheme`] trait: [`NoiseScheme`] (local Laplace / Gaussian noise,
 //!   with the formal DP guarantee where the sensitivity argument holds) and
@@ -57,6 +60,7 @@ mod auc;
 mod distinguish;
 mod error;
 mod evaluate;
+mod latent;
 pub mod mechanism;
 pub mod metrics;
 mod mlp;
@@ -74,10 +78,14 @@ pub use evaluate::{
     AttackConfig, AttackScore, AttackSelection, EvalContext, Gain, OBSERVED_AS_IMAGE, Pictures, Preset,
     Recogniser, SchemeResult, StrongConfig, evaluate_scheme,
 };
+pub use latent::{LatentConfig, LatentSearch, Vae, VaeReport};
 pub use mechanism::{Guarantee, Noise};
 pub use mlp::{Mlp, MlpConfig, Targets, from_host, to_vec, train_mlp};
 pub use scheme::{
     Family, NoiseScheme, ObfScheme, ProjectionKind, ProjectionScheme, Scheme, Utility, observe, observe_with,
 };
 pub use speaker::{SpeakerConfig, SpeakerResult, speaker_identification, speaker_indices};
-pub use strong::{DecoderConfig, FitReport, NearestNeighbour, NeighbourConfig, StrongInverse, StrongMode};
+pub use strong::{
+    ConvDecoder, DecoderArch, DecoderConfig, FitReport, NearestNeighbour, NeighbourConfig, StrongInverse,
+    StrongMode,
+};

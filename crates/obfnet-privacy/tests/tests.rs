@@ -426,6 +426,7 @@ mod strong_attacks {
             patience: 3,
             train_samples: None,
             seed: 11,
+            ..DecoderConfig::default()
         }
     }
 
@@ -584,6 +585,192 @@ mod strong_attacks {
         );
     }
 
+    fn quick_conv() -> DecoderConfig {
+        DecoderConfig {
+            hidden: vec![],
+            conv_channels: 16,
+            max_epochs: std::env::var("CONV_EPOCHS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(12),
+            batch_size: 64,
+            peak_learning_rate: 3e-3,
+            patience: 3,
+            seed: 13,
+            ..DecoderConfig::conv()
+        }
+    }
+
+    #[test]
+    fn conv_decoders_invert_invertible_nets_far_above_the_floor_and_not_a_constant() {
+        let (train, test) = (synthetic_dataset(1500, 1), synthetic_dataset(150, 2));
+        let fl = floor(&train, &test);
+        let one_net = FnScheme {
+            k: 1,
+            f: |_, x| x.mul_scalar(3.0).add_scalar(2.0),
+        };
+        let cases: [(StrongMode, &dyn Scheme); 2] =
+            [(StrongMode::Pooled, &one_net), (StrongMode::PerNet, &two_nets())];
+        for (mode, scheme) in cases {
+            let mut a = StrongInverse::new(quick_conv(), mode);
+            let s = run(&mut a, scheme, &train, &test);
+            eprintln!("conv {mode:?}: SSIM {s:.3}, floor {fl:.3}");
+            assert!(
+                s > fl + 0.25,
+                "{mode:?} conv on invertible nets: SSIM {s}, floor {fl}"
+            );
+            assert!(a.name().starts_with("strong-conv-"), "{}", a.name());
+            assert!(a.budget().contains("ConvT"), "{}", a.budget());
+            assert_eq!(a.reports.len(), scheme.candidates());
+        }
+        let mut c = StrongInverse::new(quick_conv(), StrongMode::Pooled);
+        let s0 = run(&mut c, &constant(), &train, &test);
+        eprintln!("conv on a constant: SSIM {s0:.3}");
+        assert!(s0 < fl + 0.05, "conv on a constant: SSIM {s0}, floor {fl}");
+    }
+
+    #[test]
+    fn conv_decoders_need_image_shaped_inputs_and_valid_budgets() {
+        let (train, test) = (synthetic_dataset(100, 1), synthetic_dataset(20, 2));
+        let server = dummy_server();
+        // the dataset claims 10×10 images but holds 144 values per row
+        let bad = Dataset {
+            rows: 10,
+            cols: 10,
+            ..train.clone()
+        };
+        let mut a = StrongInverse::new(quick_conv(), StrongMode::Pooled);
+        let e = a
+            .fit(&two_nets(), ctx(&server, &bad, &test), &mut |_| {})
+            .expect_err("non-image shape");
+        assert!(matches!(e, Error::Mismatch { .. }), "{e}");
+        let e = DecoderConfig {
+            conv_channels: 6,
+            ..quick_conv()
+        }
+        .validate()
+        .expect_err("channels");
+        assert!(
+            matches!(
+                e,
+                Error::Config {
+                    field: "conv_channels",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let mut cfg = AttackConfig::default();
+        cfg.strong.conv_decoder.arch = DecoderArch::Mlp;
+        assert!(cfg.validate().is_err(), "conv attacks with an MLP budget");
+        let mut cfg = AttackConfig::default();
+        cfg.strong.latent.restarts = 0;
+        assert!(cfg.validate().is_err(), "latent search without a start");
+        cfg.strong.latent_search = false;
+        cfg.validate()
+            .expect("the latent budget is not checked when it does not run");
+        let mut l = LatentSearch::new(LatentConfig {
+            train_samples: Some(100),
+            ..LatentConfig::default()
+        });
+        let e = l
+            .fit(&two_nets(), ctx(&server, &bad, &test), &mut |_| {})
+            .expect_err("non-image shape");
+        assert!(matches!(e, Error::Mismatch { .. }), "{e}");
+    }
+
+    /// A known random dense net `tanh(x·W)` to 48 outputs (fewer than the 144 pixels).
+    struct DenseNet {
+        w: Tensor<2>,
+    }
+
+    impl DenseNet {
+        fn new(seed: u64) -> DenseNet {
+            let mut rng = SplitMix64::new(seed);
+            let v: Vec<f32> = (0..144 * 48).map(|_| (rng.next_f32() - 0.5) * 0.3).collect();
+            DenseNet {
+                w: from_host(v, 144, 48).expect("w"),
+            }
+        }
+    }
+
+    impl Scheme for DenseNet {
+        fn name(&self) -> String {
+            "dense".into()
+        }
+        fn family(&self) -> Family {
+            Family::Projection
+        }
+        fn candidates(&self) -> usize {
+            1
+        }
+        fn input_dim(&self) -> usize {
+            144
+        }
+        fn output_dim(&self) -> usize {
+            48
+        }
+        fn guarantee(&self) -> Guarantee {
+            Guarantee::Empirical
+        }
+        fn map(&self, _k: usize, x: Tensor<2>) -> obfnet_privacy::Result<Tensor<2>> {
+            let w = if x.device().is_autodiff() {
+                self.w.clone().autodiff()
+            } else {
+                self.w.clone()
+            };
+            Ok(x.matmul(w).tanh())
+        }
+        fn utility(
+            &self,
+            _: &obfnet_nn::LeNet,
+            _: &Dataset,
+            _: &Dataset,
+            _: u64,
+        ) -> obfnet_privacy::Result<Utility> {
+            Ok(Utility {
+                accuracy: 0.0,
+                note: String::new(),
+            })
+        }
+    }
+
+    fn quick_latent() -> LatentConfig {
+        LatentConfig {
+            latent_dim: 8,
+            hidden: vec![128],
+            vae_epochs: 25,
+            vae_patience: 3,
+            batch_size: 64,
+            learning_rate: 3e-3,
+            steps: 120,
+            restarts: 2,
+            ..LatentConfig::default()
+        }
+    }
+
+    #[test]
+    fn latent_search_recovers_through_a_known_dense_net_and_not_through_a_constant() {
+        let (train, test) = (synthetic_dataset(1500, 1), synthetic_dataset(100, 2));
+        let fl = floor(&train, &test);
+        let net = DenseNet::new(21);
+        let mut a = LatentSearch::new(quick_latent());
+        let s = run(&mut a, &net, &train, &test);
+        let ceiling = a.vae.as_ref().and_then(|v| v.ceiling_ssim).expect("ceiling");
+        eprintln!("latent search: SSIM {s:.3}, floor {fl:.3}, VAE ceiling {ceiling:.3}");
+        assert!(
+            s > fl + 0.1,
+            "latent search through a dense net: SSIM {s}, floor {fl}"
+        );
+        assert!(a.budget(1).contains("120 Adam steps"), "{}", a.budget(1));
+        let mut c = LatentSearch::new(quick_latent());
+        let s0 = run(&mut c, &constant(), &train, &test);
+        assert!(
+            s0 < fl + 0.05,
+            "latent search on a constant: SSIM {s0}, floor {fl}"
+        );
+    }
+
     #[test]
     fn quantiles_and_gain_fields() {
         let v = [4.0, 1.0, 3.0, 2.0, 5.0];
@@ -601,6 +788,18 @@ mod strong_attacks {
         );
         assert!(AttackConfig::default().strong.any(), "strong is the default");
         assert!(!AttackConfig::standard().strong.any());
+        // a strong section written before the conv decoders and the latent search existed
+        let old = r#"{"strong":{"pooled":true,"per_net":true,"conditioned":true,"nearest_neighbour":true,
+            "decoder":{"hidden":[1024,1024],"max_epochs":10}}}"#;
+        let cfg: AttackConfig = serde_json::from_str(old).expect("old strong config");
+        assert!(cfg.strong.pooled && !cfg.strong.conv_pooled && !cfg.strong.conv_per_net);
+        assert!(!cfg.strong.latent_search);
+        assert_eq!(cfg.strong.decoder.arch, DecoderArch::Mlp);
+        assert_eq!(cfg.strong.conv_decoder.arch, DecoderArch::Conv);
+        let d = AttackConfig::default();
+        assert!(d.strong.conv_pooled && d.strong.conv_per_net && d.strong.latent_search);
+        let back: AttackConfig = serde_json::from_str(&serde_json::to_string(&d).expect("ser")).expect("de");
+        assert_eq!(back, d);
     }
 }
 

@@ -674,7 +674,10 @@ pub fn markdown_table(results: &[SchemeResult]) -> String {
                 cell(which.clone()),
             );
             if let Some(note) = &a.note {
-                budgets.push((format!("{} / {}", r.name, a.attack), note.clone()));
+                budgets.push((
+                    format!("{} / {} ({:.0} s)", r.name, a.attack, a.seconds),
+                    note.clone(),
+                ));
             }
         }
     }
