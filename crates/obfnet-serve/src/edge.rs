@@ -232,14 +232,21 @@ mod tests {
     fn argmax(v: &[f32]) -> usize {
         v.iter()
             .enumerate()
-            .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) })
+            .fold(
+                (0, f32::NEG_INFINITY),
+                |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) },
+            )
             .0
     }
 
     fn burn_logits(model: &LeNet, x: &[f32], n: usize) -> Vec<f32> {
         let device = obfnet_nn::default_device();
         let t = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, x.len() / n]), &device);
-        model.forward(t).into_data().try_into_vec_as::<f32>().expect("logits")
+        model
+            .forward(t)
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("logits")
     }
 
     /// Deterministic inputs: digit-like blobs (a bright stroke on a dark field, normalised like
@@ -290,7 +297,10 @@ mod tests {
                 for b in [&b1[..], bb] {
                     let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
                     for (u, v) in e.iter().zip(b) {
-                        assert!((u - v).abs() <= 1e-4 * scale, "{rows}×{cols} image {i}: {e:?} vs {b:?}");
+                        assert!(
+                            (u - v).abs() <= 1e-4 * scale,
+                            "{rows}×{cols} image {i}: {e:?} vs {b:?}"
+                        );
                     }
                     assert_eq!(argmax(&e), argmax(b), "{rows}×{cols} image {i}");
                 }

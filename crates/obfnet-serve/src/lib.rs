@@ -63,8 +63,8 @@ pub mod pb {
 }
 
 pub use backend::{InferenceBackend, LeNetBackend, ModelSpec, NoopBackend};
-pub use edge::{Batch1EdgeBackend, EdgeLeNet};
 pub use config::{BatchConfig, DEFAULT_REPLY_PREFIX, MqttConfig, ServeConfig, TlsConfig};
+pub use edge::{Batch1EdgeBackend, EdgeLeNet};
 pub use engine::EngineStats;
 pub use error::{Error, InvalidKind, Result};
 #[doc(hidden)]

@@ -167,9 +167,15 @@ impl Geometry {
     fn input_len(&self) -> usize {
         match *self {
             Geometry::Dense { inputs, .. } => inputs,
-            Geometry::Conv { in_ch, in_h, in_w, .. } | Geometry::Pool { ch: in_ch, in_h, in_w, .. } => {
-                crate::numel_saturating(&[in_ch, in_h, in_w])
+            Geometry::Conv {
+                in_ch, in_h, in_w, ..
             }
+            | Geometry::Pool {
+                ch: in_ch,
+                in_h,
+                in_w,
+                ..
+            } => crate::numel_saturating(&[in_ch, in_h, in_w]),
         }
     }
 
@@ -179,7 +185,10 @@ impl Geometry {
         match *self {
             Geometry::Dense { inputs, outputs } => (mul(&[inputs, outputs]), outputs as u64),
             Geometry::Conv {
-                in_ch, out_ch, kernel, ..
+                in_ch,
+                out_ch,
+                kernel,
+                ..
             } => (mul(&[out_ch, in_ch, kernel, kernel]), out_ch as u64),
             Geometry::Pool { .. } => (0, 0),
         }

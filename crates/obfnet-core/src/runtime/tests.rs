@@ -442,9 +442,13 @@ mod program {
                     for c in 0..ic {
                         for ky in 0..k {
                             for kx in 0..k {
-                                let (iy, ix) = ((oy * s + ky) as isize - p as isize, (ox * s + kx) as isize - p as isize);
+                                let (iy, ix) = (
+                                    (oy * s + ky) as isize - p as isize,
+                                    (ox * s + kx) as isize - p as isize,
+                                );
                                 if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
-                                    acc += w[((o * ic + c) * k + ky) * k + kx] * x[(c * h + iy as usize) * wd + ix as usize];
+                                    acc += w[((o * ic + c) * k + ky) * k + kx]
+                                        * x[(c * h + iy as usize) * wd + ix as usize];
                                 }
                             }
                         }
@@ -504,7 +508,11 @@ mod program {
                 rt.run_f32(0, &x, &mut got, &mut rt.scratch()).unwrap();
                 let mag = 1.0 + 2.0 * (ic * k * k) as f32;
                 for (g, e) in got.iter().zip(&want) {
-                    assert!((g - e).abs() <= 1e-6 * mag, "{:?} {ic}->{oc} k{k}: {g} vs {e}", rt.isa());
+                    assert!(
+                        (g - e).abs() <= 1e-6 * mag,
+                        "{:?} {ic}->{oc} k{k}: {g} vs {e}",
+                        rt.isa()
+                    );
                 }
             }
         }
@@ -513,7 +521,13 @@ mod program {
     #[test]
     fn max_pooling_takes_each_window_maximum_and_floors_odd_sides() {
         let mut r = SplitMix64::new(5);
-        for (ch, size, h, w) in [(6, 2, 28, 28), (16, 2, 10, 10), (3, 2, 7, 9), (2, 3, 8, 3), (1, 1, 2, 2)] {
+        for (ch, size, h, w) in [
+            (6, 2, 28, 28),
+            (16, 2, 10, 10),
+            (3, 2, 7, 9),
+            (2, 3, 8, 3),
+            (1, 1, 2, 2),
+        ] {
             let x: Vec<f32> = (0..ch * h * w).map(|_| r.uniform(5.0)).collect();
             let (oh, ow) = (h / size, w / size);
             let mut want = vec![f32::NEG_INFINITY; ch * oh * ow];
@@ -536,7 +550,8 @@ mod program {
                 in_height: h,
                 in_width: w,
             }];
-            let rt = Runtime::from_program(x.len(), &layers, Normalisation::MNIST, &RuntimeConfig::default()).unwrap();
+            let rt = Runtime::from_program(x.len(), &layers, Normalisation::MNIST, &RuntimeConfig::default())
+                .unwrap();
             let mut got = vec![0.0; want.len()];
             rt.run_f32(0, &x, &mut got, &mut rt.scratch()).unwrap();
             assert_eq!(got, want, "{ch}x{h}x{w} / {size}");
@@ -553,9 +568,13 @@ mod program {
             in_height,
             in_width,
         };
-        let err = |layers: &[ProgramLayer<'_>], input| Runtime::from_program(input, layers, n, &cfg).unwrap_err();
+        let err =
+            |layers: &[ProgramLayer<'_>], input| Runtime::from_program(input, layers, n, &cfg).unwrap_err();
         assert!(matches!(err(&[], 4), Error::InvalidField { .. }));
-        assert!(matches!(err(&[pool(1, 3, 2, 2)], 4), Error::InvalidLayer { layer: 0, .. }));
+        assert!(matches!(
+            err(&[pool(1, 3, 2, 2)], 4),
+            Error::InvalidLayer { layer: 0, .. }
+        ));
         assert!(matches!(err(&[pool(1, 0, 2, 2)], 4), Error::InvalidLayer { .. }));
         assert!(matches!(err(&[pool(1, 2, 2, 2)], 5), Error::LayerChain { .. }));
         assert!(matches!(
@@ -635,7 +654,8 @@ mod program {
                 in_width: 32,
             },
         ];
-        let rt = Runtime::from_program(1024, &small, Normalisation::MNIST, &RuntimeConfig::default()).unwrap();
+        let rt =
+            Runtime::from_program(1024, &small, Normalisation::MNIST, &RuntimeConfig::default()).unwrap();
         let need = rt.memory_bytes() as usize;
         assert!(Runtime::from_program(1024, &small, Normalisation::MNIST, &RuntimeConfig::new(need)).is_ok());
         assert!(matches!(
