@@ -5,10 +5,20 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use obfnet_serve::{
-    AppState, InferenceBackend, LeNetBackend, MqttConfig, MqttWorker, NoopBackend, OnnxBackend, ServeConfig,
+    AppState, Batch1EdgeBackend, InferenceBackend, LeNetBackend, MqttConfig, MqttWorker, NoopBackend,
+    OnnxBackend, ServeConfig,
 };
+
+/// What runs batches of one image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Batch1Engine {
+    /// The edge runtime's kernels (the model's weights copied at start); larger batches on burn.
+    Edge,
+    /// burn, like every other batch.
+    Burn,
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
@@ -21,6 +31,11 @@ pub(crate) struct ServeArgs {
     /// load benchmarks. `--model` is ignored.
     #[arg(long)]
     noop: bool,
+    /// Engine for batches of one image (a sequential client, an idle server): `edge` runs them
+    /// on the edge runtime's kernels (same weights, same answers up to f32 rounding, several
+    /// times faster at batch 1); `burn` keeps every batch on burn.
+    #[arg(long, value_enum, default_value_t = Batch1Engine::Edge)]
+    batch1_engine: Batch1Engine,
     /// JSON config file (fields of ServeConfig; see the README). Flags below override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -167,10 +182,14 @@ pub(crate) fn cmd_serve(a: &ServeArgs, json: bool) -> Result<()> {
                 .with_context(|| format!("loading the ONNX server model {}", a.model.display()))?,
         )
     } else {
-        Box::new(
-            LeNetBackend::load(&a.model)
-                .with_context(|| format!("loading the server model from {}", a.model.display()))?,
-        )
+        let burn = LeNetBackend::load(&a.model)
+            .with_context(|| format!("loading the server model from {}", a.model.display()))?;
+        match a.batch1_engine {
+            Batch1Engine::Burn => Box::new(burn),
+            Batch1Engine::Edge => Box::new(
+                Batch1EdgeBackend::new(burn).context("building the edge runtime program of the model")?,
+            ),
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

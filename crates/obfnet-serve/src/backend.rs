@@ -81,6 +81,14 @@ impl LeNetBackend {
     }
 }
 
+impl LeNetBackend {
+    /// The loaded model (to copy its weights elsewhere, e.g. into
+    /// [`crate::Batch1EdgeBackend`]'s edge program).
+    pub fn model(&self) -> &LeNet {
+        &self.model
+    }
+}
+
 impl InferenceBackend for LeNetBackend {
     fn spec(&self) -> ModelSpec {
         self.spec.clone()

@@ -42,6 +42,7 @@
 
 mod backend;
 mod config;
+mod edge;
 mod engine;
 mod error;
 #[doc(hidden)]
@@ -64,6 +65,7 @@ pub mod pb {
 
 pub use backend::{InferenceBackend, LeNetBackend, ModelSpec, NoopBackend};
 pub use config::{BatchConfig, DEFAULT_REPLY_PREFIX, MqttConfig, ServeConfig, TlsConfig};
+pub use edge::{Batch1EdgeBackend, EdgeLeNet};
 pub use engine::EngineStats;
 pub use error::{Error, InvalidKind, Result};
 #[doc(hidden)]

@@ -11,7 +11,7 @@ use crate::{
 
 impl LayerSpec {
     /// Checks the hyper-parameters of layer `layer` of net `net` for range and sanity.
-    pub(super) fn validate(&self, net: usize, layer: usize) -> Result<()> {
+    pub(crate) fn validate(&self, net: usize, layer: usize) -> Result<()> {
         let bad = |reason| Err(Error::InvalidLayer { net, layer, reason });
         let dims: &[usize] = match self {
             LayerSpec::Dense { inputs, outputs, .. } => &[*inputs, *outputs],

@@ -1,6 +1,7 @@
 //! The portable (safe, reference) kernels: dense and direct-convolution layers in `f32` and int8.
 
 use super::Geometry;
+use super::simd::{self, Packed};
 
 /// Rows longer than this are summed in `i32` chunks of this length, then in `i64`.
 const I32_CHUNK: usize = 16_384;
@@ -175,7 +176,7 @@ pub(super) fn conv_f32(g: &Geometry, w: &[f32], bias: &[f32], x: &[f32], y: &mut
             pad,
             ..
         } => (out_h, out_w, stride, kernel, pad),
-        Geometry::Dense { .. } => return,
+        Geometry::Dense { .. } | Geometry::Pool { .. } => return,
     };
     for (oc, plane) in y.chunks_mut((out_h * out_w).max(1)).enumerate() {
         plane.fill(bias.get(oc).copied().unwrap_or(0.0));
@@ -214,7 +215,7 @@ pub(super) fn conv_i8(
             pad,
             ..
         } => (out_h, out_w, stride, kernel, pad),
-        Geometry::Dense { .. } => return,
+        Geometry::Dense { .. } | Geometry::Pool { .. } => return,
     };
     let plane = out_h * out_w;
     // Per output value: Σ q_w u and Σ q_w over in-bounds taps (i64: any tap count is safe).
@@ -244,6 +245,118 @@ pub(super) fn conv_i8(
         let s = scale.get(oc).copied().unwrap_or(0.0);
         for ((dst, &d), &sq) in yp.iter_mut().zip(dp).zip(sp) {
             *dst = b + s * (a * d as f32 + c * sq as f32);
+        }
+    }
+}
+
+/// Convolution as one packed dense product per output position (im2col one column at a time):
+/// gathers the `in_ch · kernel · kernel` input taps of the position into `patch` (zeros where
+/// the tap falls in the padding), runs the SIMD dense kernel to get all `out_ch` outputs into
+/// `col`, and scatters them into the channel-major output. Returns `false` (computing nothing
+/// more) when the buffers do not fit the layer, so that the caller can fail loudly.
+pub(super) fn conv_f32_packed(
+    g: &Geometry,
+    p: &Packed<f32>,
+    bias: &[f32],
+    x: &[f32],
+    y: &mut [f32],
+    (patch, col): (&mut [f32], &mut [f32]),
+) -> bool {
+    let &Geometry::Conv {
+        in_ch,
+        out_ch,
+        kernel,
+        stride,
+        pad,
+        in_h,
+        in_w,
+        out_h,
+        out_w,
+    } = g
+    else {
+        return false;
+    };
+    let taps = in_ch * kernel * kernel;
+    let plane = out_h * out_w;
+    let (Some(patch), Some(col)) = (patch.get_mut(..taps), col.get_mut(..out_ch)) else {
+        return false;
+    };
+    if x.len() < in_ch * in_h * in_w || y.len() < out_ch * plane {
+        return false;
+    }
+    for oy in 0..out_h {
+        for ox in 0..out_w {
+            let mut dst = patch.chunks_exact_mut(kernel.max(1));
+            for ic in 0..in_ch {
+                for ky in 0..kernel {
+                    let Some(row) = dst.next() else { return false };
+                    let iy = (oy * stride + ky).checked_sub(pad).filter(|&v| v < in_h);
+                    let Some(iy) = iy else {
+                        row.fill(0.0);
+                        continue;
+                    };
+                    let base = (ic * in_h + iy) * in_w;
+                    let x0 = ox * stride;
+                    if x0 >= pad && x0 + kernel <= in_w + pad {
+                        // The whole kernel row is inside the image: one copy.
+                        match x.get(base + x0 - pad..base + x0 - pad + kernel) {
+                            Some(src) => row.copy_from_slice(src),
+                            None => return false,
+                        }
+                    } else {
+                        for (kx, v) in row.iter_mut().enumerate() {
+                            *v = (x0 + kx)
+                                .checked_sub(pad)
+                                .filter(|&ix| ix < in_w)
+                                .and_then(|ix| x.get(base + ix).copied())
+                                .unwrap_or(0.0);
+                        }
+                    }
+                }
+            }
+            if !simd::dense_f32(p, bias, patch, col) {
+                return false;
+            }
+            let pos = oy * out_w + ox;
+            for (oc, &v) in col.iter().enumerate() {
+                if let Some(dst) = y.get_mut(oc * plane + pos) {
+                    *dst = v;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Max pooling over `size × size` windows with stride `size`, no padding (the output keeps
+/// `floor(in / size)` positions per axis, like PyTorch and burn), channel-major in and out.
+pub(super) fn maxpool_f32(g: &Geometry, x: &[f32], y: &mut [f32]) {
+    let &Geometry::Pool {
+        ch,
+        size,
+        in_h,
+        in_w,
+        out_h,
+        out_w,
+    } = g
+    else {
+        return;
+    };
+    let mut out = y.iter_mut();
+    for c in 0..ch {
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let mut m = f32::NEG_INFINITY;
+                for ky in 0..size {
+                    let start = (c * in_h + oy * size + ky) * in_w + ox * size;
+                    for &v in x.get(start..start + size).unwrap_or_default() {
+                        m = m.max(v);
+                    }
+                }
+                if let Some(dst) = out.next() {
+                    *dst = m;
+                }
+            }
         }
     }
 }

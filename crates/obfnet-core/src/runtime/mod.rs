@@ -83,7 +83,10 @@ mod random;
 mod simd;
 mod wire;
 
-use kernels::{conv_f32, conv_i8, dense_f32, dense_i8, dense_i8_from_dots, quantize_activations};
+use kernels::{
+    conv_f32, conv_f32_packed, conv_i8, dense_f32, dense_i8, dense_i8_from_dots, maxpool_f32,
+    quantize_activations,
+};
 #[cfg(feature = "std")]
 pub use random::OsRandom;
 pub use random::{NetChoice, RandomSource, SeededRandom, uniform_index};
@@ -104,6 +107,15 @@ pub(super) enum Geometry {
         kernel: usize,
         stride: usize,
         pad: usize,
+        in_h: usize,
+        in_w: usize,
+        out_h: usize,
+        out_w: usize,
+    },
+    /// Max pooling, `size × size` windows, stride `size`, no padding; no parameters.
+    Pool {
+        ch: usize,
+        size: usize,
         in_h: usize,
         in_w: usize,
         out_h: usize,
@@ -147,16 +159,59 @@ impl Geometry {
             Geometry::Conv {
                 out_ch, out_h, out_w, ..
             } => out_ch * out_h * out_w,
+            Geometry::Pool { ch, out_h, out_w, .. } => ch * out_h * out_w,
+        }
+    }
+
+    /// Values per input sample (saturating: also used on unvalidated program layers).
+    fn input_len(&self) -> usize {
+        match *self {
+            Geometry::Dense { inputs, .. } => inputs,
+            Geometry::Conv {
+                in_ch, in_h, in_w, ..
+            }
+            | Geometry::Pool {
+                ch: in_ch,
+                in_h,
+                in_w,
+                ..
+            } => crate::numel_saturating(&[in_ch, in_h, in_w]),
+        }
+    }
+
+    /// Weight and bias element counts `(weights, biases)`, saturating.
+    fn param_counts(&self) -> (u64, u64) {
+        let mul = |f: &[usize]| f.iter().fold(1u64, |acc, &d| acc.saturating_mul(d as u64));
+        match *self {
+            Geometry::Dense { inputs, outputs } => (mul(&[inputs, outputs]), outputs as u64),
+            Geometry::Conv {
+                in_ch,
+                out_ch,
+                kernel,
+                ..
+            } => (mul(&[out_ch, in_ch, kernel, kernel]), out_ch as u64),
+            Geometry::Pool { .. } => (0, 0),
+        }
+    }
+
+    /// Inputs of the dense product a convolution runs per output position: `in_ch · k · k`.
+    fn conv_taps(&self) -> usize {
+        match *self {
+            Geometry::Conv { in_ch, kernel, .. } => crate::numel_saturating(&[in_ch, kernel, kernel]),
+            _ => 0,
         }
     }
 }
 
 #[derive(Clone, Debug)]
 enum Params {
+    /// A layer without parameters (max pooling).
+    None,
     F32 {
         weight: Vec<f32>,
         bias: Vec<f32>,
-        /// Dense layers: the weights in the SIMD kernel's panel layout (when one runs here).
+        /// Dense layers, and convolutions as one dense product per output position: the
+        /// weights in the SIMD kernel's panel layout (when one runs here).
         packed: Option<Packed<f32>>,
     },
     I8 {
@@ -187,6 +242,9 @@ pub struct Scratch {
     /// int8 convolution accumulators: Σ q_w u and Σ q_w per output value.
     dot: Vec<i64>,
     sum_q: Vec<i64>,
+    /// f32 convolutions on the SIMD kernels: one position's input taps, and its outputs.
+    patch: Vec<f32>,
+    col: Vec<f32>,
     /// Activation and accumulator buffers of the int8 SIMD kernels.
     simd: I8Scratch,
 }
@@ -205,6 +263,8 @@ impl Scratch {
         grow(&mut self.codes, plan.codes);
         grow(&mut self.dot, plan.conv_acc);
         grow(&mut self.sum_q, plan.conv_acc);
+        grow(&mut self.patch, plan.patch);
+        grow(&mut self.col, plan.col);
         if !self.simd.fits(plan.simd) {
             self.simd = I8Scratch::new(plan.simd);
         }
@@ -237,6 +297,94 @@ pub struct Runtime {
     weights: DType,
     isa: (Isa, Isa),
     memory_bytes: u64,
+}
+
+/// One layer of a program built in memory with [`Runtime::from_program`]: `f32` only.
+///
+/// This is how a model that is not an obfuscator bundle (the server's LeNet-5, copied out of
+/// its training engine) runs on the edge kernels. Pooling is a program layer, not a bundle
+/// layer: obfuscator nets never pool, so the bundle format stays as it is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProgramLayer<'a> {
+    /// A dense or conv2d layer: `weight` in the layout of [`LayerSpec::weight_shape`]
+    /// (`[outputs, inputs]`, `[out_ch, in_ch, k, k]`), `bias` of [`LayerSpec::bias_shape`].
+    Weighted {
+        /// Shape and activation.
+        spec: LayerSpec,
+        /// Weights, row-major.
+        weight: &'a [f32],
+        /// Biases.
+        bias: &'a [f32],
+    },
+    /// Max pooling over `size × size` windows with stride `size`, no padding: `[channels,
+    /// in_height, in_width]` in, `[channels, in_height / size, in_width / size]` out (floor,
+    /// like PyTorch's and burn's `MaxPool2d` with `kernel = stride = size`).
+    MaxPool2d {
+        /// Channels.
+        channels: usize,
+        /// Window side and stride.
+        size: usize,
+        /// Input height.
+        in_height: usize,
+        /// Input width.
+        in_width: usize,
+    },
+}
+
+impl ProgramLayer<'_> {
+    /// Geometry of the layer after range checks (`j`: its index, for the error).
+    fn geometry(&self, j: usize) -> Result<Geometry> {
+        let bad = |reason| Error::InvalidLayer {
+            net: 0,
+            layer: j,
+            reason,
+        };
+        match self {
+            ProgramLayer::Weighted { spec, weight, bias } => {
+                spec.validate(0, j)?;
+                let (w, b) = (spec.weight_shape(), spec.bias_shape());
+                if weight.len() != crate::numel_saturating(&w) || bias.len() != crate::numel_saturating(&b) {
+                    return Err(bad("weight or bias length does not match the layer's shape"));
+                }
+                Ok(Geometry::of(spec))
+            }
+            &ProgramLayer::MaxPool2d {
+                channels,
+                size,
+                in_height,
+                in_width,
+            } => {
+                let dims = [channels, size, in_height, in_width];
+                if dims.contains(&0) {
+                    return Err(bad("sizes must be at least 1"));
+                }
+                if dims.iter().any(|&d| d > crate::MAX_DIM) {
+                    return Err(bad("a dimension exceeds the limit of 1<<20"));
+                }
+                if size > in_height || size > in_width {
+                    return Err(bad("the pooling window is larger than the input"));
+                }
+                if crate::numel_saturating(&[channels, in_height, in_width]) > crate::MAX_ELEMENTS {
+                    return Err(bad("input holds more than 1<<28 values"));
+                }
+                Ok(Geometry::Pool {
+                    ch: channels,
+                    size,
+                    in_h: in_height,
+                    in_w: in_width,
+                    out_h: in_height / size,
+                    out_w: in_width / size,
+                })
+            }
+        }
+    }
+
+    fn activation(&self) -> Activation {
+        match self {
+            ProgramLayer::Weighted { spec, .. } => spec.activation(),
+            ProgramLayer::MaxPool2d { .. } => Activation::None,
+        }
+    }
 }
 
 /// Default memory budget of [`RuntimeConfig::default`]: 256 MiB.
@@ -293,6 +441,10 @@ struct ScratchPlan {
     conv_acc: usize,
     /// int8 SIMD kernels: widest dense layer (inputs and outputs).
     simd: usize,
+    /// f32 convolutions on the SIMD kernels: most input taps per output position.
+    patch: usize,
+    /// f32 convolutions on the SIMD kernels: most output channels.
+    col: usize,
 }
 
 impl ScratchPlan {
@@ -301,11 +453,91 @@ impl ScratchPlan {
         w(self.width, 8)
             .saturating_add(w(self.codes, 2))
             .saturating_add(w(self.conv_acc, 16))
+            .saturating_add(w(self.patch, 4))
+            .saturating_add(w(self.col, 4))
             .saturating_add(if self.simd > 0 {
                 I8Scratch::bytes_for(self.simd) as u64
             } else {
                 0
             })
+    }
+
+    /// Adds layer `g` to the plan (scratch it needs) and returns the bytes its parameters take
+    /// in run-time layout. Saturating: never overflows on unvalidated sizes.
+    fn layer(&mut self, g: &Geometry, int8: bool, (isa_f32, isa_i8): (Isa, Isa)) -> u64 {
+        let mul = |a: usize, b: usize| (a as u64).saturating_mul(b as u64);
+        self.width = self.width.max(g.output_len());
+        let (params, outs) = g.param_counts();
+        let bytes = match (g, int8) {
+            (Geometry::Pool { .. }, _) => 0,
+            (Geometry::Dense { inputs, outputs }, false) if isa_f32 != Isa::Portable => {
+                mul(simd::padded_outputs(isa_f32, *outputs), *inputs)
+                    .saturating_mul(4)
+                    .saturating_add(outs.saturating_mul(4))
+            }
+            (Geometry::Conv { out_ch, .. }, false) if isa_f32 != Isa::Portable => {
+                let taps = g.conv_taps();
+                self.patch = self.patch.max(taps);
+                self.col = self.col.max(*out_ch);
+                mul(simd::padded_outputs(isa_f32, *out_ch), taps)
+                    .saturating_mul(4)
+                    .saturating_add(outs.saturating_mul(4))
+            }
+            (Geometry::Dense { inputs, outputs }, true)
+                if isa_i8 != Isa::Portable && *inputs <= simd::MAX_I8_INPUTS =>
+            {
+                mul(simd::padded_outputs(isa_i8, *outputs), inputs.div_ceil(4) * 4)
+                    .saturating_add(outs.saturating_mul(16))
+            }
+            (_, false) => params.saturating_add(outs).saturating_mul(4),
+            (_, true) => params.saturating_add(outs.saturating_mul(16)),
+        };
+        if int8 {
+            match *g {
+                Geometry::Conv { .. } => self.conv_acc = self.conv_acc.max(g.output_len()),
+                Geometry::Dense { inputs, outputs } if isa_i8 != Isa::Portable => {
+                    self.simd = self.simd.max(inputs).max(outputs);
+                }
+                Geometry::Dense { .. } | Geometry::Pool { .. } => {}
+            }
+        }
+        bytes
+    }
+}
+
+/// Total bytes of `weight_bytes` plus one scratch of `plan`, or [`Error::MemoryBudget`] when
+/// over `config.memory_budget`.
+fn check_budget(plan: &ScratchPlan, weight_bytes: u64, config: &RuntimeConfig) -> Result<u64> {
+    let scratch_bytes = plan.bytes();
+    let needed = weight_bytes.saturating_add(scratch_bytes);
+    if needed > config.memory_budget as u64 {
+        return Err(Error::MemoryBudget {
+            needed,
+            weights: weight_bytes,
+            scratch: scratch_bytes,
+            budget: config.memory_budget as u64,
+        });
+    }
+    Ok(needed)
+}
+
+/// An `f32` layer's parameters in run-time layout: dense layers and convolutions packed for
+/// the SIMD kernel when one runs here (a convolution's `[out, in, k, k]` weight is already the
+/// row-major `[out, in·k·k]` matrix of its per-position dense product).
+fn prepare_f32(g: &Geometry, weight: &[f32], bias: &[f32], isa_f32: Isa) -> Params {
+    let packed = match *g {
+        Geometry::Dense { inputs, outputs } => simd::pack_f32(isa_f32, weight, inputs, outputs),
+        Geometry::Conv { out_ch, .. } => simd::pack_f32(isa_f32, weight, g.conv_taps(), out_ch),
+        Geometry::Pool { .. } => None,
+    };
+    Params::F32 {
+        weight: if packed.is_some() {
+            Vec::new()
+        } else {
+            weight.to_vec()
+        },
+        bias: bias.to_vec(),
+        packed,
     }
 }
 
@@ -370,45 +602,13 @@ impl Runtime {
         for net in &m.nets {
             for spec in &net.layers {
                 let g = Geometry::of(spec);
-                plan.width = plan.width.max(g.output_len());
-                let params = spec.weight_shape().iter().product::<usize>() as u64;
-                let outs = spec.bias_shape().iter().product::<usize>() as u64;
-                weight_bytes = weight_bytes.saturating_add(match (&g, int8) {
-                    (Geometry::Dense { inputs, outputs }, false) if isa_f32 != Isa::Portable => {
-                        4 * (simd::padded_outputs(isa_f32, *outputs) * inputs) as u64 + 4 * outs
-                    }
-                    (Geometry::Dense { inputs, outputs }, true)
-                        if isa_i8 != Isa::Portable && *inputs <= simd::MAX_I8_INPUTS =>
-                    {
-                        (simd::padded_outputs(isa_i8, *outputs) * inputs.div_ceil(4) * 4) as u64 + 16 * outs
-                    }
-                    (_, false) => 4 * (params + outs),
-                    (_, true) => params + 16 * outs,
-                });
-                if int8 {
-                    match g {
-                        Geometry::Conv { .. } => plan.conv_acc = plan.conv_acc.max(g.output_len()),
-                        Geometry::Dense { inputs, outputs } if isa_i8 != Isa::Portable => {
-                            plan.simd = plan.simd.max(inputs).max(outputs);
-                        }
-                        Geometry::Dense { .. } => {}
-                    }
-                }
+                weight_bytes = weight_bytes.saturating_add(plan.layer(&g, int8, (isa_f32, isa_i8)));
             }
         }
         if int8 {
             plan.codes = plan.width;
         }
-        let scratch_bytes = plan.bytes();
-        let needed = weight_bytes.saturating_add(scratch_bytes);
-        if needed > config.memory_budget as u64 {
-            return Err(Error::MemoryBudget {
-                needed,
-                weights: weight_bytes,
-                scratch: scratch_bytes,
-                budget: config.memory_budget as u64,
-            });
-        }
+        let needed = check_budget(&plan, weight_bytes, config)?;
         // 2. Build.
         let mut nets = Vec::with_capacity(m.nets.len());
         let mut info = Vec::with_capacity(m.nets.len());
@@ -420,21 +620,7 @@ impl Runtime {
                 let params = match bundle.layer_params(i, j) {
                     Some(LayerParams::F32 { weight, bias }) => {
                         param_bytes += 4 * (weight.len() + bias.len());
-                        let packed = match geometry {
-                            Geometry::Dense { inputs, outputs } => {
-                                simd::pack_f32(isa_f32, weight, inputs, outputs)
-                            }
-                            Geometry::Conv { .. } => None,
-                        };
-                        Params::F32 {
-                            weight: if packed.is_some() {
-                                Vec::new()
-                            } else {
-                                weight.to_vec()
-                            },
-                            bias: bias.to_vec(),
-                            packed,
-                        }
+                        prepare_f32(&geometry, weight, bias, isa_f32)
                     }
                     Some(LayerParams::I8 { weight, scale, bias }) => {
                         let row_sums: Vec<i64> = match geometry {
@@ -442,14 +628,14 @@ impl Runtime {
                                 .chunks(inputs.max(1))
                                 .map(|row| row.iter().map(|&q| i64::from(q)).sum())
                                 .collect(),
-                            Geometry::Conv { .. } => Vec::new(),
+                            Geometry::Conv { .. } | Geometry::Pool { .. } => Vec::new(),
                         };
                         param_bytes += weight.len() + 4 * (scale.len() + bias.len()) + 8 * row_sums.len();
                         let packed = match geometry {
                             Geometry::Dense { inputs, outputs } => {
                                 simd::pack_i8(isa_i8, weight, inputs, outputs)
                             }
-                            Geometry::Conv { .. } => None,
+                            Geometry::Conv { .. } | Geometry::Pool { .. } => None,
                         };
                         Params::I8 {
                             weight: if packed.is_some() {
@@ -492,6 +678,125 @@ impl Runtime {
             clip: (m.normalisation.apply(0), m.normalisation.apply(255)),
             weights: m.weights,
             isa: (isa_f32, isa_i8),
+            memory_bytes: needed,
+        })
+    }
+
+    /// Prepares one `f32` net given in memory as a list of layers (a runtime with `k() == 1`;
+    /// run it with [`Runtime::run_f32`] on normalised input, or [`Runtime::run_raw`] on bytes
+    /// normalised with `normalisation`).
+    ///
+    /// Checked like a bundle: every layer's ranges ([`LayerSpec`]'s limits; pooling windows
+    /// inside their input), the chaining of sizes from `input_len` on, the parameter lengths,
+    /// and then the memory budget — weights in run-time layout plus one [`Scratch`], computed
+    /// with saturating arithmetic before anything is allocated.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidField`] for an empty or over-long layer list or an input size out of
+    /// range; [`Error::InvalidNormalisation`]; [`Error::InvalidLayer`]; [`Error::LayerChain`];
+    /// [`Error::MemoryBudget`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use obfnet_core::{Activation, LayerSpec, Normalisation};
+    /// use obfnet_core::runtime::{ProgramLayer, Runtime, RuntimeConfig};
+    /// let conv = LayerSpec::Conv2d {
+    ///     in_channels: 2, out_channels: 1, kernel: 1, stride: 1, padding: 0,
+    ///     in_height: 2, in_width: 2, act: Activation::None,
+    /// };
+    /// let (w, b) = ([1.0, -1.0], [0.5]);
+    /// let layers = [
+    ///     ProgramLayer::Weighted { spec: conv, weight: &w, bias: &b },
+    ///     ProgramLayer::MaxPool2d { channels: 1, size: 2, in_height: 2, in_width: 2 },
+    /// ];
+    /// let rt = Runtime::from_program(8, &layers, Normalisation::MNIST, &RuntimeConfig::new(1 << 20))?;
+    /// let mut out = [0.0f32];
+    /// let x = [1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 1.0]; // channel 0, then channel 1
+    /// rt.run_f32(0, &x, &mut out, &mut rt.scratch())?;
+    /// assert_eq!(out, [3.5]); // max(1 - 0, 2 - 0, 3 - 0, 4 - 1) + 0.5
+    /// # Ok::<(), obfnet_core::Error>(())
+    /// ```
+    pub fn from_program(
+        input_len: usize,
+        layers: &[ProgramLayer<'_>],
+        normalisation: Normalisation,
+        config: &RuntimeConfig,
+    ) -> Result<Runtime> {
+        normalisation.validate()?;
+        if layers.is_empty() || layers.len() > crate::MAX_LAYERS {
+            return Err(Error::InvalidField {
+                field: "program layers".into(),
+                reason: "a net has between 1 and 1024 layers",
+            });
+        }
+        if input_len == 0 || input_len > crate::MAX_ELEMENTS {
+            return Err(Error::InvalidField {
+                field: "program input".into(),
+                reason: "the input holds between 1 and 1<<28 values",
+            });
+        }
+        let isas = match config.kernels {
+            Kernels::Auto => Isa::detect(),
+            Kernels::Portable => (Isa::Portable, Isa::Portable),
+        };
+        // 1. Check and plan, from the shapes alone.
+        let mut plan = ScratchPlan {
+            width: input_len,
+            ..ScratchPlan::default()
+        };
+        let mut weight_bytes = 0u64;
+        let mut geometries = Vec::with_capacity(layers.len());
+        let mut incoming = input_len;
+        for (j, layer) in layers.iter().enumerate() {
+            let g = layer.geometry(j)?;
+            if g.input_len() != incoming {
+                return Err(Error::LayerChain {
+                    net: 0,
+                    layer: j,
+                    expected: incoming,
+                    found: g.input_len(),
+                });
+            }
+            incoming = g.output_len();
+            weight_bytes = weight_bytes.saturating_add(plan.layer(&g, false, isas));
+            geometries.push(g);
+        }
+        let needed = check_budget(&plan, weight_bytes, config)?;
+        // 2. Build.
+        let mut prepared = Vec::with_capacity(layers.len());
+        let mut param_bytes = 0usize;
+        let mut macs = 0u64;
+        for (layer, geometry) in layers.iter().zip(geometries) {
+            let params = match layer {
+                ProgramLayer::Weighted { spec, weight, bias } => {
+                    param_bytes += 4 * (weight.len() + bias.len());
+                    macs = macs.saturating_add(spec.macs());
+                    prepare_f32(&geometry, weight, bias, isas.0)
+                }
+                ProgramLayer::MaxPool2d { .. } => Params::None,
+            };
+            prepared.push(Layer {
+                geometry,
+                act: layer.activation(),
+                params,
+            });
+        }
+        Ok(Runtime {
+            nets: vec![prepared],
+            info: vec![NetInfo {
+                name: "program".into(),
+                macs,
+                param_bytes,
+            }],
+            input_len,
+            output_len: incoming,
+            plan,
+            normalisation,
+            clip: (normalisation.apply(0), normalisation.apply(255)),
+            weights: DType::F32,
+            isa: isas,
             memory_bytes: needed,
         })
     }
@@ -545,6 +850,8 @@ impl Runtime {
             codes: vec![0; p.codes],
             dot: vec![0; p.conv_acc],
             sum_q: vec![0; p.conv_acc],
+            patch: vec![0.0; p.patch],
+            col: vec![0.0; p.col],
             simd: if p.simd > 0 {
                 I8Scratch::new(p.simd)
             } else {
@@ -667,6 +974,8 @@ impl Runtime {
             codes,
             dot,
             sum_q,
+            patch,
+            col,
             simd: simd_scratch,
         } = scratch;
         let (mut cur, mut next) = (a, b);
@@ -680,16 +989,29 @@ impl Runtime {
                 prefix_mut(next, out_len)
             };
             match &layer.params {
+                Params::None => {
+                    // Max pooling: the input is f32 in `cur` for either weight type (an int8
+                    // layer's output is f32 too; programs start with a weighted layer).
+                    let x = cur.get(..width).unwrap_or_default();
+                    maxpool_f32(&layer.geometry, x, y);
+                }
                 Params::F32 { weight, bias, packed } => {
                     let x = cur.get(..width).unwrap_or_default();
-                    match layer.geometry {
-                        Geometry::Dense { .. } if packed.is_some() => {
-                            if !packed.as_ref().is_some_and(|p| simd::dense_f32(p, bias, x, y)) {
+                    match (&layer.geometry, packed) {
+                        (Geometry::Dense { .. }, Some(p)) => {
+                            if !simd::dense_f32(p, bias, x, y) {
                                 y.fill(f32::NAN); // unreachable: the scratch was checked
                             }
                         }
-                        Geometry::Dense { inputs, .. } => dense_f32(weight, bias, inputs, x, y),
-                        Geometry::Conv { .. } => conv_f32(&layer.geometry, weight, bias, x, y),
+                        (Geometry::Conv { .. }, Some(p)) => {
+                            let bufs = (patch.as_mut_slice(), col.as_mut_slice());
+                            if !conv_f32_packed(&layer.geometry, p, bias, x, y, bufs) {
+                                y.fill(f32::NAN); // unreachable: the scratch was checked
+                            }
+                        }
+                        (Geometry::Dense { inputs, .. }, None) => dense_f32(weight, bias, *inputs, x, y),
+                        (Geometry::Conv { .. }, None) => conv_f32(&layer.geometry, weight, bias, x, y),
+                        (Geometry::Pool { .. }, _) => maxpool_f32(&layer.geometry, x, y),
                     }
                 }
                 Params::I8 {
@@ -720,6 +1042,10 @@ impl Runtime {
                         Geometry::Conv { .. } => {
                             let acc = (prefix_mut(dot, out_len), prefix_mut(sum_q, out_len));
                             conv_i8(&layer.geometry, weight, scale, bias, u, affine, acc, y)
+                        }
+                        Geometry::Pool { .. } => {
+                            let x = cur.get(..width).unwrap_or_default();
+                            maxpool_f32(&layer.geometry, x, y);
                         }
                     }
                 }

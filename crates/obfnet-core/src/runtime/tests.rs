@@ -338,7 +338,14 @@ mod memory_budget {
             // f32: two f32 activation buffers; int8 adds codes (i16) and the conv's two i64
             // accumulators.
             let per_act = if dtype == DType::F32 { 8 } else { 8 + 2 + 16 };
-            assert_eq!(scratch, acts * per_act, "{dtype:?}");
+            // f32 convolutions on the SIMD kernels add one position's taps (at most 1024) and
+            // outputs (at most 1024), in f32.
+            let im2col = if dtype == DType::F32 && Isa::detect().0 != Isa::Portable {
+                4 * (1024 + 1024)
+            } else {
+                0
+            };
+            assert_eq!(scratch, acts * per_act + im2col, "{dtype:?}");
             assert!(err_message_names_the_budget(
                 &Runtime::from_bytes(&bytes).unwrap_err()
             ));
@@ -407,5 +414,253 @@ mod memory_budget {
             bias: vec![0.0; 16],
         };
         Bundle::new(manifest, vec![vec![w]]).unwrap()
+    }
+}
+
+/// Programs built in memory: max pooling, multi-channel convolutions on the SIMD path, and
+/// the same checks and budget as bundles.
+mod program {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    /// Direct-definition reference convolution (zero padding), channel-major.
+    #[allow(clippy::too_many_arguments)]
+    fn naive_conv(
+        x: &[f32],
+        w: &[f32],
+        b: &[f32],
+        (ic, oc, k, s, p): (usize, usize, usize, usize, usize),
+        (h, wd): (usize, usize),
+    ) -> Vec<f32> {
+        let oh = (h + 2 * p - k) / s + 1;
+        let ow = (wd + 2 * p - k) / s + 1;
+        let mut y = vec![0.0f32; oc * oh * ow];
+        for o in 0..oc {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = b[o];
+                    for c in 0..ic {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let (iy, ix) = (
+                                    (oy * s + ky) as isize - p as isize,
+                                    (ox * s + kx) as isize - p as isize,
+                                );
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                                    acc += w[((o * ic + c) * k + ky) * k + kx]
+                                        * x[(c * h + iy as usize) * wd + ix as usize];
+                                }
+                            }
+                        }
+                    }
+                    y[(o * oh + oy) * ow + ox] = acc;
+                }
+            }
+        }
+        y
+    }
+
+    fn configs() -> [RuntimeConfig; 2] {
+        [
+            RuntimeConfig::default(),
+            RuntimeConfig {
+                kernels: Kernels::Portable,
+                ..RuntimeConfig::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn multichannel_convolutions_match_the_definition_on_every_kernel() {
+        let mut r = SplitMix64::new(11);
+        // (in_ch, out_ch, kernel, stride, pad), (h, w): LeNet's two convolutions, and odd ones.
+        let cases = [
+            ((1, 6, 5, 1, 2), (28, 28)),
+            ((6, 16, 5, 1, 0), (14, 14)),
+            ((3, 20, 3, 2, 1), (9, 7)),
+            ((5, 1, 1, 1, 0), (4, 6)),
+            ((2, 17, 4, 3, 3), (5, 5)),
+        ];
+        for ((ic, oc, k, s, p), (h, wd)) in cases {
+            let spec = LayerSpec::Conv2d {
+                in_channels: ic,
+                out_channels: oc,
+                kernel: k,
+                stride: s,
+                padding: p,
+                in_height: h,
+                in_width: wd,
+                act: Activation::None,
+            };
+            let w: Vec<f32> = (0..oc * ic * k * k).map(|_| r.uniform(1.0)).collect();
+            let b: Vec<f32> = (0..oc).map(|_| r.uniform(1.0)).collect();
+            let x: Vec<f32> = (0..ic * h * wd).map(|_| r.uniform(2.0)).collect();
+            let want = naive_conv(&x, &w, &b, (ic, oc, k, s, p), (h, wd));
+            let layers = [ProgramLayer::Weighted {
+                spec,
+                weight: &w,
+                bias: &b,
+            }];
+            for cfg in configs() {
+                let rt = Runtime::from_program(x.len(), &layers, Normalisation::MNIST, &cfg).unwrap();
+                assert_eq!(rt.output_len(), want.len());
+                let mut got = vec![0.0; want.len()];
+                rt.run_f32(0, &x, &mut got, &mut rt.scratch()).unwrap();
+                let mag = 1.0 + 2.0 * (ic * k * k) as f32;
+                for (g, e) in got.iter().zip(&want) {
+                    assert!(
+                        (g - e).abs() <= 1e-6 * mag,
+                        "{:?} {ic}->{oc} k{k}: {g} vs {e}",
+                        rt.isa()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn max_pooling_takes_each_window_maximum_and_floors_odd_sides() {
+        let mut r = SplitMix64::new(5);
+        for (ch, size, h, w) in [
+            (6, 2, 28, 28),
+            (16, 2, 10, 10),
+            (3, 2, 7, 9),
+            (2, 3, 8, 3),
+            (1, 1, 2, 2),
+        ] {
+            let x: Vec<f32> = (0..ch * h * w).map(|_| r.uniform(5.0)).collect();
+            let (oh, ow) = (h / size, w / size);
+            let mut want = vec![f32::NEG_INFINITY; ch * oh * ow];
+            for c in 0..ch {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        for ky in 0..size {
+                            for kx in 0..size {
+                                let v = x[(c * h + oy * size + ky) * w + ox * size + kx];
+                                let d = &mut want[(c * oh + oy) * ow + ox];
+                                *d = d.max(v);
+                            }
+                        }
+                    }
+                }
+            }
+            let layers = [ProgramLayer::MaxPool2d {
+                channels: ch,
+                size,
+                in_height: h,
+                in_width: w,
+            }];
+            let rt = Runtime::from_program(x.len(), &layers, Normalisation::MNIST, &RuntimeConfig::default())
+                .unwrap();
+            let mut got = vec![0.0; want.len()];
+            rt.run_f32(0, &x, &mut got, &mut rt.scratch()).unwrap();
+            assert_eq!(got, want, "{ch}x{h}x{w} / {size}");
+        }
+    }
+
+    #[test]
+    fn bad_programs_are_refused_with_typed_errors() {
+        let n = Normalisation::MNIST;
+        let cfg = RuntimeConfig::default();
+        let pool = |channels, size, in_height, in_width| ProgramLayer::MaxPool2d {
+            channels,
+            size,
+            in_height,
+            in_width,
+        };
+        let err =
+            |layers: &[ProgramLayer<'_>], input| Runtime::from_program(input, layers, n, &cfg).unwrap_err();
+        assert!(matches!(err(&[], 4), Error::InvalidField { .. }));
+        assert!(matches!(
+            err(&[pool(1, 3, 2, 2)], 4),
+            Error::InvalidLayer { layer: 0, .. }
+        ));
+        assert!(matches!(err(&[pool(1, 0, 2, 2)], 4), Error::InvalidLayer { .. }));
+        assert!(matches!(err(&[pool(1, 2, 2, 2)], 5), Error::LayerChain { .. }));
+        assert!(matches!(
+            err(&[pool(usize::MAX, 2, usize::MAX, usize::MAX)], 4),
+            Error::InvalidLayer { .. }
+        ));
+        let spec = LayerSpec::Dense {
+            inputs: 1,
+            outputs: 4,
+            act: Activation::Relu,
+        };
+        let short = [ProgramLayer::Weighted {
+            spec,
+            weight: &[1.0; 3],
+            bias: &[0.0; 4],
+        }];
+        assert!(matches!(err(&short, 1), Error::InvalidLayer { .. }));
+    }
+
+    #[test]
+    fn hostile_program_is_refused_before_allocating() {
+        // A 1x1 convolution to 1024 channels on a 512x512 input, then pooling: 2^28
+        // activations, 2 GiB of f32 scratch, from a few KB of weights.
+        let spec = LayerSpec::Conv2d {
+            in_channels: 1,
+            out_channels: 1024,
+            kernel: 1,
+            stride: 1,
+            padding: 0,
+            in_height: 512,
+            in_width: 512,
+            act: Activation::Relu,
+        };
+        let (w, b) = (vec![0.01f32; 1024], vec![0.0f32; 1024]);
+        let layers = [
+            ProgramLayer::Weighted {
+                spec,
+                weight: &w,
+                bias: &b,
+            },
+            ProgramLayer::MaxPool2d {
+                channels: 1024,
+                size: 2,
+                in_height: 512,
+                in_width: 512,
+            },
+        ];
+        for cfg in configs() {
+            let e = Runtime::from_program(512 * 512, &layers, Normalisation::MNIST, &cfg).unwrap_err();
+            let Error::MemoryBudget { needed, scratch, .. } = e else {
+                panic!("{e}")
+            };
+            assert!(scratch >= 8 * 1024 * 512 * 512, "{scratch}");
+            assert!(needed > DEFAULT_MEMORY_BUDGET as u64);
+        }
+        // The same program on a 32x32 input fits, and the budget is exact.
+        let spec = LayerSpec::Conv2d {
+            in_channels: 1,
+            out_channels: 1024,
+            kernel: 1,
+            stride: 1,
+            padding: 0,
+            in_height: 32,
+            in_width: 32,
+            act: Activation::Relu,
+        };
+        let small = [
+            ProgramLayer::Weighted {
+                spec,
+                weight: &w,
+                bias: &b,
+            },
+            ProgramLayer::MaxPool2d {
+                channels: 1024,
+                size: 2,
+                in_height: 32,
+                in_width: 32,
+            },
+        ];
+        let rt =
+            Runtime::from_program(1024, &small, Normalisation::MNIST, &RuntimeConfig::default()).unwrap();
+        let need = rt.memory_bytes() as usize;
+        assert!(Runtime::from_program(1024, &small, Normalisation::MNIST, &RuntimeConfig::new(need)).is_ok());
+        assert!(matches!(
+            Runtime::from_program(1024, &small, Normalisation::MNIST, &RuntimeConfig::new(need - 1)),
+            Err(Error::MemoryBudget { .. })
+        ));
     }
 }
