@@ -723,7 +723,7 @@ mod strong_attacks {
         }
         fn utility(
             &self,
-            _: &obfnet_nn::LeNet,
+            _: &obfnet_nn::ServerModel,
             _: &Dataset,
             _: &Dataset,
             _: u64,
