@@ -27,9 +27,12 @@ SECS=${3:-5}
 REPS=${4:-3}
 KINDS=${KINDS:-lenet noop}
 # --workspace keeps cargo's feature unification (and so burn's build) the same as everywhere else.
-cargo build --release -q --workspace --bin obfnet --example loadgen
+# OBFNET_BIN and OBFNET_LOADGEN together: prebuilt binaries, nothing is built.
+if [ -z "${OBFNET_BIN:-}" ] || [ -z "${OBFNET_LOADGEN:-}" ]; then
+  cargo build --release -q --workspace --bin obfnet --example loadgen
+fi
 BIN=${OBFNET_BIN:-./target/release/obfnet}
-LOAD=./target/release/examples/loadgen
+LOAD=${OBFNET_LOADGEN:-./target/release/examples/loadgen}
 mkdir -p bench-out
 RESULTS=bench-out/serve-runs.jsonl
 : >"$RESULTS"
