@@ -411,6 +411,10 @@ pub struct SchemeResult {
     /// speakers, [`crate::speaker_identification`]).
     #[serde(default)]
     pub speaker: Option<crate::SpeakerResult>,
+    /// Noise the device adds after an obfuscation net ([`crate::ObfScheme::with_output_noise`];
+    /// `None` for the other families, whose noise is their mechanism).
+    #[serde(default)]
+    pub output_noise: Option<crate::Noise>,
 }
 
 impl SchemeResult {
@@ -711,5 +715,9 @@ pub fn evaluate_scheme(
         device_macs: scheme.device_macs(),
         privacy_trained: false,
         speaker: None,
+        output_noise: match scheme.family() {
+            Family::ObfNet => scheme.noise(),
+            _ => None,
+        },
     })
 }
