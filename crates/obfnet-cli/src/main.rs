@@ -57,6 +57,8 @@ enum Command {
     ExportOnnx(ExportOnnxArgs),
     /// Quantise a bundle's nets to int8 (per output channel) for devices.
     Quantize(edge::QuantizeArgs),
+    /// Write a copy of a bundle whose devices add random noise to every output (format 3).
+    AddNoise(edge::AddNoiseArgs),
     /// Run the edge runtime on images as a device would: pick a net per sample, obfuscate, encode.
     Obfuscate(edge::ObfuscateArgs),
     /// Time one epoch of LeNet, one epoch of ObfNet2 and the K-net job (see scripts/bench-train.sh).
@@ -158,6 +160,12 @@ struct TrainObfArgs {
     /// (see `obfnet_nn::PrivacyTraining::collapse`).
     #[arg(long, default_value_t = 0.0)]
     collapse: f32,
+    /// Device-side output noise σ (pixel units; with --adversary-weight): trains with noise of
+    /// this deviation on the nets' outputs and writes it into the bundle (format 3), so that
+    /// every device adds fresh noise to what it sends. The accuracies printed here are of the
+    /// nets without it; `obfnet evaluate --bundle` measures them with it.
+    #[arg(long, value_name = "SIGMA")]
+    output_noise: Option<f32>,
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +262,7 @@ fn run(command: Command, json: bool) -> Result<()> {
         Command::Inspect(a) => cmd_inspect(&a, json),
         Command::ExportOnnx(a) => cmd_export_onnx(&a, json),
         Command::Quantize(a) => edge::cmd_quantize(&a, json),
+        Command::AddNoise(a) => edge::cmd_add_noise(&a, json),
         Command::Obfuscate(a) => edge::cmd_obfuscate(&a, json),
         Command::BenchTrain(a) => cmd_bench(&a, json),
         Command::Serve(a) => serve::cmd_serve(&a, json),
@@ -347,6 +356,7 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
             warmup_steps: a.adversary_warmup,
             diversity: a.diversity,
             collapse: a.collapse,
+            output_noise: a.output_noise.unwrap_or(0.0),
             ..Default::default()
         }),
         engine: a.engine,
@@ -361,6 +371,10 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
         "--collapse is part of privacy-aware training: give --adversary-weight too (0 for collapse alone)"
     );
     anyhow::ensure!(
+        a.adversary_weight.is_some() || a.output_noise.is_none(),
+        "--output-noise is trained with privacy-aware training: give --adversary-weight too (0 for noise alone)"
+    );
+    anyhow::ensure!(
         a.diversity == 0.0 || a.k >= 2,
         "--diversity needs at least two nets (-k 2 or more)"
     );
@@ -368,6 +382,9 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
     let (stack, report) = obfnet_nn::train_obfuscators(&cfg, &model, &train, &test, &mut |e| bar.on(e))?;
     bar.finish();
     write_bundle(&stack, &ds.name, sha, &a.out)?;
+    if let Some(sigma) = a.output_noise {
+        obfnet_report::edge::add_noise(&a.out, Some(sigma), &a.out)?;
+    }
     emit(
         json,
         &json!({"bundle": a.out, "report": report, "config": cfg}),
@@ -414,7 +431,11 @@ fn cmd_evaluate(a: &EvaluateArgs, json: bool) -> Result<()> {
         bundle
             .expect_server_model(&sha)
             .with_context(|| format!("{} was trained against another server model", path.display()))?;
-        if a.runtime == RuntimeArg::Edge || bundle.manifest.weights != obfnet_core::DType::F32 {
+        // int8 nets and device-side output noise exist only in the edge runtime
+        if a.runtime == RuntimeArg::Edge
+            || bundle.manifest.weights != obfnet_core::DType::F32
+            || bundle.manifest.output_noise.is_some()
+        {
             let e = obfnet_report::edge::evaluate_edge(&model, &bundle, &ds.test, true)?;
             accs = e.accuracy_f32_wire.clone();
             edge_eval = Some(e);

@@ -150,8 +150,10 @@ pub(crate) struct AttackArgs {
     /// Attack a baseline instead: laplace:EPS, gaussian:SIGMA, projection-orthogonal, projection-gaussian:M.
     #[arg(long, value_parser = parse_baseline)]
     baseline: Option<Baseline>,
-    /// Gaussian noise (deviation SIGMA, pixel units) added to every output after the net, as a
-    /// device would add it; the attackers observe the noisy outputs and know SIGMA.
+    /// Output noise of deviation SIGMA (pixel units) added to every output after the net, as a
+    /// device of a format-3 bundle adds it (`obfnet_core::OutputNoise`: a sum of 12 uniforms,
+    /// ≈ Gaussian); replaces the bundle's own. The attackers observe the noisy outputs and
+    /// know the law.
     #[arg(long, value_name = "SIGMA", requires = "bundle")]
     output_noise: Option<f64>,
     /// Seed the noise (of a noise baseline, or of --output-noise) to reproduce a run. Without it

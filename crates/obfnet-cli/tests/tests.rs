@@ -317,6 +317,38 @@ fn edge_verbs(tmp: &Path, data: &Path, model: &Path, bundle: &Path, engine_eval:
         assert!((a - b).abs() <= 0.05, "int8 {a} vs f32 {b}");
     }
 
+    // add-noise: format 3; evaluate scores what devices send (noisy), the nets unchanged
+    let add_noise = |sigma: &str, out: &Path| {
+        let o = obfnet()
+            .args(["add-noise", "--json"])
+            .arg(bundle)
+            .args(["--sigma", sigma, "--out"])
+            .arg(out)
+            .assert()
+            .success();
+        json_of(&o.get_output().stdout)
+    };
+    let (faint, loud) = (tmp.join("faint.obfb"), tmp.join("loud.obfb"));
+    assert_eq!(add_noise("0.001", &faint)["format_version"], 3);
+    add_noise("16", &loud);
+    let faint = evaluate(&faint);
+    assert_eq!(faint["runtime"], "edge");
+    for (e, g) in accs(&faint["obfuscated_accuracies"]).iter().zip(&engine) {
+        assert!((e - g).abs() <= 0.011, "σ = 0.001: {e} vs engine {g}");
+    }
+    let loud = evaluate(&loud);
+    let outside = accs(&loud["edge"]["outside_raw_range"]);
+    assert!(outside.iter().all(|&f| f > 0.9), "σ = 16 pixel units moves nearly every value out of range: {outside:?}");
+    let bad = obfnet()
+        .arg("add-noise")
+        .arg(bundle)
+        .args(["--sigma=-1", "--out"])
+        .arg(tmp.join("bad.obfb"))
+        .assert()
+        .failure();
+    let err = String::from_utf8_lossy(&bad.get_output().stderr).to_string();
+    assert!(err.contains("sigma"), "{err}");
+
     // obfuscate: IDX in, IDX out (u8 wire: same format as the input), fixed net.
     let images = data.join("mnist/t10k-images-idx3-ubyte");
     let obf_idx = tmp.join("obf.idx");

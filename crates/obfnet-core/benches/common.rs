@@ -82,6 +82,7 @@ pub fn bundle(arch: &str) -> Bundle {
             dtype: DType::F32,
         },
         weights: DType::F32,
+        output_noise: None,
         server_model_sha256: [0; 32],
         nets: vec![NetSpec {
             name: arch.into(),

@@ -489,6 +489,20 @@ impl Bundle {
         }
     }
 
+    /// The same nets with `noise` as the bundle's output noise (`None` removes it); the format
+    /// version becomes the oldest that expresses the result (3 with noise). The nets' weights
+    /// and digests are unchanged: the noise is drawn on the device after the last layer
+    /// ([`crate::runtime::Runtime::obfuscate`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidField`] for a σ outside `(0, 16]`.
+    pub fn with_output_noise(mut self, noise: Option<crate::OutputNoise>) -> Result<Bundle> {
+        self.manifest.output_noise = noise;
+        self.manifest.format_version = self.manifest.oldest_version();
+        self.manifest.validate()?;
+        Ok(self)
+    }
+
     /// Quantises every net's weights to int8, per output channel and symmetric, and returns
     /// the new bundle (format version 2, [`Manifest::weights`] = `I8`). Biases stay `F32`.
     ///
@@ -596,6 +610,7 @@ mod tests {
                 dtype: DType::F32,
             },
             weights: DType::F32,
+            output_noise: None,
             server_model_sha256: [9; 32],
             nets: vec![NetSpec {
                 name: "n".into(),
@@ -714,13 +729,13 @@ mod tests {
             })
         );
         let mut v = MAGIC.to_vec();
-        v.extend_from_slice(&3u32.to_le_bytes());
+        v.extend_from_slice(&4u32.to_le_bytes());
         assert_eq!(
             Bundle::from_bytes(&v),
             Err(Error::UnsupportedVersion {
-                found: 3,
+                found: 4,
                 oldest: 1,
-                newest: 2
+                newest: 3
             })
         );
         v[8] = 1;

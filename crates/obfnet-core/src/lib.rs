@@ -43,6 +43,7 @@
 //!     normalisation: Normalisation::MNIST,
 //!     output: TensorSpec { shape: vec![1, 4, 4], dtype: DType::F32 },
 //!     weights: DType::F32,
+//!     output_noise: None,
 //!     server_model_sha256: obfnet_core::sha256(b"the frozen server model"),
 //!     nets: vec![NetSpec {
 //!         name: "tiny-0".into(),
@@ -81,6 +82,7 @@ use core::fmt;
 mod bundle;
 mod error;
 mod manifest;
+pub mod noise;
 mod quant;
 pub mod rng;
 pub mod runtime;
@@ -91,9 +93,11 @@ pub use bundle::{
 };
 pub use error::{Error, Result};
 pub use manifest::{Activation, LayerSpec, Manifest, NetSpec, Normalisation};
+pub use noise::OutputNoise;
 
-/// The newest bundle format version this crate reads and writes (2: adds int8 weights).
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest bundle format version this crate reads and writes (2: adds int8 weights; 3: adds
+/// output noise drawn on the device, [`OutputNoise`]).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest bundle format version this crate reads (1: `F32` weights only). Writers emit the
 /// oldest version able to express a bundle ([`Manifest::oldest_version`]).

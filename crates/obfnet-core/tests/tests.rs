@@ -55,6 +55,7 @@ mod common {
                 dtype: DType::F32,
             },
             weights: DType::F32,
+            output_noise: None,
             server_model_sha256: SERVER,
             nets: vec![
                 NetSpec {
@@ -384,7 +385,7 @@ mod rejections {
     fn unsupported_version_is_named() {
         for resealed in [false, true] {
             let mut b = bytes();
-            b[8..12].copy_from_slice(&3u32.to_le_bytes());
+            b[8..12].copy_from_slice(&4u32.to_le_bytes());
             if resealed {
                 reseal(&mut b);
             }
@@ -392,12 +393,12 @@ mod rejections {
             assert_eq!(
                 err,
                 Error::UnsupportedVersion {
-                    found: 3,
+                    found: 4,
                     oldest: 1,
-                    newest: 2
+                    newest: 3
                 }
             );
-            assert!(err.to_string().contains("version 3"));
+            assert!(err.to_string().contains("version 4"));
         }
         // A known container version whose manifest says otherwise.
         let mut b = bytes();
@@ -417,7 +418,7 @@ mod rejections {
             Err(Error::UnsupportedVersion {
                 found: 9,
                 oldest: 1,
-                newest: 2
+                newest: 3
             })
         );
     }
@@ -1067,5 +1068,111 @@ mod int8 {
         w.clear();
         Wire::F32.encode(&a, rf.normalisation(), &mut w);
         assert_eq!(w.len(), 4 * raw.len());
+    }
+}
+
+mod output_noise {
+    use super::common::*;
+    use super::*;
+    use obfnet_core::OutputNoise;
+    use obfnet_core::runtime::{NetChoice, RandomSource, Runtime, SeededRandom};
+
+    fn noisy(sigma: f32) -> Bundle {
+        small().with_output_noise(Some(OutputNoise { sigma })).unwrap()
+    }
+
+    #[test]
+    fn noise_needs_format_3_and_round_trips_through_bytes() {
+        let b = noisy(0.05);
+        assert_eq!(b.manifest.format_version, 3);
+        let text = b.manifest.to_text();
+        assert!(
+            text.contains("\noutput-noise kind=irwin-hall12 sigma=0.05\n"),
+            "{text}"
+        );
+        let back = Bundle::from_bytes(&b.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.manifest.output_noise, Some(OutputNoise { sigma: 0.05 }));
+        // int8 keeps it; removing it goes back to the oldest version that fits
+        assert_eq!(
+            b.quantize_int8().unwrap().manifest.output_noise,
+            Some(OutputNoise { sigma: 0.05 })
+        );
+        let plain = b.with_output_noise(None).unwrap();
+        assert_eq!(plain.manifest.format_version, 1);
+        assert_eq!(plain.manifest.output_noise, None);
+        // a version-2 manifest cannot carry the record, a bad sigma is refused at parse and build
+        let bad = text.replacen("obfnet-bundle 3", "obfnet-bundle 2", 1);
+        assert!(Manifest::parse(&bad).is_err());
+        let bad = text.replacen("sigma=0.05", "sigma=-1", 1);
+        assert!(Manifest::parse(&bad).is_err());
+        assert!(
+            small()
+                .with_output_noise(Some(OutputNoise { sigma: f32::NAN }))
+                .is_err()
+        );
+        let mut m = small_manifest();
+        m.format_version = 3;
+        let t = m.to_text();
+        assert!(t.contains("\noutput-noise kind=none\n"), "{t}");
+        assert_eq!(Manifest::parse(&t).unwrap().output_noise, None);
+    }
+
+    /// A random source that replays one generator twice: the first copy chooses the net and
+    /// draws the noise inside `obfuscate`; the test replays the same words by hand.
+    fn expected_noise(seed: u64, len: usize, sigma: f32, std: f32) -> Vec<f32> {
+        let mut rng = SeededRandom::new(seed);
+        // the net choice consumed words first: replay it exactly as obfuscate does
+        let k = 2;
+        let _ = obfnet_core::runtime::uniform_index(&mut rng, k).unwrap();
+        let mut bytes = vec![0u8; len * 48];
+        RandomSource::fill_bytes(&mut rng, &mut bytes).unwrap();
+        bytes
+            .chunks_exact(48)
+            .map(|c| {
+                let mut w = [0u32; 12];
+                for (x, b) in w.iter_mut().zip(c.chunks_exact(4)) {
+                    *x = u32::from_le_bytes(b.try_into().unwrap());
+                }
+                sigma / std * OutputNoise::standard(&w)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn obfuscate_adds_the_bundles_noise_with_a_random_choice_only() {
+        for bundle in [noisy(0.2), noisy(0.2).quantize_int8().unwrap()] {
+            let rt = Runtime::from_bundle(&bundle).unwrap();
+            assert_eq!(rt.output_noise(), Some(OutputNoise { sigma: 0.2 }));
+            let raw: Vec<u8> = (0..rt.input_len()).map(|i| (i * 7) as u8).collect();
+            let mut scratch = rt.scratch();
+            let (mut clean, mut sent) = (vec![0.0; rt.output_len()], vec![0.0; rt.output_len()]);
+            let mut rng = SeededRandom::new(42);
+            let net = rt
+                .obfuscate(&raw, NetChoice::Random(&mut rng), &mut sent, &mut scratch)
+                .unwrap();
+            rt.run_raw(net, &raw, &mut clean, &mut scratch).unwrap();
+            let want = expected_noise(42, rt.output_len(), 0.2, Normalisation::MNIST.std);
+            for ((s, c), n) in sent.iter().zip(&clean).zip(&want) {
+                assert!((s - (c + n)).abs() <= 1e-6 * (1.0 + c.abs()), "{s} vs {c} + {n}");
+            }
+            assert!(want.iter().any(|n| n.abs() > 0.01), "the noise is not zero");
+            // a fixed choice is the deterministic net
+            rt.obfuscate(&raw, NetChoice::Fixed(net), &mut sent, &mut scratch)
+                .unwrap();
+            assert_eq!(sent, clean);
+            // the noise law over many draws: deviation σ / std in the model's units
+            let mut out = vec![0.0; 36];
+            let mut diffs = Vec::new();
+            for _ in 0..2000 {
+                out.copy_from_slice(&clean);
+                rt.add_output_noise(&mut out, &mut rng).unwrap();
+                diffs.extend(out.iter().zip(&clean).map(|(a, b)| f64::from(a - b)));
+            }
+            let n = diffs.len() as f64;
+            let sd = (diffs.iter().map(|d| d * d).sum::<f64>() / n).sqrt();
+            let target = f64::from(0.2 / Normalisation::MNIST.std);
+            assert!((sd / target - 1.0).abs() < 0.03, "sd {sd} vs {target}");
+            assert!(rt.add_output_noise(&mut out[..3], &mut rng).is_err());
+        }
     }
 }

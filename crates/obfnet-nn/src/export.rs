@@ -200,6 +200,7 @@ pub fn bundle_from_stack(stack: &ObfStack, dataset: &str, server_sha256: [u8; 32
             dtype: DType::F32,
         },
         weights: DType::F32,
+        output_noise: None,
         server_model_sha256: server_sha256,
         nets,
     };

@@ -61,6 +61,13 @@ pub struct PrivacyTraining {
     /// 0 (the default) turns it off.
     #[serde(default)]
     pub collapse: f32,
+    /// σ of the noise the devices add to every output (pixel units; 0: none). Training adds
+    /// Gaussian noise of this deviation to the nets' outputs before the frozen model, the
+    /// adversary and the collapse term see them, so the nets learn to keep their classes apart
+    /// beyond it; the bundle then records it (format 3) and devices draw it at run time
+    /// (`obfnet_core::OutputNoise`, same deviation).
+    #[serde(default)]
+    pub output_noise: f32,
 }
 
 impl Default for PrivacyTraining {
@@ -72,6 +79,7 @@ impl Default for PrivacyTraining {
             warmup_steps: 100,
             diversity: 0.0,
             collapse: 0.0,
+            output_noise: 0.0,
         }
     }
 }
@@ -94,6 +102,12 @@ impl PrivacyTraining {
             return Err(Error::Config {
                 field: "privacy.collapse",
                 reason: format!("{} is not in [0, 1e6]", self.collapse),
+            });
+        }
+        if !(self.output_noise.is_finite() && (0.0..=16.0).contains(&self.output_noise)) {
+            return Err(Error::Config {
+                field: "privacy.output_noise",
+                reason: format!("{} is not in [0, 16]", self.output_noise),
             });
         }
         if !(1..=100_000).contains(&self.decoder_hidden) {
@@ -385,6 +399,14 @@ impl Adversary {
             reason: "the training adversary was lost by an earlier failed step".into(),
         })?;
         let obf = stack.forward(x.clone().autodiff());
+        let obf = if self.settings.output_noise > 0.0 {
+            // the device's noise, in the model's input units; a constant for autodiff
+            let sd = f64::from(self.settings.output_noise / crate::NORMALISATION.std);
+            let noise = obf.clone().inner().random_like(burn::tensor::Distribution::Normal(0.0, sd));
+            obf + noise.autodiff()
+        } else {
+            obf
+        };
         let (decoders, decoder_mse) = decoder_step(
             decoders,
             &mut self.optim,

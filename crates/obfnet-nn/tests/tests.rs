@@ -759,27 +759,39 @@ mod privacy_training {
         assert_eq!(specs[1].activation(), obfnet_core::Activation::None);
         assert_eq!(specs[2].activation(), obfnet_core::Activation::Clip);
         assert!(ObfStack::new_design(ObfArch::Bottleneck, 0, &[1], 28, 28, false, &device).is_err());
-        let bad = PrivacyTraining {
-            weight: f32::NAN,
-            ..Default::default()
-        };
         let (train, test) = datasets(20, 20);
         let model = LeNet::new(&obfnet_nn::LeNetConfig::default(), &device);
-        let cfg = ObfTrainConfig {
-            k: 1,
-            epochs: 1,
-            privacy: Some(bad),
-            ..Default::default()
-        };
-        assert!(
-            train_obfuscators(
-                &cfg,
-                &obfnet_nn::ServerModel::LeNet(model.clone()),
-                &train,
-                &test,
-                &mut |_| {}
-            )
-            .is_err()
-        );
+        for bad in [
+            PrivacyTraining {
+                weight: f32::NAN,
+                ..Default::default()
+            },
+            PrivacyTraining {
+                output_noise: -0.1,
+                ..Default::default()
+            },
+            PrivacyTraining {
+                output_noise: 17.0,
+                ..Default::default()
+            },
+        ] {
+            let cfg = ObfTrainConfig {
+                k: 1,
+                epochs: 1,
+                privacy: Some(bad.clone()),
+                ..Default::default()
+            };
+            assert!(
+                train_obfuscators(
+                    &cfg,
+                    &obfnet_nn::ServerModel::LeNet(model.clone()),
+                    &train,
+                    &test,
+                    &mut |_| {}
+                )
+                .is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -11,8 +11,9 @@
 //!   [--latent-restarts N] [--output-noise SIGMA] [--out result.json]
 //! ```
 //!
-//! `--output-noise SIGMA`: Gaussian noise of deviation SIGMA (pixel units) added to every
-//! output after the net, as a device would add it (`ObfScheme::with_output_noise`).
+//! `--output-noise SIGMA`: noise of deviation SIGMA (pixel units) added to every output after
+//! the net with the device's law (bundle format 3, `obfnet_core::OutputNoise`), as
+//! `ObfScheme::with_output_noise` does.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -103,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut scheme = ObfScheme::new(&stack);
     if let Some(sigma) = output_noise {
-        scheme = scheme.with_output_noise(obfnet_privacy::Noise::Gaussian { sigma }, None)?;
+        scheme = scheme.with_output_noise(obfnet_privacy::Noise::IrwinHall12 { sigma }, None)?;
     }
     let r = evaluate_scheme(&scheme, ctx, &cfg, &mut progress)?;
     println!(

@@ -161,6 +161,13 @@ pub enum Noise {
         /// Standard deviation (pixel units).
         sigma: f64,
     },
+    /// The device-side output noise of bundle format 3 ([`obfnet_core::OutputNoise`], drawn
+    /// with its own code): `σ · (u₁ + … + u₁₂ − 6)`, mean 0, deviation σ, bounded at ±6σ. An
+    /// empirical defence after an obfuscator, not a DP mechanism.
+    IrwinHall12 {
+        /// Standard deviation (pixel units).
+        sigma: f64,
+    },
 }
 
 impl Noise {
@@ -168,7 +175,7 @@ impl Noise {
     pub fn validate(&self) -> Result<()> {
         let s = match *self {
             Noise::Laplace { scale } => scale,
-            Noise::Gaussian { sigma } => sigma,
+            Noise::Gaussian { sigma } | Noise::IrwinHall12 { sigma } => sigma,
         };
         if !(s.is_finite() && s > 0.0) {
             return Err(Error::config(
@@ -187,6 +194,15 @@ impl Noise {
                 -scale * u.signum() * (1.0 - 2.0 * u.abs()).ln()
             }
             Noise::Gaussian { sigma } => sigma * standard_normal(rng),
+            Noise::IrwinHall12 { sigma } => {
+                let mut words = [0u32; obfnet_core::noise::WORDS_PER_VALUE];
+                for pair in words.chunks_exact_mut(2) {
+                    let b = rng.next_bits();
+                    pair[0] = b as u32;
+                    pair[1] = (b >> 32) as u32;
+                }
+                sigma * f64::from(obfnet_core::OutputNoise::standard(&words))
+            }
         }
     }
 
@@ -194,13 +210,14 @@ impl Noise {
     pub fn std_dev(&self) -> f64 {
         match *self {
             Noise::Laplace { scale } => scale * std::f64::consts::SQRT_2,
-            Noise::Gaussian { sigma } => sigma,
+            Noise::Gaussian { sigma } | Noise::IrwinHall12 { sigma } => sigma,
         }
     }
 
     /// The formal guarantee for images of `d` pixels in `[0, 1]` (neighbouring = any two images):
     /// Laplace: L1 sensitivity `d`, so ε = d / b (pure DP); Gaussian: L2 sensitivity `√d`, ε
-    /// from the analytic Gaussian mechanism (Balle & Wang 2018, Thm. 8) at the given δ.
+    /// from the analytic Gaussian mechanism (Balle & Wang 2018, Thm. 8) at the given δ;
+    /// Irwin–Hall output noise: none ([`Guarantee::Empirical`]).
     pub fn guarantee(&self, d: usize, delta: f64) -> Result<Guarantee> {
         self.validate()?;
         let df = d as f64;
@@ -220,6 +237,7 @@ impl Noise {
                     df.sqrt()
                 ),
             },
+            Noise::IrwinHall12 { .. } => Guarantee::Empirical,
         })
     }
 

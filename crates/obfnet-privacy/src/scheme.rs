@@ -230,6 +230,7 @@ impl Scheme for ObfScheme {
         let noise = match self.output_noise {
             Some(Noise::Gaussian { sigma }) => format!("-gauss{sigma}"),
             Some(Noise::Laplace { scale }) => format!("-laplace{scale}"),
+            Some(Noise::IrwinHall12 { sigma }) => format!("-noise{sigma}"),
             None => String::new(),
         };
         format!("{}{clip}-k{}{noise}", self.plain.arch(), self.plain.k())
@@ -377,12 +378,13 @@ impl Scheme for NoiseScheme {
         match self.noise {
             Noise::Laplace { scale } => format!("laplace-eps{:.0}", self.dim as f64 / scale),
             Noise::Gaussian { sigma } => format!("gaussian-sigma{sigma}"),
+            Noise::IrwinHall12 { sigma } => format!("irwin-hall12-sigma{sigma}"),
         }
     }
     fn family(&self) -> Family {
         match self.noise {
             Noise::Laplace { .. } => Family::Laplace,
-            Noise::Gaussian { .. } => Family::Gaussian,
+            Noise::Gaussian { .. } | Noise::IrwinHall12 { .. } => Family::Gaussian,
         }
     }
     fn candidates(&self) -> usize {

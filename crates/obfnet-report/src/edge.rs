@@ -26,12 +26,12 @@ pub enum InputFormat {
     Raw,
 }
 
-/// What [`quantize`] did.
+/// What [`quantize`] or [`add_noise`] wrote.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QuantizeOutcome {
-    /// Size of the f32 bundle.
+pub struct BundleRewrite {
+    /// Size of the bundle read.
     pub in_bytes: usize,
-    /// Size of the int8 bundle.
+    /// Size of the bundle written.
     pub out_bytes: usize,
     /// Its format version.
     pub format_version: u32,
@@ -43,18 +43,39 @@ pub struct QuantizeOutcome {
 ///
 /// # Errors
 /// An unreadable or invalid bundle, or I/O.
-pub fn quantize(input: &Path, out: &Path) -> Result<QuantizeOutcome> {
+pub fn quantize(input: &Path, out: &Path) -> Result<BundleRewrite> {
     let (bytes, bundle) = read_bundle(input)?;
     let int8 = bundle
         .quantize_int8()
         .with_context(|| format!("quantising {}", input.display()))?;
     let out_bytes = int8.to_bytes()?;
     obfnet_data::write_atomic(out, &out_bytes)?;
-    Ok(QuantizeOutcome {
+    Ok(BundleRewrite {
         in_bytes: bytes.len(),
         out_bytes: out_bytes.len(),
         format_version: int8.manifest.format_version,
         nets: int8.manifest.nets.len(),
+    })
+}
+
+/// `obfnet add-noise`: a copy of a bundle whose devices add output noise of deviation `sigma`
+/// (pixel units; format 3, [`obfnet_core::OutputNoise`]), or none with `sigma = None`. The nets
+/// are unchanged.
+///
+/// # Errors
+/// An unreadable bundle, a σ outside `(0, 16]`, or I/O.
+pub fn add_noise(input: &Path, sigma: Option<f32>, out: &Path) -> Result<BundleRewrite> {
+    let (bytes, bundle) = read_bundle(input)?;
+    let noisy = bundle
+        .with_output_noise(sigma.map(|sigma| obfnet_core::OutputNoise { sigma }))
+        .with_context(|| format!("setting the output noise of {}", input.display()))?;
+    let out_bytes = noisy.to_bytes()?;
+    obfnet_data::write_atomic(out, &out_bytes)?;
+    Ok(BundleRewrite {
+        in_bytes: bytes.len(),
+        out_bytes: out_bytes.len(),
+        format_version: noisy.manifest.format_version,
+        nets: noisy.manifest.nets.len(),
     })
 }
 
@@ -317,7 +338,9 @@ pub struct EdgeEval {
 
 /// Runs every net of the bundle through the edge runtime on all `images` (both cores), scores
 /// the results with the frozen server model for both wire encodings and, for f32 bundles with
-/// `compare_engine`, compares against the engine's forward pass.
+/// `compare_engine`, compares the nets' outputs against the engine's forward pass. A bundle
+/// with output noise (format 3) is scored on noisy outputs (one draw each, OS randomness), as
+/// devices send them; the engine comparison is made before the noise.
 ///
 /// # Errors
 /// A bundle that does not fit the images, or a failing forward pass.
@@ -383,6 +406,13 @@ pub fn evaluate_edge(
                 .flat_map(|(w, got)| w.iter().zip(got).map(|(a, b)| (a - b).abs()))
                 .fold(0.0f32, f32::max);
             diffs.push(worst);
+        }
+        // what a device sends: the bundle's output noise (format 3) on top of the net's output
+        if rt.output_noise().is_some() {
+            let mut rng = obfnet_core::runtime::OsRandom;
+            for o in outs.chunks_exact_mut(d) {
+                rt.add_output_noise(o, &mut rng)?;
+            }
         }
         let norm = rt.normalisation();
         let raw: Vec<f32> = outs.iter().map(|&v| norm.invert(v)).collect();

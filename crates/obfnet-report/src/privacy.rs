@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::goal::{GOAL_DROP_PT, GOAL_GAIN, GOAL_K, goal_verdict};
 use crate::html::{escape as html_escape, png_img};
 use crate::schema::{Versioned, version_one};
-use crate::setup::{DataSource, Setup, bundle_arch, load_stack, write_bundle};
+use crate::setup::{DataSource, Setup, bundle_arch, load_stack_and_noise, write_bundle};
 use crate::{Progress, say};
 
 /// The threat model, stated once for the report, the JSON and the README.
@@ -124,6 +124,19 @@ pub fn baseline_scheme(
             seed,
             server_mlp,
         )?),
+    })
+}
+
+/// `scheme`, with the device's output noise of deviation `sigma` (pixel units; the law of bundle
+/// format 3, [`obfnet_core::OutputNoise`]) when given.
+fn with_device_noise(scheme: ObfScheme, sigma: Option<f64>, seed: Option<u64>) -> Result<Box<dyn Scheme>> {
+    Ok(match sigma {
+        Some(sigma) => Box::new(
+            scheme
+                .with_output_noise(Noise::IrwinHall12 { sigma }, seed)
+                .context("output noise")?,
+        ),
+        None => Box::new(scheme),
     })
 }
 
@@ -320,21 +333,15 @@ pub fn run_attack(job: &AttackJob, progress: &mut dyn Progress) -> Result<Attack
             nets,
             output_noise,
         } => {
-            let stack = load_stack(path, &s.sha, &s.dataset)?;
+            let (stack, bundle_noise) = load_stack_and_noise(path, &s.sha, &s.dataset)?;
             let stack = if nets.is_empty() {
                 stack
             } else {
                 stack.subset(nets)?
             };
-            let scheme = ObfScheme::new(&stack);
-            match output_noise {
-                Some(sigma) => Box::new(
-                    scheme
-                        .with_output_noise(Noise::Gaussian { sigma: *sigma }, job.noise_seed)
-                        .context("--output-noise")?,
-                ),
-                None => Box::new(scheme),
-            }
+            // the asked noise replaces the bundle's own (format 3)
+            let sigma = output_noise.or(bundle_noise.map(|n| f64::from(n.sigma)));
+            with_device_noise(ObfScheme::new(&stack), sigma, job.noise_seed)?
         }
         AttackTarget::Baseline(b) => baseline_scheme(b, cfg.seed, job.noise_seed, s.test.dim())?,
     };
@@ -426,6 +433,7 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
         given.push((bundle_arch(p)?, p.clone()));
     }
     let mut stacks = Vec::new();
+    let mut noises: Vec<Option<f64>> = Vec::new();
     let mut bundles = Vec::new();
     let mut bundles_extra = Vec::new();
     for &arch in &a.archs {
@@ -435,12 +443,13 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
             .find(|(g, _)| *g == arch)
             .map(|(_, p)| p.clone())
             .or_else(|| cached.exists().then(|| cached.clone()));
-        let (stack, info) = match found {
+        let (stack, noise, info) = match found {
             Some(path) => {
-                let stack = load_stack(&path, &s.sha, &s.dataset)?;
+                let (stack, noise) = load_stack_and_noise(&path, &s.sha, &s.dataset)?;
                 let training = (path == cached).then(|| "trained by an earlier `obfnet report`".to_string());
                 (
                     stack.clone(),
+                    noise.map(|n| f64::from(n.sigma)),
                     BundleInfo {
                         arch: arch.name().into(),
                         path,
@@ -477,6 +486,7 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
                 );
                 (
                     stack.clone(),
+                    None,
                     BundleInfo {
                         arch: arch.name().into(),
                         path: cached,
@@ -494,19 +504,24 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
             stack.k()
         );
         stacks.push(stack);
+        noises.push(noise);
         bundles.push(info);
     }
 
     let mut schemes: Vec<Box<dyn Scheme>> = Vec::new();
-    for stack in &stacks {
+    for (stack, noise) in stacks.iter().zip(&noises) {
         for &k in &a.k {
             let nets: Vec<usize> = (0..k).collect();
-            schemes.push(Box::new(ObfScheme::new(&stack.subset(&nets)?)));
+            schemes.push(with_device_noise(
+                ObfScheme::new(&stack.subset(&nets)?),
+                *noise,
+                a.noise_seed,
+            )?);
         }
     }
     let mut frontier_names = Vec::new();
     for path in &a.frontier {
-        let stack = load_stack(path, &s.sha, &s.dataset)?;
+        let (stack, noise) = load_stack_and_noise(path, &s.sha, &s.dataset)?;
         let k = stack.k().min(kmax);
         let nets: Vec<usize> = (0..k).collect();
         let stem = path
@@ -520,7 +535,11 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
         );
         file_bundles_extra(&mut bundles_extra, path, &stack);
         frontier_names.push(name.clone());
-        schemes.push(Box::new(ObfScheme::new(&stack.subset(&nets)?).with_name(name)));
+        schemes.push(with_device_noise(
+            ObfScheme::new(&stack.subset(&nets)?).with_name(name),
+            noise.map(|n| f64::from(n.sigma)),
+            a.noise_seed,
+        )?);
     }
     for b in &a.baselines {
         schemes.push(baseline_scheme(b, cfg.seed, a.noise_seed, s.test.dim())?);

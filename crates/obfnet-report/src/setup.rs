@@ -187,8 +187,22 @@ pub fn read_bundle_for(path: &Path, sha: &[u8; 32], dataset: &str) -> Result<Bun
 /// # Errors
 /// As [`read_bundle_for`].
 pub fn load_stack(path: &Path, sha: &[u8; 32], dataset: &str) -> Result<ObfStack> {
+    Ok(load_stack_and_noise(path, sha, dataset)?.0)
+}
+
+/// [`load_stack`] plus the output noise the bundle's devices add (format 3), which the
+/// privacy jobs must apply to what the attackers observe.
+///
+/// # Errors
+/// As [`read_bundle_for`].
+pub fn load_stack_and_noise(
+    path: &Path,
+    sha: &[u8; 32],
+    dataset: &str,
+) -> Result<(ObfStack, Option<obfnet_core::OutputNoise>)> {
     let bundle = read_bundle_for(path, sha, dataset)?;
-    Ok(ObfStack::from_bundle(&bundle, &obfnet_nn::default_device())?)
+    let stack = ObfStack::from_bundle(&bundle, &obfnet_nn::default_device())?;
+    Ok((stack, bundle.manifest.output_noise))
 }
 
 /// The architecture of a bundle's nets.

@@ -104,6 +104,7 @@ fn tiny_bundle() -> Bundle {
             dtype: DType::F32,
         },
         weights: DType::F32,
+        output_noise: None,
         server_model_sha256: obfnet_core::sha256(b"fuzz server model"),
         nets: vec![NetSpec {
             name: "tiny-0".into(),

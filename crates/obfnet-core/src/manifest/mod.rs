@@ -347,6 +347,10 @@ pub struct Manifest {
     /// per output channel (see [`crate::Bundle::quantize_int8`]). `I8` needs format version 2;
     /// version 1 manifests have no `weights` record and are always `F32`.
     pub weights: DType,
+    /// Noise the device adds to every output before sending it ([`crate::OutputNoise`]);
+    /// `Some` needs format version 3, whose manifests always carry an `output-noise` record
+    /// (`kind=none` when `None`).
+    pub output_noise: Option<crate::OutputNoise>,
     /// sha256 of the frozen server model the nets were trained against.
     pub server_model_sha256: [u8; 32],
     /// The nets, in index order.

@@ -22,6 +22,7 @@ fn example() -> Manifest {
             dtype: DType::F32,
         },
         weights: DType::F32,
+        output_noise: None,
         server_model_sha256: [0x11; 32],
         nets: vec![
             NetSpec {
@@ -211,14 +212,14 @@ fn early_end_of_text_is_reported() {
 
 #[test]
 fn version_mismatch_is_typed() {
-    for v in ["0", "3", "4294967295"] {
+    for v in ["0", "4", "4294967295"] {
         let text = EXAMPLE_TEXT.replacen("obfnet-bundle 1", &format!("obfnet-bundle {v}"), 1);
         assert_eq!(
             Manifest::parse(&text),
             Err(Error::UnsupportedVersion {
                 found: v.parse().unwrap(),
                 oldest: 1,
-                newest: 2
+                newest: 3
             })
         );
     }
@@ -391,13 +392,13 @@ fn unwritable_tokens_are_rejected_on_validate() {
     m.created_by = "x".repeat(129);
     assert!(matches!(m.validate(), Err(Error::InvalidField { .. })));
     let mut m = example();
-    m.format_version = 3;
+    m.format_version = 4;
     assert!(matches!(
         m.validate(),
         Err(Error::UnsupportedVersion {
-            found: 3,
+            found: 4,
             oldest: 1,
-            newest: 2
+            newest: 3
         })
     ));
 }

@@ -37,6 +37,21 @@ impl Manifest {
         if self.format_version >= 2 {
             let _ = writeln!(s, "weights dtype={}", self.weights.manifest_name());
         }
+        if self.format_version >= 3 {
+            match self.output_noise {
+                Some(n) => {
+                    let _ = writeln!(
+                        s,
+                        "output-noise kind={} sigma={}",
+                        crate::OutputNoise::KIND,
+                        n.sigma
+                    );
+                }
+                None => {
+                    let _ = writeln!(s, "output-noise kind=none");
+                }
+            }
+        }
         let _ = writeln!(s, "server-model sha256={}", hex(&self.server_model_sha256));
         let _ = writeln!(s, "nets {}", self.nets.len());
         for (i, net) in self.nets.iter().enumerate() {
@@ -145,6 +160,28 @@ impl Manifest {
             DType::F32
         };
 
+        let output_noise = if format_version >= 3 {
+            let rec = r.record("output-noise")?;
+            match rec.tokens.as_slice() {
+                ["kind=none"] => None,
+                [kind, _] if *kind == "kind=irwin-hall12" => {
+                    let f = rec.fields(&["kind", "sigma"])?;
+                    let noise = crate::OutputNoise {
+                        sigma: rec.float(f.get("sigma")?)?,
+                    };
+                    noise.validate()?;
+                    Some(noise)
+                }
+                _ => {
+                    return Err(rec.err(
+                        "expected `output-noise kind=none` or `output-noise kind=irwin-hall12 sigma=S`",
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+
         let rec = r.record("server-model")?;
         let f = rec.fields(&["sha256"])?;
         let server_model_sha256 = rec.digest(f.get("sha256")?)?;
@@ -198,6 +235,7 @@ impl Manifest {
             normalisation,
             output,
             weights,
+            output_noise,
             server_model_sha256,
             nets,
         };
@@ -284,6 +322,7 @@ const RECORD_KINDS: &[&str] = &[
     "normalise",
     "output",
     "weights",
+    "output-noise",
     "server-model",
     "nets",
     "net",

@@ -134,8 +134,11 @@ impl Manifest {
         if self.format_version < self.oldest_version() {
             return Err(Error::InvalidField {
                 field: "format version".into(),
-                reason: "int8 weights and clip activations need format version 2",
+                reason: "int8 weights and clip activations need format version 2, output noise 3",
             });
+        }
+        if let Some(noise) = &self.output_noise {
+            noise.validate()?;
         }
         check_token(|| "created-by".into(), &self.created_by)?;
         check_token(|| "dataset".into(), &self.dataset)?;
@@ -192,8 +195,8 @@ impl Manifest {
         Ok(())
     }
 
-    /// The oldest format version able to express this manifest: 2 for `I8` weights or a
-    /// [`Activation::Clip`] layer, else 1.
+    /// The oldest format version able to express this manifest: 3 with output noise, 2 for
+    /// `I8` weights or a [`Activation::Clip`] layer, else 1.
     ///
     /// # Examples
     ///
@@ -208,7 +211,9 @@ impl Manifest {
             .iter()
             .flat_map(|n| &n.layers)
             .any(|l| l.activation() == Activation::Clip);
-        if self.weights == DType::I8 || clip {
+        if self.output_noise.is_some() {
+            3
+        } else if self.weights == DType::I8 || clip {
             2
         } else {
             MIN_FORMAT_VERSION

@@ -297,6 +297,8 @@ pub struct Runtime {
     weights: DType,
     isa: (Isa, Isa),
     memory_bytes: u64,
+    /// Noise added to every output by [`Runtime::obfuscate`] with a random choice.
+    output_noise: Option<crate::OutputNoise>,
 }
 
 /// One layer of a program built in memory with [`Runtime::from_program`]: `f32` only.
@@ -679,6 +681,7 @@ impl Runtime {
             weights: m.weights,
             isa: (isa_f32, isa_i8),
             memory_bytes: needed,
+            output_noise: m.output_noise,
         })
     }
 
@@ -798,6 +801,7 @@ impl Runtime {
             weights: DType::F32,
             isa: isas,
             memory_bytes: needed,
+            output_noise: None,
         })
     }
 
@@ -829,6 +833,31 @@ impl Runtime {
     /// The bundle's normalisation of raw bytes.
     pub fn normalisation(&self) -> Normalisation {
         self.normalisation
+    }
+
+    /// The noise the bundle asks the device to add to every output (format 3), if any.
+    pub fn output_noise(&self) -> Option<crate::OutputNoise> {
+        self.output_noise
+    }
+
+    /// Adds the bundle's output noise to `out` (one net's output) with draws from `rng`; does
+    /// nothing for a bundle without output noise. [`Runtime::obfuscate`] calls it when it picks
+    /// the net at random (with the same source).
+    ///
+    /// # Errors
+    /// [`Error::Randomness`] from the source, [`Error::BufferLength`] for a wrong `out`.
+    pub fn add_output_noise(&self, out: &mut [f32], rng: &mut dyn RandomSource) -> Result<()> {
+        if out.len() != self.output_len {
+            return Err(Error::BufferLength {
+                what: "output",
+                expected: self.output_len,
+                found: out.len(),
+            });
+        }
+        match &self.output_noise {
+            Some(noise) => noise.add_to(out, &self.normalisation, rng),
+            None => Ok(()),
+        }
     }
 
     /// `F32` or `I8` weights.
@@ -863,7 +892,10 @@ impl Runtime {
     /// Picks a net with `choice` and runs it on one raw sample; returns the net's index.
     ///
     /// `raw` holds [`Runtime::input_len`] sensor bytes (e.g. an MNIST image's pixels) and `out`
-    /// receives [`Runtime::output_len`] values in the server model's input space.
+    /// receives [`Runtime::output_len`] values in the server model's input space. With
+    /// [`NetChoice::Random`] the bundle's output noise (format 3) is drawn from the same source
+    /// and added, as a device sends it; [`NetChoice::Fixed`] (tests, experiments) returns the
+    /// net's deterministic output.
     ///
     /// # Errors
     ///
@@ -876,12 +908,18 @@ impl Runtime {
         out: &mut [f32],
         scratch: &mut Scratch,
     ) -> Result<usize> {
-        let net = match choice {
-            NetChoice::Fixed(i) => i,
-            NetChoice::Random(rng) => uniform_index(rng, self.k())?,
-        };
-        self.run_raw(net, raw, out, scratch)?;
-        Ok(net)
+        match choice {
+            NetChoice::Fixed(net) => {
+                self.run_raw(net, raw, out, scratch)?;
+                Ok(net)
+            }
+            NetChoice::Random(rng) => {
+                let net = uniform_index(rng, self.k())?;
+                self.run_raw(net, raw, out, scratch)?;
+                self.add_output_noise(out, rng)?;
+                Ok(net)
+            }
+        }
     }
 
     /// Runs net `net` on one raw sample (bytes, normalised with the bundle's normalisation).

@@ -217,6 +217,7 @@ mod simd_kernels {
                 dtype: DType::F32,
             },
             weights: DType::F32,
+            output_noise: None,
             server_model_sha256: [0; 32],
             nets: vec![crate::NetSpec {
                 name: "n".into(),
@@ -301,6 +302,7 @@ mod memory_budget {
             normalisation: Normalisation::MNIST,
             output: shape,
             weights: DType::F32,
+            output_noise: None,
             server_model_sha256: [0; 32],
             nets: vec![crate::NetSpec {
                 name: "big".into(),
@@ -400,6 +402,7 @@ mod memory_budget {
                 dtype: DType::F32,
             },
             weights: DType::F32,
+            output_noise: None,
             server_model_sha256: [0; 32],
             nets: vec![crate::NetSpec {
                 name: "n".into(),
