@@ -9,6 +9,7 @@
 #   adv3        adversarial training λ = 3 (the sweep point the review broke at SSIM 0.77)
 #   adv3-col1   + class-collapse ν = 1  (--collapse: the within-class share of the output variance)
 #   adv3-col10  + class-collapse ν = 10
+#   adv3-col10-noise0.3  + output noise σ = 0.3 drawn on the device (format 3), trained with it
 # With GOAL_K=1 it also trains and attacks the K = 10 version of the best recipe (over an hour
 # of training on a 2-core machine; not run by default).
 #
@@ -43,8 +44,10 @@ point() { # NAME K EPOCHS ARGS...
 point adv3 2 3 --adversary-weight 3
 point adv3-col1 2 3 --adversary-weight 3 --collapse 1
 point adv3-col10 2 3 --adversary-weight 3 --collapse 10
+# device-side output noise (bundle format 3), trained with it
+point adv3-col10-noise0.3 2 3 --adversary-weight 3 --collapse 10 --output-noise 0.3
 if [ "${GOAL_K:-0}" = 1 ]; then
-  point adv3-col10-k10 10 4 --adversary-weight 3 --collapse 10 --clip-output
+  point adv3-col10-noise0.3-k10 10 4 --adversary-weight 3 --collapse 10 --output-noise 0.3
 fi
 
 for d in "$OUT"/*/; do

@@ -127,6 +127,11 @@ pub fn baseline_scheme(
     })
 }
 
+/// A bundle's σ as the decimal it was written with (`0.3`, not `0.30000001192092896`).
+fn sigma_of(n: obfnet_core::OutputNoise) -> f64 {
+    n.sigma.to_string().parse().unwrap_or(f64::from(n.sigma))
+}
+
 /// `scheme`, with the device's output noise of deviation `sigma` (pixel units; the law of bundle
 /// format 3, [`obfnet_core::OutputNoise`]) when given.
 fn with_device_noise(scheme: ObfScheme, sigma: Option<f64>, seed: Option<u64>) -> Result<Box<dyn Scheme>> {
@@ -340,7 +345,7 @@ pub fn run_attack(job: &AttackJob, progress: &mut dyn Progress) -> Result<Attack
                 stack.subset(nets)?
             };
             // the asked noise replaces the bundle's own (format 3)
-            let sigma = output_noise.or(bundle_noise.map(|n| f64::from(n.sigma)));
+            let sigma = output_noise.or(bundle_noise.map(sigma_of));
             with_device_noise(ObfScheme::new(&stack), sigma, job.noise_seed)?
         }
         AttackTarget::Baseline(b) => baseline_scheme(b, cfg.seed, job.noise_seed, s.test.dim())?,
@@ -449,7 +454,7 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
                 let training = (path == cached).then(|| "trained by an earlier `obfnet report`".to_string());
                 (
                     stack.clone(),
-                    noise.map(|n| f64::from(n.sigma)),
+                    noise.map(sigma_of),
                     BundleInfo {
                         arch: arch.name().into(),
                         path,
@@ -537,7 +542,7 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
         frontier_names.push(name.clone());
         schemes.push(with_device_noise(
             ObfScheme::new(&stack.subset(&nets)?).with_name(name),
-            noise.map(|n| f64::from(n.sigma)),
+            noise.map(sigma_of),
             a.noise_seed,
         )?);
     }
