@@ -982,6 +982,7 @@ mod tests {
             device_macs: None,
             privacy_trained: false,
             speaker: None,
+            similarity: None,
         };
         let json = serde_json::json!({
             "threat_model": "t", "config": obfnet_privacy::AttackConfig::default(),

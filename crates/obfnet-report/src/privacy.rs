@@ -558,7 +558,7 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
         server_model_sha256: obfnet_core::hex(&s.sha),
         server_raw_accuracy: raw,
         recogniser: RecogniserInfo {
-            model: "LeNet-5 trained separately (own seed) on the training split".into(),
+            model: recogniser.description(),
             epochs: recogniser.epochs,
             seed: recogniser.seed,
             raw_test_accuracy: recogniser.raw_accuracy,
@@ -686,6 +686,20 @@ pub fn markdown_table(results: &[SchemeResult]) -> String {
         for (what, note) in budgets {
             let _ = writeln!(t, "- {what}: {note}");
         }
+    }
+    // Samples too small or 1-D for the 2-D SSIM: say which similarity the SSIM columns hold.
+    let mut variants: Vec<obfnet_privacy::metrics::Similarity> = Vec::new();
+    for v in results.iter().filter_map(|r| r.similarity) {
+        if v != obfnet_privacy::metrics::Similarity::Ssim2d && !variants.contains(&v) {
+            variants.push(v);
+        }
+    }
+    for v in variants {
+        let _ = writeln!(
+            t,
+            "\nThe SSIM columns hold the {} (the samples are smaller than the 2-D SSIM's 11×11 window); not comparable with image SSIM.",
+            v.name()
+        );
     }
     t.push_str(&speaker_table(results));
     t
@@ -957,7 +971,7 @@ below ≈ 0.3 digits are generally unrecognisable (He, Zhang &amp; Lee 2019).</p
     );
     let _ = write!(
         h,
-        "<p>Server model: LeNet-5 (sha256 {}), raw test accuracy {}. Recognisability = accuracy of a separately trained \
+        "<p>Server model: sha256 {}, raw test accuracy {}. Recognisability = accuracy of a separately trained \
 classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructions. Wall time {:.0} s.</p>",
         f.server_model_sha256,
         pct(f.server_raw_accuracy),
