@@ -54,7 +54,7 @@ timed() {
 }
 
 # onnxruntime's accuracy of the exported file on the .npz test split, with the sidecar's
-# preprocessing; writes DIR/ort.json (accuracy and the predicted labels of the first 20).
+# preprocessing; writes DIR/ort.json (accuracy, and its labels of the 20 samples the device sends).
 ort_score() {
   "$ORT" - "$@" <<'PYEOF'
 import json, sys
@@ -74,21 +74,23 @@ name = s.get_inputs()[0].name
 pred = np.concatenate([s.run(None, {name: x[i:i + 1000]})[0].argmax(1) for i in range(0, len(x), 1000)])
 acc = float((pred == y).mean())
 print(f"onnxruntime {ort.__version__}: test accuracy of {model} on {npz}: {acc:.4f} ({len(y)} samples)")
-json.dump({"onnxruntime_test_accuracy": acc, "n": int(len(y)), "first_pred": pred[:20].tolist(),
-           "first_true": y[:20].tolist()}, open(out, "w"))
+idx = np.linspace(0, len(y) - 1, 20).round().astype(int)  # the samples the device sends
+json.dump({"onnxruntime_test_accuracy": acc, "n": int(len(y)), "sample_index": idx.tolist(),
+           "sample_pred": pred[idx].tolist(), "sample_true": y[idx].tolist()}, open(out, "w"))
 PYEOF
 }
 
-# The first N test samples as raw uint8 bytes (what a device reads) + an IDX1 labels file.
+# N test samples spread over the split (as ort_score picks them) as raw uint8 bytes (what a
+# device reads).
 write_samples() {
   "$ORT" - "$@" <<'PYEOF'
 import sys
 import numpy as np
-npz, n, raw, labels = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+npz, n, raw = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 d = np.load(npz)
-x, y = d["x_test"][:n], d["y_test"][:n].astype(np.uint8)
+idx = np.linspace(0, len(d["y_test"]) - 1, n).round().astype(int)
+x, y = d["x_test"][idx], d["y_test"][idx].astype(np.uint8)
 open(raw, "wb").write(np.ascontiguousarray(x, np.uint8).tobytes())
-open(labels, "wb").write(b"\x00\x00\x08\x01" + len(y).to_bytes(4, "big") + y.tobytes())
 print(f"{len(y)} samples of {x.shape[1:]} → {raw}")
 PYEOF
 }
@@ -104,7 +106,7 @@ flow() {
     --arch obfnet2 -k "$K" --epochs "$OBF_EPOCHS" "$@" --out "$bundle"
   timed "$dir" evaluate-bundle nice -n 10 "$BIN" --json evaluate --model "$model" --dataset "npz:$npz" --bundle "$bundle"
   # serve in the background, ask it, stop it
-  timed "$dir" samples write_samples "$npz" 20 "$dir/samples.raw" "$dir/labels.idx1"
+  timed "$dir" samples write_samples "$npz" 20 "$dir/samples.raw"
   nice -n 10 "$BIN" serve --model "$model" --model-name "$case" --addr "127.0.0.1:$port" \
     --bundle "$bundle" > "$dir/serve.log" 2>&1 &
   local srv=$!
@@ -117,9 +119,9 @@ flow() {
   curl -s "http://127.0.0.1:$port/v2/models/$case" > "$dir/metadata.json"
   local rc=0
   timed "$dir" device-raw "$BIN" device --rest "http://127.0.0.1:$port" --model "$case" --raw \
-    --format raw --labels "$dir/labels.idx1" --json "$dir/samples.raw" || rc=$?
+    --format raw --json "$dir/samples.raw" || rc=$?
   timed "$dir" device-obf "$BIN" device --rest "http://127.0.0.1:$port" --model "$case" \
-    --bundle "$bundle" --format raw --labels "$dir/labels.idx1" --json "$dir/samples.raw" || rc=$?
+    --bundle "$bundle" --format raw --json "$dir/samples.raw" || rc=$?
   kill "$srv"; wait "$srv" 2>/dev/null || true
   (( rc == 0 )) || return $rc
   timed "$dir" report nice -n 10 "$BIN" report --model "$model" --dataset "npz:$npz" --archs obfnet2 \
@@ -143,11 +145,15 @@ ort = json.load(open(f"{d}/ort.json"))
 print(f"  onnxruntime accuracy: {ort['onnxruntime_test_accuracy']:.4f}")
 print(f"  obfnet evaluate (raw): {json.dumps(last_json('evaluate-raw'))[:400]}")
 print(f"  obfnet evaluate (bundle): {json.dumps(last_json('evaluate-bundle'))[:800]}")
+print(f"  onnxruntime labels of the 20 served samples: {ort['sample_pred']} (true {ort['sample_true']})")
 for mode in ("device-raw", "device-obf"):
     lines = [json.loads(l) for l in open(f"{d}/{mode}.log") if l.startswith("{")]
     labels = [o.get("label") for o in lines[:-1]]
-    print(f"  {mode}: labels {labels}; summary {json.dumps(lines[-1])[:300]}")
-print(f"  onnxruntime labels of the same samples: {ort['first_pred']} (true {ort['first_true']})")
+    same = sum(a == b for a, b in zip(labels, ort["sample_pred"]))
+    true = sum(a == b for a, b in zip(labels, ort["sample_true"]))
+    rt = lines[-1]["round_trip"]["median_us"] / 1e3
+    print(f"  {mode}: served labels {labels}: {same}/20 equal onnxruntime's, {true}/20 correct; "
+          f"mode {lines[-1]['mode']}, wire {lines[-1]['wire']}, median round trip {rt:.1f} ms")
 print(f"  report: {d}/report/report.md")
 PYEOF
 }
