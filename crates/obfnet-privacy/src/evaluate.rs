@@ -284,7 +284,7 @@ pub const RECOGNISER_MLP_HIDDEN: [usize; 2] = [256, 128];
 
 #[derive(Debug)]
 enum RecogniserModel {
-    LeNet(LeNet),
+    LeNet(Box<LeNet>),
     Mlp(crate::mlp::Mlp),
 }
 
@@ -310,7 +310,7 @@ impl Recogniser {
                 ..ServerTrainConfig::default()
             };
             let (model, report) = obfnet_nn::train_server_model(&scfg, train, test, progress)?;
-            (RecogniserModel::LeNet(model), report.test_accuracy)
+            (RecogniserModel::LeNet(Box::new(model)), report.test_accuracy)
         } else {
             if (train.rows, train.cols) != (test.rows, test.cols) {
                 return Err(Error::Mismatch {
@@ -383,7 +383,7 @@ impl Recogniser {
                     rows,
                     cols,
                 };
-                Ok(obfnet_nn::accuracy(model, &ds)?)
+                Ok(obfnet_nn::accuracy(model.as_ref(), &ds)?)
             }
             RecogniserModel::Mlp(mlp) => mlp_accuracy(mlp, &x, labels),
         }
