@@ -14,7 +14,9 @@
 # endpoint → `obfnet report` with capped budgets (below). Every step's wall time goes to
 # OUT/CASE/times.tsv and its output to OUT/CASE/STEP.log; a summary is printed at the end.
 #
-# Usage: scripts/byo-model.sh [fmnist|fsdd1d|all]   (default all)
+# Usage: scripts/byo-model.sh [fmnist|fsdd1d|all]   (default all). Run it without an outer
+# `nice`: the long steps are already `nice -n 10` inside (an outer nice puts them at 19).
+# Measured runs and their numbers: NOTES-byo.md (README "Bring your own model").
 # Env: OBFNET_DATA_DIR (fashion-mnist + fsdd), OUT (default runs/byo), EPOCHS (torch, fmnist 1), TORCH_THREADS (1),
 #      OBF_EPOCHS (train-obf, 2), K (2), LIMIT (train-obf --limit for fmnist, 20000),
 #      REPORT_ARGS (replaces the report caps below).
