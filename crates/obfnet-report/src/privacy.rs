@@ -687,22 +687,31 @@ pub fn markdown_table(results: &[SchemeResult]) -> String {
             let _ = writeln!(t, "- {what}: {note}");
         }
     }
-    // Samples too small or 1-D for the 2-D SSIM: say which similarity the SSIM columns hold.
+    for note in similarity_notes(results) {
+        let _ = writeln!(t, "\n{note}");
+    }
+    t.push_str(&speaker_table(results));
+    t
+}
+
+/// For samples too small or 1-D for the 2-D SSIM: which similarity the SSIM columns hold (one
+/// sentence per variant used; none when every result used the 2-D SSIM).
+fn similarity_notes(results: &[SchemeResult]) -> Vec<String> {
     let mut variants: Vec<obfnet_privacy::metrics::Similarity> = Vec::new();
     for v in results.iter().filter_map(|r| r.similarity) {
         if v != obfnet_privacy::metrics::Similarity::Ssim2d && !variants.contains(&v) {
             variants.push(v);
         }
     }
-    for v in variants {
-        let _ = writeln!(
-            t,
-            "\nThe SSIM columns hold the {} (the samples are smaller than the 2-D SSIM's 11×11 window); not comparable with image SSIM.",
-            v.name()
-        );
-    }
-    t.push_str(&speaker_table(results));
-    t
+    variants
+        .into_iter()
+        .map(|v| {
+            format!(
+                "The SSIM columns hold the {} (the samples are smaller than the 2-D SSIM's 11×11 window); not comparable with image SSIM.",
+                v.name()
+            )
+        })
+        .collect()
 }
 
 /// SSIM mean / median / p90 over the attacked images (median and p90 absent from results
@@ -981,6 +990,9 @@ classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructi
         pct(f.recogniser.raw_test_accuracy),
         f.seconds
     );
+    for note in similarity_notes(&f.results) {
+        let _ = write!(h, "<p>{}</p>", html_escape(&note));
+    }
     h.push_str("<h2>Obfuscator bundles</h2><ul>");
     for b in &f.bundles {
         let _ = write!(
