@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build --release -p obfnet-cli
+cargo build --release --workspace --bin obfnet
 B=./target/release/obfnet
 O=${OUT:-runs/fsdd}
 mkdir -p "$O"

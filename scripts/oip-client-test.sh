@@ -24,7 +24,7 @@ if [ "${OBFNET_OIP_KSERVE:-0}" = 1 ] && ! "$VENV/bin/python" -c 'import kserve' 
   "$VENV/bin/pip" install -q --disable-pip-version-check 'kserve==0.21.0'
 fi
 
-cargo build --release -q -p obfnet-cli
+cargo build --release -q --workspace --bin obfnet
 BIN=./target/release/obfnet
 DATA="${OBFNET_DATA_DIR:-data}"
 if [ -f runs/qs-default/server/model.safetensors ] && [ "${OBFNET_OIP_QUICK_MODEL:-0}" != 1 ]; then

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build --release -p obfnet-cli
+cargo build --release --workspace --bin obfnet
 RUN=${RUN:-runs/qs-default}
 OUT=${OUT:-runs/frontier}
 B=./target/release/obfnet

@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build --release -p obfnet-cli
+cargo build --release --workspace --bin obfnet
 exec ./target/release/obfnet quickstart "$@"

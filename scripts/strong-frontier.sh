@@ -18,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-cargo build --release -p obfnet-cli
+cargo build --release --workspace --bin obfnet
 B=./target/release/obfnet
 OUT=${OUT:-runs/strong}
 MAX_EPOCHS=${MAX_EPOCHS:-10}

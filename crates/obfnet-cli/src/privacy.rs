@@ -150,9 +150,14 @@ pub(crate) struct AttackArgs {
     /// Attack a baseline instead: laplace:EPS, gaussian:SIGMA, projection-orthogonal, projection-gaussian:M.
     #[arg(long, value_parser = parse_baseline)]
     baseline: Option<Baseline>,
-    /// Seed the noise baseline's noise (to reproduce a run). Without it the noise comes from the
-    /// OS-seeded CSPRNG; with it the DP guarantee is void for this run, and the result says so.
-    #[arg(long, requires = "baseline")]
+    /// Gaussian noise (deviation SIGMA, pixel units) added to every output after the net, as a
+    /// device would add it; the attackers observe the noisy outputs and know SIGMA.
+    #[arg(long, value_name = "SIGMA", requires = "bundle")]
+    output_noise: Option<f64>,
+    /// Seed the noise (of a noise baseline, or of --output-noise) to reproduce a run. Without it
+    /// the noise comes from the OS-seeded CSPRNG; with it a DP guarantee is void for this run,
+    /// and the result says so.
+    #[arg(long)]
     noise_seed: Option<u64>,
     #[command(flatten)]
     budget: BudgetArgs,
@@ -226,6 +231,7 @@ pub(crate) fn run_attack_cmd(a: &AttackArgs, json: bool) -> Result<()> {
         (Some(path), None) => AttackTarget::Bundle {
             path: path.clone(),
             nets: a.nets.clone(),
+            output_noise: a.output_noise,
         },
         (None, Some(b)) => AttackTarget::Baseline(b.clone()),
         _ => bail!("give --bundle or --baseline"),

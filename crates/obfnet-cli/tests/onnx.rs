@@ -17,7 +17,7 @@ use obfnet_onnx::writer::{Attr, Dim, GraphWriter};
 
 mod common;
 
-use common::{json_of, obfnet};
+use common::{TINY, json_of, obfnet};
 
 const C: usize = 3;
 /// 12 × 12: the smallest side the attacks' recognition classifier (a LeNet-5) takes.
@@ -206,35 +206,6 @@ fn onnx_model_and_npz_dataset_through_train_obf_and_evaluate() {
     }
     println!("evaluate --runtime edge: {edge}");
 }
-
-/// Tiny attack budgets (the standard suite): this checks the pipeline runs an ONNX model end to
-/// end, not the attacks' strength (tested in obfnet-privacy).
-const TINY: [&str; 24] = [
-    "--preset",
-    "standard",
-    "--eval-samples",
-    "20",
-    "--rmle-samples",
-    "4",
-    "--rmle-steps",
-    "5",
-    "--inverse-train",
-    "200",
-    "--per-net-train",
-    "100",
-    "--inverse-epochs",
-    "1",
-    "--inverse-hidden",
-    "32",
-    "--shadow-train",
-    "100",
-    "--distinguisher-train",
-    "100",
-    "--recogniser-epochs",
-    "1",
-    "--seed",
-    "3",
-];
 
 #[test]
 fn onnx_model_through_report_and_attack() {

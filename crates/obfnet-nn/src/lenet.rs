@@ -137,6 +137,57 @@ impl LeNet {
         self.fc3.forward(x)
     }
 
+    /// The parameters read back to the host, split per layer in burn's layouts (conv weights
+    /// `[out, in, 5, 5]`, dense weights `[in, out]`): what the hand-written fast path and the
+    /// serving edge program copy.
+    ///
+    /// # Errors
+    /// [`crate::Error::TensorRead`] if a tensor cannot be read back, [`crate::Error::Shape`] if
+    /// the parameter count does not fit a LeNet-5 of the model's input size.
+    pub fn weights(&self) -> crate::Result<LeNetWeights> {
+        let (rows, cols, flat) = (self.rows, self.cols, self.flat);
+        let classes = self.fc3.weight.val().dims()[1];
+        let p = self.parameters_flat()?;
+        // `parameters_flat`'s order: the five weights, then the five biases.
+        let sizes = [
+            6 * 5 * 5,
+            16 * 6 * 5 * 5,
+            flat * 120,
+            120 * 84,
+            84 * classes,
+            6,
+            16,
+            120,
+            84,
+            classes,
+        ];
+        if p.len() != sizes.iter().sum::<usize>() {
+            return Err(crate::Error::Shape(format!(
+                "a LeNet-5 for {rows}×{cols} inputs has {} parameters, the model {}",
+                sizes.iter().sum::<usize>(),
+                p.len()
+            )));
+        }
+        let mut rest = p.as_slice();
+        let mut next = |n: usize| {
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            head.to_vec()
+        };
+        let [c1w, c2w, f1w, f2w, f3w, c1b, c2b, f1b, f2b, f3b] = sizes.map(&mut next);
+        Ok(LeNetWeights {
+            rows,
+            cols,
+            classes,
+            flat,
+            conv1: (c1w, c1b),
+            conv2: (c2w, c2b),
+            fc1: (f1w, f1b),
+            fc2: (f2w, f2b),
+            fc3: (f3w, f3b),
+        })
+    }
+
     /// Every parameter of the model, flattened in a fixed order (to compare two models bit for bit).
     pub fn parameters_flat(&self) -> crate::Result<Vec<f32>> {
         let read = |t: Tensor<1>| {
@@ -196,4 +247,28 @@ impl LeNet {
                 .flatten()
                 .any(|b| b.val().grad(grads).is_some())
     }
+}
+
+/// A LeNet-5's parameters on the host ([`LeNet::weights`]): `(weight, bias)` per layer, conv
+/// weights `[out, in, 5, 5]`, dense weights `[in, out]` (burn's `Linear` layout).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LeNetWeights {
+    /// Input height.
+    pub rows: usize,
+    /// Input width.
+    pub cols: usize,
+    /// Output classes.
+    pub classes: usize,
+    /// Values entering the first dense layer (after the second pooling stage).
+    pub flat: usize,
+    /// conv 1 → 6 channels, 5×5, padding 2.
+    pub conv1: (Vec<f32>, Vec<f32>),
+    /// conv 6 → 16 channels, 5×5, no padding.
+    pub conv2: (Vec<f32>, Vec<f32>),
+    /// dense `flat` → 120.
+    pub fc1: (Vec<f32>, Vec<f32>),
+    /// dense 120 → 84.
+    pub fc2: (Vec<f32>, Vec<f32>),
+    /// dense 84 → classes.
+    pub fc3: (Vec<f32>, Vec<f32>),
 }

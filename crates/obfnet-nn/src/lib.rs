@@ -54,7 +54,7 @@ pub use export::{
     SERVER_CONFIG_VERSION, ServerModelConfig, ServerModelFiles, bundle_from_stack, load_server_model,
     save_server_model, save_server_model_for, server_model_sha256,
 };
-pub use lenet::{LeNet, LeNetConfig};
+pub use lenet::{LeNet, LeNetConfig, LeNetWeights};
 pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
 /// The workspace's one atomic write (defined in `obfnet-data`, the lowest std crate).
 pub use obfnet_data::write_atomic;

@@ -14,6 +14,14 @@ use obfnet_nn::{
     default_device, train_obfuscators,
 };
 
+/// burn's device generator is global: tests that seed it and then draw from it (initialising
+/// models) hold this lock, or a test running beside them changes their draws.
+static DEVICE_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lock_device_rng() -> std::sync::MutexGuard<'static, ()> {
+    DEVICE_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn read(t: Tensor<2>) -> Vec<f32> {
     t.into_data().try_into_vec_as::<f32>().expect("f32 tensor")
 }
@@ -46,6 +54,7 @@ fn labels(n: usize, classes: usize) -> Vec<u8> {
 
 #[test]
 fn frozen_lenet_input_gradient_matches_burn_autodiff() {
+    let _rng = lock_device_rng();
     let device = default_device();
     // 28×28 (MNIST) and 20×64 (MFCC maps); 40 samples cross a micro-batch boundary.
     for (rows, cols) in [(28, 28), (20, 64)] {
@@ -91,6 +100,7 @@ fn frozen_lenet_input_gradient_matches_burn_autodiff() {
 
 #[test]
 fn dense_stack_gradients_match_burn_autodiff() {
+    let _rng = lock_device_rng();
     let device = default_device();
     let (k, b, d) = (2usize, 8usize, 784usize);
     device.seed(11);
@@ -184,6 +194,7 @@ fn dense_stack_gradients_match_burn_autodiff() {
 
 #[test]
 fn fused_adam_matches_burn_adam() {
+    let _rng = lock_device_rng();
     let device = default_device();
     device.seed(3);
     let mut linear = LinearConfig::new(6, 5).init(&device);
@@ -285,6 +296,7 @@ fn relative_distance(a: &[f32], b: &[f32], init: &[f32]) -> f64 {
 /// So the test holds the short run to the weights and the longer one to what the nets compute.
 #[test]
 fn fast_training_gives_the_burn_paths_nets() {
+    let _rng = lock_device_rng();
     let device = default_device();
     let train = Dataset::from_images(&synthetic(200, 1), &device).expect("train");
     let test = Dataset::from_images(&synthetic(100, 2), &device).expect("test");
@@ -380,6 +392,7 @@ fn fast_path_refuses_what_it_does_not_train() {
 
 #[test]
 fn the_engine_setting_picks_the_implementation() {
+    let _rng = lock_device_rng();
     let device = default_device();
     let train = Dataset::from_images(&synthetic(40, 1), &device).expect("train");
     device.seed(3);

@@ -3,13 +3,16 @@
 //! A measurement tool until `obfnet report` exposes the strong preset's knobs.
 //!
 //! ```text
-//! cargo run --release -p obfnet-privacy --example strong_attack -- \
+//! cargo run --release --workspace --example strong_attack -- \
 //!   --model runs/x/server --bundle runs/x/obfnets.obfb --data-dir data/mnist \
 //!   [--eval 1000] [--train-samples N] [--max-epochs 30] [--patience 3] [--standard] \
 //!   [--only pooled,per_net,conditioned,nn,conv_pooled,conv_per_net,latent] \
 //!   [--conv-max-epochs N] [--conv-train-samples N] [--vae-epochs N] [--latent-steps N] \
-//!   [--latent-restarts N] [--out result.json]
+//!   [--latent-restarts N] [--output-noise SIGMA] [--out result.json]
 //! ```
+//!
+//! `--output-noise SIGMA`: Gaussian noise of deviation SIGMA (pixel units) added to every
+//! output after the net, as a device would add it (`ObfScheme::with_output_noise`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -20,6 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (mut model, mut bundle, mut data) = (None, None, None);
     let mut out: Option<PathBuf> = None;
+    let mut output_noise: Option<f64> = None;
     let mut cfg = AttackConfig::strong();
     cfg.attacks.rmle = false;
     cfg.attacks.shadow = false;
@@ -43,6 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--vae-epochs" => cfg.strong.latent.vae_epochs = val()?.parse()?,
             "--latent-steps" => cfg.strong.latent.steps = val()?.parse()?,
             "--latent-restarts" => cfg.strong.latent.restarts = val()?.parse()?,
+            "--output-noise" => output_noise = Some(val()?.parse()?),
             "--only" => {
                 let v = val()?;
                 let on = |n: &str| v.split(',').any(|x| x == n);
@@ -96,7 +101,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         test: &test,
         recogniser: &recogniser,
     };
-    let r = evaluate_scheme(&ObfScheme::new(&stack), ctx, &cfg, &mut progress)?;
+    let mut scheme = ObfScheme::new(&stack);
+    if let Some(sigma) = output_noise {
+        scheme = scheme.with_output_noise(obfnet_privacy::Noise::Gaussian { sigma }, None)?;
+    }
+    let r = evaluate_scheme(&scheme, ctx, &cfg, &mut progress)?;
     println!(
         "{} (K = {}), utility {:.2}%, {} test images, recogniser {:.2}% on raw",
         r.name,

@@ -357,10 +357,8 @@ impl Rmle {
         let hi = (1.0 - NORMALISATION.mean) / NORMALISATION.std;
         // start from a black image (the most common pixel value)
         let mut x: Tensor<2> = Tensor::full([k * b, d], lo, &device);
-        let mut m1: Tensor<2> = Tensor::zeros([k * b, d], &device);
-        let mut m2: Tensor<2> = Tensor::zeros([k * b, d], &device);
+        let mut adam = crate::mlp::TensorAdam::new(&x);
         let target = Tensor::cat(vec![y.clone(); k], 0).autodiff();
-        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
         let lr = self.cfg.learning_rate;
         for t in 1..=self.cfg.steps {
             let xa = x.clone().autodiff().require_grad();
@@ -386,12 +384,7 @@ impl Rmle {
             let g = xa.grad(&grads).ok_or(Error::MissingGradient {
                 what: "the rMLE input",
             })?;
-            m1 = m1.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
-            m2 = m2.mul_scalar(b2) + g.powi_scalar(2).mul_scalar(1.0 - b2);
-            let c1 = 1.0 - b1.powi(t as i32);
-            let c2 = 1.0 - b2.powi(t as i32);
-            let upd = m1.clone().div_scalar(c1) / (m2.clone().div_scalar(c2).sqrt().add_scalar(eps));
-            x = (x - upd.mul_scalar(lr)).clamp(lo, hi);
+            x = (x - adam.update(g).mul_scalar(lr)).clamp(lo, hi);
             step(value);
         }
         // keep, per sample, the candidate with the smallest data term

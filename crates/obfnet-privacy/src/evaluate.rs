@@ -508,6 +508,10 @@ pub struct SchemeResult {
     /// shape; absent in results written before it existed, which were all 2-D SSIM).
     #[serde(default)]
     pub similarity: Option<Similarity>,
+    /// Noise the device adds after an obfuscation net ([`crate::ObfScheme::with_output_noise`];
+    /// `None` for the other families, whose noise is their mechanism).
+    #[serde(default)]
+    pub output_noise: Option<crate::Noise>,
 }
 
 impl SchemeResult {
@@ -810,5 +814,9 @@ pub fn evaluate_scheme(
         privacy_trained: false,
         speaker: None,
         similarity: Some(similarity),
+        output_noise: match scheme.family() {
+            Family::ObfNet => scheme.noise(),
+            _ => None,
+        },
     })
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attack::{Attack, FitContext, pick_rows};
 use crate::mechanism::standard_normal;
-use crate::mlp::{Mlp, MlpConfig, index_tensor, scalar, to_vec};
+use crate::mlp::{EarlyStop, Mlp, MlpConfig, index_tensor, scalar, to_vec};
 use crate::scheme::{Scheme, observe};
 use crate::strong::{Standardiser, bce_with_logits, lr_at, norm_to_pixels, pixels_to_norm, take_train};
 use crate::{Error, Result};
@@ -219,8 +219,8 @@ fn train_vae(
         name: name.to_string(),
         total_steps: total as u64,
     });
-    let mut best: Option<(Vae, usize, f32)> = None;
-    let (mut since, mut step, mut epochs_run) = (0usize, 0usize, 0usize);
+    let mut stop = EarlyStop::new(cfg.vae_patience);
+    let (mut step, mut epochs_run) = (0usize, 0usize);
     for epoch in 0..cfg.vae_epochs {
         let ord: Vec<usize> = rng.permutation(ntr).into_iter().map(|i| tr_idx[i]).collect();
         let mut sum = 0.0f64;
@@ -260,20 +260,11 @@ fn train_vae(
         }
         let vl = (vs / n_val as f64) as f32;
         tracing::info!(vae = name, epoch, val_loss = vl, "validation");
-        if best.as_ref().is_none_or(|b| vl < b.2) {
-            best = Some((current, epoch, vl));
-            since = 0;
-        } else {
-            since += 1;
-            if since >= cfg.vae_patience {
-                break;
-            }
+        if stop.observe(current, epoch, vl) {
+            break;
         }
     }
-    let (vae, best_epoch, best_val_loss) = best.ok_or(Error::Diverged {
-        what: "VAE training (no epoch)",
-        step,
-    })?;
+    let (vae, best_epoch, best_val_loss) = stop.best("VAE training (no epoch)", step)?;
     // its own reconstructions of held-out images: the search's ceiling
     let nc = n_val.min(1000);
     let vc = val.slice([0..nc, 0..d]);
@@ -370,9 +361,7 @@ impl LatentSearch {
         let target = Tensor::cat(vec![std.apply(y); k * r], 0);
         let target_ad = target.clone().autodiff();
         let (mean_ad, inv_ad) = (std.mean.clone().autodiff(), std.inv_std.clone().autodiff());
-        let mut m1: Tensor<2> = Tensor::zeros([rows, zd], &plain);
-        let mut m2: Tensor<2> = Tensor::zeros([rows, zd], &plain);
-        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f64);
+        let mut adam = crate::mlp::TensorAdam::new(&z);
         let forward = |za: Tensor<2>| -> Result<Tensor<2>> {
             let x = pixels_to_norm(sigmoid(dec.forward(za)));
             let d = x.dims()[1];
@@ -401,12 +390,7 @@ impl LatentSearch {
             let g = za.grad(&grads).ok_or(Error::MissingGradient {
                 what: "the latent code",
             })?;
-            m1 = m1.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
-            m2 = m2.mul_scalar(b2) + g.powi_scalar(2).mul_scalar(1.0 - b2);
-            let c1 = 1.0 - b1.powi(t as i32);
-            let c2 = 1.0 - b2.powi(t as i32);
-            let upd = m1.clone().div_scalar(c1) / (m2.clone().div_scalar(c2).sqrt().add_scalar(eps));
-            z = z - upd.mul_scalar(self.cfg.search_learning_rate);
+            z = z - adam.update(g).mul_scalar(self.cfg.search_learning_rate);
             step(value);
         }
         let dec_plain = dec.valid();

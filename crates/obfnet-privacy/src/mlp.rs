@@ -274,3 +274,74 @@ pub fn from_host(values: Vec<f32>, n: usize, d: usize) -> Result<Tensor<2>> {
     let device = obfnet_nn::default_device().inner();
     Ok(Tensor::from_data(TensorData::new(values, [n, d]), &device))
 }
+
+/// Adam on a plain tensor that is not a module's parameter (an rMLE input, a latent code):
+/// the attacks that optimise inputs share this one update rule (β = 0.9 / 0.999, ε = 1e-8).
+pub(crate) struct TensorAdam<const D: usize> {
+    m1: Tensor<D>,
+    m2: Tensor<D>,
+    t: i32,
+}
+
+impl<const D: usize> TensorAdam<D> {
+    const B1: f64 = 0.9;
+    const B2: f64 = 0.999;
+    const EPS: f64 = 1e-8;
+
+    /// Zero moments shaped like `like`.
+    pub(crate) fn new(like: &Tensor<D>) -> TensorAdam<D> {
+        TensorAdam {
+            m1: like.zeros_like(),
+            m2: like.zeros_like(),
+            t: 0,
+        }
+    }
+
+    /// Takes the gradient `g` of the next step and returns the bias-corrected update; the caller
+    /// subtracts `lr ·` it from the variable.
+    pub(crate) fn update(&mut self, g: Tensor<D>) -> Tensor<D> {
+        self.t += 1;
+        let (b1, b2) = (Self::B1, Self::B2);
+        self.m1 = self.m1.clone().mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1);
+        self.m2 = self.m2.clone().mul_scalar(b2) + g.powi_scalar(2).mul_scalar(1.0 - b2);
+        let c1 = 1.0 - b1.powi(self.t);
+        let c2 = 1.0 - b2.powi(self.t);
+        self.m1.clone().div_scalar(c1) / (self.m2.clone().div_scalar(c2).sqrt().add_scalar(Self::EPS))
+    }
+}
+
+/// Early stopping on a validation loss, keeping the best epoch's model: the strong decoders and
+/// the VAE prior train under this one rule.
+pub(crate) struct EarlyStop<M> {
+    best: Option<(M, usize, f32)>,
+    since_best: usize,
+    patience: usize,
+}
+
+impl<M> EarlyStop<M> {
+    /// Stops after `patience` epochs without a new best.
+    pub(crate) fn new(patience: usize) -> EarlyStop<M> {
+        EarlyStop {
+            best: None,
+            since_best: 0,
+            patience,
+        }
+    }
+
+    /// Records `epoch`'s model and validation loss; true when training should stop.
+    pub(crate) fn observe(&mut self, model: M, epoch: usize, val_loss: f32) -> bool {
+        if self.best.as_ref().is_none_or(|b| val_loss < b.2) {
+            self.best = Some((model, epoch, val_loss));
+            self.since_best = 0;
+            false
+        } else {
+            self.since_best += 1;
+            self.since_best >= self.patience
+        }
+    }
+
+    /// The best `(model, epoch, validation loss)`; an error naming `what` when no epoch ran.
+    pub(crate) fn best(self, what: &'static str, step: usize) -> Result<(M, usize, f32)> {
+        self.best.ok_or(Error::Diverged { what, step })
+    }
+}

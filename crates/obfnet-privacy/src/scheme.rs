@@ -174,6 +174,9 @@ pub struct ObfScheme {
     plain: ObfStack,
     frozen: ObfStack,
     name: Option<String>,
+    /// Noise added to every output after the net (what the device would send), if any.
+    output_noise: Option<Noise>,
+    noise_seed: Option<u64>,
 }
 
 impl ObfScheme {
@@ -185,7 +188,24 @@ impl ObfScheme {
             plain: stack.valid(),
             frozen: stack.clone().fork(&device).freeze(),
             name: None,
+            output_noise: None,
+            noise_seed: None,
         }
+    }
+
+    /// Adds i.i.d. `noise` to every output after the net (in pixel units, i.e. divided by the
+    /// normalisation's deviation in the model's input units), drawn afresh per observation from
+    /// an OS-keyed CSPRNG, or from `seed` (reproducible) when given. The attackers observe the
+    /// noisy outputs and know the noise law; the white-box ones still run the noiseless nets.
+    /// This measures a noise step after the obfuscator; it is not a formal guarantee.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a non-finite or non-positive scale.
+    pub fn with_output_noise(mut self, noise: Noise, seed: Option<u64>) -> Result<ObfScheme> {
+        noise.validate()?;
+        self.output_noise = Some(noise);
+        self.noise_seed = seed;
+        Ok(self)
     }
 
     /// Reports under `name` instead of `{arch}-k{K}` (e.g. for several bundles of one
@@ -207,7 +227,12 @@ impl Scheme for ObfScheme {
             return n.clone();
         }
         let clip = if self.plain.clips_output() { "-clip" } else { "" };
-        format!("{}{clip}-k{}", self.plain.arch(), self.plain.k())
+        let noise = match self.output_noise {
+            Some(Noise::Gaussian { sigma }) => format!("-gauss{sigma}"),
+            Some(Noise::Laplace { scale }) => format!("-laplace{scale}"),
+            None => String::new(),
+        };
+        format!("{}{clip}-k{}{noise}", self.plain.arch(), self.plain.k())
     }
     fn device_macs(&self) -> Option<u64> {
         Some(self.plain.macs())
@@ -245,7 +270,35 @@ impl Scheme for ObfScheme {
         };
         Ok(stack.forward_net(k, x)?)
     }
-    fn utility(&self, server: &ServerModel, _train: &Dataset, test: &Dataset, _seed: u64) -> Result<Utility> {
+    fn noise(&self) -> Option<Noise> {
+        self.output_noise
+    }
+    fn noise_seed(&self) -> Option<u64> {
+        self.noise_seed
+    }
+    fn utility(&self, server: &ServerModel, _train: &Dataset, test: &Dataset, seed: u64) -> Result<Utility> {
+        if self.output_noise.is_some() {
+            // each net on the whole test split, one noise draw per output
+            let mut rng = SplitMix64::new(seed);
+            let n = test.x.dims()[0];
+            let mut accs = Vec::with_capacity(self.plain.k());
+            for k in 0..self.plain.k() {
+                let noisy = observe_with(self, &test.x, &vec![k; n], &mut rng)?;
+                let ds = Dataset {
+                    x: noisy,
+                    ..test.clone()
+                };
+                accs.push(obfnet_nn::server_accuracy(server, &ds)?);
+            }
+            let mean = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
+            return Ok(Utility {
+                accuracy: mean,
+                note: format!(
+                    "frozen server model behind each of the {} nets with output noise (one draw), mean over nets (whole test split)",
+                    accs.len()
+                ),
+            });
+        }
         let accs = obfnet_nn::server_obfuscated_accuracies(server, &self.plain, test)?;
         let mean = accs.iter().sum::<f64>() / accs.len().max(1) as f64;
         Ok(Utility {

@@ -32,7 +32,7 @@ use obfnet_nn::{NORMALISATION, ServerModel, SplitMix64, TrainEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::attack::{Attack, FitContext};
-use crate::mlp::{Mlp, MlpConfig, Targets, index_tensor, scalar, to_vec_int, train_mlp};
+use crate::mlp::{EarlyStop, Mlp, MlpConfig, Targets, index_tensor, scalar, to_vec_int, train_mlp};
 use crate::scheme::{Scheme, observe, observe_with};
 use crate::{Error, Result};
 
@@ -434,8 +434,7 @@ fn fit_net<M: DecoderNet>(
         name: name.to_string(),
         total_steps: total as u64,
     });
-    let mut best: Option<(M, usize, f32)> = None;
-    let mut since_best = 0usize;
+    let mut stop = EarlyStop::new(cfg.patience);
     let mut step = 0usize;
     let mut epochs_run = 0usize;
     for epoch in 0..cfg.max_epochs {
@@ -474,20 +473,11 @@ fn fit_net<M: DecoderNet>(
         let current = model.valid();
         let val = val_bce(&current, &val_x, &val_t)?;
         tracing::info!(decoder = name, epoch, val_bce = val, "validation");
-        if best.as_ref().is_none_or(|b| val < b.2) {
-            best = Some((current, epoch, val));
-            since_best = 0;
-        } else {
-            since_best += 1;
-            if since_best >= cfg.patience {
-                break;
-            }
+        if stop.observe(current, epoch, val) {
+            break;
         }
     }
-    let (model, best_epoch, best_val_loss) = best.ok_or(Error::Diverged {
-        what: "strong decoder training (no epoch)",
-        step,
-    })?;
+    let (model, best_epoch, best_val_loss) = stop.best("strong decoder training (no epoch)", step)?;
     Ok((
         model,
         FitReport {

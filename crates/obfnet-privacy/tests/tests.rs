@@ -808,6 +808,40 @@ mod obfuscator_scheme {
     use obfnet_nn::{ObfArch, ObfStack};
 
     #[test]
+    fn output_noise_is_added_after_the_net_with_the_asked_deviation() {
+        let device = obfnet_nn::default_device();
+        let stack = ObfStack::new(ObfArch::ObfNet1, &[1, 2], 12, 12, &device).expect("stack");
+        let x = synthetic_dataset(64, 5).x;
+        let sigma = 0.3;
+        let scheme = ObfScheme::new(&stack)
+            .with_output_noise(Noise::Gaussian { sigma }, Some(7))
+            .expect("noise");
+        assert_eq!(scheme.name(), "obfnet1-k2-gauss0.3");
+        assert_eq!(scheme.noise(), Some(Noise::Gaussian { sigma }));
+        let chosen = vec![1usize; 64];
+        let clean = to_vec(scheme.map(1, x.clone()).expect("map")).expect("read");
+        let noisy = to_vec(observe_with(&scheme, &x, &chosen, &mut SplitMix64::new(1)).expect("observe"))
+            .expect("read");
+        let diff: Vec<f64> = clean.iter().zip(&noisy).map(|(a, b)| f64::from(b - a)).collect();
+        let n = diff.len() as f64;
+        let mean = diff.iter().sum::<f64>() / n;
+        let sd = (diff.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / n).sqrt();
+        // pixel units → the model's normalised units
+        let want = sigma / f64::from(obfnet_nn::NORMALISATION.std);
+        assert!((sd / want - 1.0).abs() < 0.03, "sd {sd} vs {want}");
+        assert!(mean.abs() < 0.02 * want, "mean {mean}");
+        // seeded: the same generator state gives the same draw; a zero or negative scale is refused
+        let again = to_vec(observe_with(&scheme, &x, &chosen, &mut SplitMix64::new(1)).expect("observe"))
+            .expect("read");
+        assert_eq!(noisy, again);
+        assert!(
+            ObfScheme::new(&stack)
+                .with_output_noise(Noise::Gaussian { sigma: 0.0 }, None)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn a_subset_runs_the_same_nets_and_observe_routes_each_sample() {
         let device = obfnet_nn::default_device();
         let stack = ObfStack::new(ObfArch::ObfNet1, &[1, 2, 3], 12, 12, &device).expect("stack");

@@ -983,6 +983,7 @@ mod tests {
             privacy_trained: false,
             speaker: None,
             similarity: None,
+            output_noise: None,
         };
         let json = serde_json::json!({
             "threat_model": "t", "config": obfnet_privacy::AttackConfig::default(),

@@ -136,6 +136,9 @@ pub enum AttackTarget {
         path: PathBuf,
         /// Which of its nets.
         nets: Vec<usize>,
+        /// Gaussian noise (deviation in pixel units) the device adds after the net
+        /// ([`ObfScheme::with_output_noise`]); seeded by [`AttackJob::noise_seed`] when given.
+        output_noise: Option<f64>,
     },
     /// A baseline mechanism.
     Baseline(Baseline),
@@ -312,14 +315,26 @@ pub fn run_attack(job: &AttackJob, progress: &mut dyn Progress) -> Result<Attack
     cfg.validate().context("attack budgets")?;
     let s = Setup::load("attack", &job.data, &job.model)?;
     let scheme: Box<dyn Scheme> = match &job.target {
-        AttackTarget::Bundle { path, nets } => {
+        AttackTarget::Bundle {
+            path,
+            nets,
+            output_noise,
+        } => {
             let stack = load_stack(path, &s.sha, &s.dataset)?;
             let stack = if nets.is_empty() {
                 stack
             } else {
                 stack.subset(nets)?
             };
-            Box::new(ObfScheme::new(&stack))
+            let scheme = ObfScheme::new(&stack);
+            match output_noise {
+                Some(sigma) => Box::new(
+                    scheme
+                        .with_output_noise(Noise::Gaussian { sigma: *sigma }, job.noise_seed)
+                        .context("--output-noise")?,
+                ),
+                None => Box::new(scheme),
+            }
         }
         AttackTarget::Baseline(b) => baseline_scheme(b, cfg.seed, job.noise_seed, s.test.dim())?,
     };

@@ -95,20 +95,31 @@ impl InferenceBackend for LeNetBackend {
     }
 
     fn logits(&mut self, x: &[f32], n: usize) -> Result<Vec<f32>> {
-        let dim = self.spec.input_dim();
-        if x.len() != n * dim {
-            return Err(Error::Backend(format!(
-                "batch of {} values is not {n} × {dim}",
-                x.len()
-            )));
-        }
-        let t = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, dim]), &self.device);
-        self.model
-            .forward(t)
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| Error::Backend(format!("{e:?}")))
+        run_batch(&self.spec, &self.device, x, n, |t| Ok(self.model.forward(t)))
     }
+}
+
+/// Runs `forward` on the `n × input_dim` batch `x` (checked) and reads the logits back: the
+/// burn-backed backends share this.
+pub(crate) fn run_batch(
+    spec: &ModelSpec,
+    device: &Device,
+    x: &[f32],
+    n: usize,
+    forward: impl FnOnce(Tensor<2>) -> Result<Tensor<2>>,
+) -> Result<Vec<f32>> {
+    let dim = spec.input_dim();
+    if x.len() != n * dim {
+        return Err(Error::Backend(format!(
+            "batch of {} values is not {n} × {dim}",
+            x.len()
+        )));
+    }
+    let t = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, dim]), device);
+    forward(t)?
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| Error::Backend(format!("{e:?}")))
 }
 
 /// A model that computes nothing: every image gets all-zero logits (so uniform probabilities

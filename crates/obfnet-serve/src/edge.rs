@@ -56,51 +56,20 @@ impl EdgeLeNet {
     /// batcher hands it; `normalisation` is only recorded).
     ///
     /// # Errors
-    /// [`Error::Model`] if burn cannot read a parameter back, [`Error::Backend`] if the
-    /// parameters do not fit a LeNet-5 of the model's input size or the runtime refuses the
-    /// program.
+    /// [`Error::Model`] if burn cannot read a parameter back or the parameters do not fit a
+    /// LeNet-5 of the model's input size, [`Error::Backend`] if the runtime refuses the program.
     pub fn from_lenet(model: &LeNet, normalisation: Normalisation) -> Result<EdgeLeNet> {
-        let (rows, cols) = model.input_shape();
-        let classes = model.config().classes;
-        // Sizes after each stage, as in `LeNet::forward` (pooling floors odd sides).
+        let w = model.weights()?;
+        let (rows, cols, classes, flat) = (w.rows, w.cols, w.classes, w.flat);
+        // Sizes after the first stage, as in `LeNet::forward` (pooling floors odd sides).
         let (h1, w1) = (rows / 2, cols / 2);
         let (h2c, w2c) = (h1.saturating_sub(KS - 1), w1.saturating_sub(KS - 1));
-        let flat = C2 * (h2c / 2) * (w2c / 2);
-        let p = model.parameters_flat()?;
-        // `LeNet::parameters_flat`'s order: the five weights, then the five biases.
-        let sizes = [
-            C1 * KS * KS,
-            C2 * C1 * KS * KS,
-            flat * H1,
-            H1 * H2,
-            H2 * classes,
-            C1,
-            C2,
-            H1,
-            H2,
-            classes,
-        ];
-        if p.len() != sizes.iter().sum::<usize>() {
-            return Err(Error::Backend(format!(
-                "a LeNet-5 for {rows}×{cols} inputs has {} parameters, the model {}",
-                sizes.iter().sum::<usize>(),
-                p.len()
-            )));
-        }
-        let mut parts = Vec::with_capacity(sizes.len());
-        let mut rest = p.as_slice();
-        for s in sizes {
-            let (head, tail) = rest.split_at(s);
-            parts.push(head);
-            rest = tail;
-        }
-        let [c1w, c2w, f1w, f2w, f3w, c1b, c2b, f1b, f2b, f3b] = parts[..] else {
-            return Err(Error::Backend("LeNet-5 parameters did not split".into()));
-        };
+        let ((c1w, c1b), (c2w, c2b), (f1w, f1b)) = (w.conv1, w.conv2, w.fc1);
+        let ((f2w, f2b), (f3w, f3b)) = (w.fc2, w.fc3);
         let (f1w, f2w, f3w) = (
-            transpose(f1w, flat, H1),
-            transpose(f2w, H1, H2),
-            transpose(f3w, H2, classes),
+            transpose(&f1w, flat, H1),
+            transpose(&f2w, H1, H2),
+            transpose(&f3w, H2, classes),
         );
         let conv = |in_channels, out_channels, padding, in_height, in_width| LayerSpec::Conv2d {
             in_channels,
@@ -122,30 +91,30 @@ impl EdgeLeNet {
         let layers = [
             ProgramLayer::Weighted {
                 spec: conv(1, C1, 2, rows, cols),
-                weight: c1w,
-                bias: c1b,
+                weight: &c1w,
+                bias: &c1b,
             },
             pool(C1, rows, cols),
             ProgramLayer::Weighted {
                 spec: conv(C1, C2, 0, h1, w1),
-                weight: c2w,
-                bias: c2b,
+                weight: &c2w,
+                bias: &c2b,
             },
             pool(C2, h2c, w2c),
             ProgramLayer::Weighted {
                 spec: dense(flat, H1, Activation::Relu),
                 weight: &f1w,
-                bias: f1b,
+                bias: &f1b,
             },
             ProgramLayer::Weighted {
                 spec: dense(H1, H2, Activation::Relu),
                 weight: &f2w,
-                bias: f2b,
+                bias: &f2b,
             },
             ProgramLayer::Weighted {
                 spec: dense(H2, classes, Activation::None),
                 weight: &f3w,
-                bias: f3b,
+                bias: &f3b,
             },
         ];
         let runtime = Runtime::from_program(rows * cols, &layers, normalisation, &RuntimeConfig::default())

@@ -65,18 +65,7 @@ impl InferenceBackend for OnnxBackend {
     }
 
     fn logits(&mut self, x: &[f32], n: usize) -> Result<Vec<f32>> {
-        let dim = self.spec.input_dim();
-        if x.len() != n * dim {
-            return Err(Error::Backend(format!(
-                "batch of {} values is not {n} × {dim}",
-                x.len()
-            )));
-        }
-        let t = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [n, dim]), &self.device);
-        self.model
-            .forward_eval(t)?
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .map_err(|e| Error::Backend(format!("{e:?}")))
+        let model = &self.model;
+        crate::backend::run_batch(&self.spec, &self.device, x, n, |t| Ok(model.forward_eval(t)?))
     }
 }

@@ -5,36 +5,8 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use super::common::TINY;
 use super::{json_of, obfnet, shared};
-
-const TINY: [&str; 24] = [
-    // The standard suite keeps this end-to-end test of the report pipeline quick; the strong
-    // attackers are tested in obfnet-privacy.
-    "--preset",
-    "standard",
-    "--eval-samples",
-    "20",
-    "--rmle-samples",
-    "5",
-    "--rmle-steps",
-    "10",
-    "--inverse-train",
-    "200",
-    "--per-net-train",
-    "100",
-    "--inverse-epochs",
-    "1",
-    "--inverse-hidden",
-    "64",
-    "--shadow-train",
-    "100",
-    "--distinguisher-train",
-    "100",
-    "--recogniser-epochs",
-    "1",
-    "--seed",
-    "3",
-];
 
 /// The privacy report run once on the shared fixture: `conv` (trained and cached by the
 /// report), a privacy-trained bottleneck bundle on the frontier, two baselines.

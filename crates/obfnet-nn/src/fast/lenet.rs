@@ -117,40 +117,17 @@ impl FrozenLeNet {
     /// [`Error::Backend`] if burn cannot read a tensor back, [`Error::Shape`] if the parameter
     /// count does not fit a LeNet-5 of the model's input size.
     pub fn from_lenet(model: &LeNet) -> Result<FrozenLeNet> {
-        let (rows, cols) = model.input_shape();
-        let classes = model.config().classes;
-        let d = Dims::new(rows, cols);
-        let flat = d.flat();
-        let p = model.parameters_flat()?;
-        let sizes = [
-            C1 * KS * KS,
-            C2 * C1 * KS * KS,
-            flat * H1,
-            H1 * H2,
-            H2 * classes,
-            C1,
-            C2,
-            H1,
-            H2,
-            classes,
-        ];
-        if p.len() != sizes.iter().sum::<usize>() {
+        let w = model.weights()?;
+        let (rows, cols, classes) = (w.rows, w.cols, w.classes);
+        if w.flat != Dims::new(rows, cols).flat() {
             return Err(Error::Shape(format!(
-                "a LeNet-5 for {rows}×{cols} has {} parameters, the model {}",
-                sizes.iter().sum::<usize>(),
-                p.len()
+                "a LeNet-5 for {rows}×{cols} flattens {} values, the fast path expects {}",
+                w.flat,
+                Dims::new(rows, cols).flat()
             )));
         }
-        let mut parts = Vec::with_capacity(sizes.len());
-        let mut at = 0;
-        for s in sizes {
-            parts.push(p[at..at + s].to_vec());
-            at += s;
-        }
-        let mut it = parts.into_iter();
-        let mut next = || it.next().unwrap_or_default();
-        let (c1w, c2w, f1w, f2w, f3w) = (next(), next(), next(), next(), next());
-        let (c1b, c2b, f1b, f2b, f3b) = (next(), next(), next(), next(), next());
+        let ((c1w, c1b), (c2w, c2b), (f1w, f1b)) = (w.conv1, w.conv2, w.fc1);
+        let ((f2w, f2b), (f3w, f3b)) = (w.fc2, w.fc3);
         Ok(FrozenLeNet {
             rows,
             cols,
