@@ -52,7 +52,7 @@ def main():
     xtr, ytr = idx(f"{d}/train-images-idx3-ubyte"), idx(f"{d}/train-labels-idx1-ubyte")
     xte, yte = idx(f"{d}/t10k-images-idx3-ubyte"), idx(f"{d}/t10k-labels-idx1-ubyte")
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("TORCH_THREADS", "2")))
     norm = lambda x: (torch.from_numpy(x.astype(np.float32)) / 255.0 - MEAN) / STD
     Xtr, Ytr = norm(xtr).unsqueeze(1), torch.from_numpy(ytr.astype(np.int64))
     Xte, Yte = norm(xte).unsqueeze(1), torch.from_numpy(yte.astype(np.int64))

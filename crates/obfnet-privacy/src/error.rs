@@ -24,8 +24,11 @@ pub enum Error {
         /// What was empty.
         what: &'static str,
     },
-    /// Values that are not a whole number of `rows × cols` images of at least the SSIM window.
-    #[error("{values} values are not a whole number of {rows}×{cols} images (each side ≥ 11)")]
+    /// Values that are not a whole number of `rows × cols` samples (of at least the window, for
+    /// the 2-D SSIM).
+    #[error(
+        "{values} values are not a whole number of {rows}×{cols} samples (the 2-D SSIM also needs each side ≥ 11)"
+    )]
     ImageShape {
         /// Values given.
         values: usize,

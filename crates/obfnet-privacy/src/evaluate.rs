@@ -13,7 +13,7 @@ use crate::attack::{
 use crate::distinguish::{DistinguisherConfig, Distinguishers, distinguish};
 use crate::latent::{LatentConfig, LatentSearch};
 use crate::mechanism::Guarantee;
-use crate::metrics::{ImageScores, from_pixels, quantile, score_per_image, to_pixels};
+use crate::metrics::{ImageScores, Similarity, from_pixels, quantile, score_per_image, to_pixels};
 use crate::mlp::{from_host, to_vec};
 use crate::scheme::{Family, Scheme, Utility, observe};
 use crate::strong::{DecoderConfig, NearestNeighbour, NeighbourConfig, StrongInverse, StrongMode};
@@ -263,11 +263,14 @@ impl AttackConfig {
 
 /// The separately trained classifier that judges whether reconstructions are recognisable.
 ///
-/// It is a LeNet-5 trained with its own seed and epochs on the training split — not the
-/// server's frozen model — so a reconstruction is not rewarded for fitting that model's quirks.
+/// For images a LeNet-5 takes (each side 12..=1024) it is a LeNet-5 trained with its own seed
+/// and epochs on the training split — not the server's frozen model — so a reconstruction is
+/// not rewarded for fitting that model's quirks. For other shapes (`1 × L` vectors, samples
+/// smaller than 12 × 12) it is an MLP classifier ([`RECOGNISER_MLP_HIDDEN`] hidden units),
+/// same seed and epochs; [`Recogniser::description`] says which.
 #[derive(Debug)]
 pub struct Recogniser {
-    model: LeNet,
+    model: RecogniserModel,
     /// Its accuracy on the raw test split (the ceiling for recognisability).
     pub raw_accuracy: f64,
     /// Epochs it was trained.
@@ -276,44 +279,134 @@ pub struct Recogniser {
     pub seed: u64,
 }
 
+/// Hidden widths of the MLP recogniser used for samples a LeNet-5 cannot take.
+pub const RECOGNISER_MLP_HIDDEN: [usize; 2] = [256, 128];
+
+#[derive(Debug)]
+enum RecogniserModel {
+    LeNet(Box<LeNet>),
+    Mlp(crate::mlp::Mlp),
+}
+
 impl Recogniser {
-    /// Trains the recogniser on `train`.
+    /// Trains the recogniser on `train`: a LeNet-5 when the sample shape allows one, else an
+    /// MLP classifier.
+    ///
+    /// # Errors
+    /// Splits of different shapes, fewer than two classes, a bad budget, training failures.
     pub fn train(
         cfg: &AttackConfig,
         train: &Dataset,
         test: &Dataset,
         progress: &mut dyn FnMut(TrainEvent),
     ) -> Result<Recogniser> {
-        let scfg = ServerTrainConfig {
-            epochs: cfg.recogniser_epochs,
-            seed: cfg.recogniser_seed,
-            ..ServerTrainConfig::default()
+        let lenet_fits = obfnet_nn::LeNetConfig::for_input(train.rows, train.cols)
+            .validate()
+            .is_ok();
+        let (model, raw_accuracy) = if lenet_fits {
+            let scfg = ServerTrainConfig {
+                epochs: cfg.recogniser_epochs,
+                seed: cfg.recogniser_seed,
+                ..ServerTrainConfig::default()
+            };
+            let (model, report) = obfnet_nn::train_server_model(&scfg, train, test, progress)?;
+            (RecogniserModel::LeNet(Box::new(model)), report.test_accuracy)
+        } else {
+            if (train.rows, train.cols) != (test.rows, test.cols) {
+                return Err(Error::Mismatch {
+                    what: "values per test sample for the training samples' size",
+                    expected: train.rows * train.cols,
+                    got: test.rows * test.cols,
+                });
+            }
+            let classes = train
+                .labels
+                .iter()
+                .map(|&l| usize::from(l) + 1)
+                .max()
+                .unwrap_or(0);
+            let mcfg = crate::mlp::MlpConfig {
+                hidden: RECOGNISER_MLP_HIDDEN.to_vec(),
+                epochs: cfg.recogniser_epochs,
+                ..crate::mlp::MlpConfig::default()
+            };
+            let mlp = crate::mlp::train_mlp(
+                &format!("recogniser (MLP on {}×{} samples)", train.rows, train.cols),
+                &mcfg,
+                &train.x,
+                &crate::mlp::Targets::Classes {
+                    labels: train.y.clone(),
+                    classes: classes.max(2),
+                },
+                cfg.recogniser_seed,
+                progress,
+            )?;
+            let acc = mlp_accuracy(&mlp, &test.x, &test.labels)?;
+            (RecogniserModel::Mlp(mlp), acc)
         };
-        let (model, report) = obfnet_nn::train_server_model(&scfg, train, test, progress)?;
         Ok(Recogniser {
             model,
-            raw_accuracy: report.test_accuracy,
+            raw_accuracy,
             epochs: cfg.recogniser_epochs,
             seed: cfg.recogniser_seed,
         })
     }
 
-    /// Accuracy on pixel-space images (`[n·784]`) with these labels.
+    /// What it is, for reports.
+    pub fn description(&self) -> String {
+        match self.model {
+            RecogniserModel::LeNet(_) => "LeNet-5 trained separately (own seed) on the training split".into(),
+            RecogniserModel::Mlp(_) => format!(
+                "MLP classifier (hidden {:?}, ReLU) trained separately (own seed) on the training split — \
+                 the samples are too small or not 2-D enough for a LeNet-5",
+                RECOGNISER_MLP_HIDDEN
+            ),
+        }
+    }
+
+    /// Accuracy on pixel-space samples (`[n·rows·cols]`) with these labels.
+    ///
+    /// # Errors
+    /// Values that are not `labels.len()` samples of `rows × cols`.
     pub fn accuracy(&self, pixels: &[f32], labels: &[u8], rows: usize, cols: usize) -> Result<f64> {
         let n = labels.len();
         let x = from_host(from_pixels(pixels), n, rows * cols)?;
-        let ds = Dataset {
-            y: Tensor::from_data(
-                TensorData::new(labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(), [n]),
-                &x.device(),
-            ),
-            x,
-            labels: labels.to_vec(),
-            rows,
-            cols,
-        };
-        Ok(obfnet_nn::accuracy(&self.model, &ds)?)
+        match &self.model {
+            RecogniserModel::LeNet(model) => {
+                let ds = Dataset {
+                    y: Tensor::from_data(
+                        TensorData::new(labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(), [n]),
+                        &x.device(),
+                    ),
+                    x,
+                    labels: labels.to_vec(),
+                    rows,
+                    cols,
+                };
+                Ok(obfnet_nn::accuracy(model.as_ref(), &ds)?)
+            }
+            RecogniserModel::Mlp(mlp) => mlp_accuracy(mlp, &x, labels),
+        }
     }
+}
+
+/// Share of rows of `x` the MLP classifies as `labels`.
+fn mlp_accuracy(mlp: &crate::mlp::Mlp, x: &Tensor<2>, labels: &[u8]) -> Result<f64> {
+    let [n, _] = x.dims();
+    if n != labels.len() || n == 0 {
+        return Err(Error::Mismatch {
+            what: "labels for the samples",
+            expected: n,
+            got: labels.len(),
+        });
+    }
+    let pred = crate::mlp::to_vec_int(mlp.predict(x).argmax(1))?;
+    let correct = pred
+        .iter()
+        .zip(labels)
+        .filter(|&(&p, &l)| p == i64::from(l))
+        .count();
+    Ok(correct as f64 / n as f64)
 }
 
 /// Everything an evaluation shares across schemes.
@@ -411,6 +504,10 @@ pub struct SchemeResult {
     /// speakers, [`crate::speaker_identification`]).
     #[serde(default)]
     pub speaker: Option<crate::SpeakerResult>,
+    /// Which similarity index the SSIM columns hold ([`Similarity::for_shape`] of the sample
+    /// shape; absent in results written before it existed, which were all 2-D SSIM).
+    #[serde(default)]
+    pub similarity: Option<Similarity>,
     /// Noise the device adds after an obfuscation net ([`crate::ObfScheme::with_output_noise`];
     /// `None` for the other families, whose noise is their mechanism).
     #[serde(default)]
@@ -486,6 +583,7 @@ pub fn evaluate_scheme(
             got: scheme.input_dim(),
         });
     }
+    let similarity = Similarity::for_shape(rows, cols)?;
     let n = cfg.eval_samples.min(ctx.test.len());
     let labels = &ctx.test.labels[..n];
     let x = ctx.test.slice(0, n);
@@ -715,6 +813,7 @@ pub fn evaluate_scheme(
         device_macs: scheme.device_macs(),
         privacy_trained: false,
         speaker: None,
+        similarity: Some(similarity),
         output_noise: match scheme.family() {
             Family::ObfNet => scheme.noise(),
             _ => None,

@@ -164,6 +164,133 @@ pub fn ssim(a: &[f32], b: &[f32], rows: usize, cols: usize) -> Result<f64> {
     Ok(total / p as f64)
 }
 
+/// Which structural-similarity index scores samples of a `rows × cols` shape.
+///
+/// Images with both sides at least the window (11) get the 2-D SSIM of [`ssim`] — unchanged.
+/// Samples narrower than the window in one direction (a `1 × L` sensor vector, a few stacked
+/// channels of one row) get the same SSIM along the long axis only: the 11-tap Gaussian window
+/// (σ = 1.5), the same constants and the valid region, computed per line and averaged over all
+/// positions (for `1 × L` this is the 1-D SSIM of the vector, what scikit-image's
+/// `structural_similarity` computes on a 1-D array with `gaussian_weights=True`). Samples smaller
+/// than the window in both directions get the *global* SSIM: one window covering the whole
+/// sample, uniform weights. Reports name the variant ([`Similarity::name`]); numbers of
+/// different variants are not comparable with each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Similarity {
+    /// 2-D SSIM, 11 × 11 Gaussian window ([`ssim`]).
+    Ssim2d,
+    /// 1-D SSIM along each row (rows < 11 ≤ cols), averaged.
+    Ssim1dRows,
+    /// 1-D SSIM along each column (cols < 11 ≤ rows), averaged.
+    Ssim1dCols,
+    /// One window over the whole sample, uniform weights (both sides < 11).
+    GlobalSsim,
+}
+
+impl Similarity {
+    /// The variant used for `rows × cols` samples.
+    ///
+    /// # Errors
+    /// [`Error::ImageShape`] when a side is zero.
+    pub fn for_shape(rows: usize, cols: usize) -> Result<Similarity> {
+        let win = 2 * SSIM_RADIUS + 1;
+        if rows == 0 || cols == 0 {
+            return Err(Error::ImageShape {
+                values: 0,
+                rows,
+                cols,
+            });
+        }
+        Ok(match (rows >= win, cols >= win) {
+            (true, true) => Similarity::Ssim2d,
+            (false, true) => Similarity::Ssim1dRows,
+            (true, false) => Similarity::Ssim1dCols,
+            (false, false) => Similarity::GlobalSsim,
+        })
+    }
+
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Similarity::Ssim2d => "SSIM (2-D, 11×11 Gaussian window σ=1.5, valid region)",
+            Similarity::Ssim1dRows => {
+                "1-D SSIM along each row (11-tap Gaussian window σ=1.5, valid region), averaged"
+            }
+            Similarity::Ssim1dCols => {
+                "1-D SSIM along each column (11-tap Gaussian window σ=1.5, valid region), averaged"
+            }
+            Similarity::GlobalSsim => "global SSIM (one window over the whole sample, uniform weights)",
+        }
+    }
+}
+
+/// The SSIM term of one window from its weighted statistics.
+fn ssim_term(mx: f64, my: f64, vx: f64, vy: f64, cxy: f64) -> f64 {
+    let (c1, c2) = ((SSIM_K1).powi(2), (SSIM_K2).powi(2));
+    ((2.0 * mx * my + c1) * (2.0 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+}
+
+/// Structural similarity of two `rows × cols` samples with the variant [`Similarity::for_shape`]
+/// picks: [`ssim`] for images of at least 11 × 11 (identical numbers), 1-D SSIM along the long
+/// axis for samples narrower than the window in one direction, global SSIM otherwise.
+///
+/// # Errors
+/// Sizes differ, are zero, or are not `rows × cols`; a value is not finite.
+pub fn ssim_any(a: &[f32], b: &[f32], rows: usize, cols: usize) -> Result<f64> {
+    check_pair(a, b)?;
+    if rows.checked_mul(cols) != Some(a.len()) {
+        return Err(Error::ImageShape {
+            values: a.len(),
+            rows,
+            cols,
+        });
+    }
+    match Similarity::for_shape(rows, cols)? {
+        Similarity::Ssim2d => ssim(a, b, rows, cols),
+        Similarity::Ssim1dRows => Ok(ssim_lines(a, b, rows, cols, |l, i| l * cols + i)),
+        Similarity::Ssim1dCols => Ok(ssim_lines(a, b, cols, rows, |l, i| i * cols + l)),
+        Similarity::GlobalSsim => {
+            let n = a.len() as f64;
+            let mx = a.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+            let my = b.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+            let (mut vx, mut vy, mut cxy) = (0.0, 0.0, 0.0);
+            for (&x, &y) in a.iter().zip(b) {
+                let (dx, dy) = (f64::from(x) - mx, f64::from(y) - my);
+                vx += dx * dx;
+                vy += dy * dy;
+                cxy += dx * dy;
+            }
+            Ok(ssim_term(mx, my, vx / n, vy / n, cxy / n))
+        }
+    }
+}
+
+/// Mean over `lines` lines of `len` values (value `i` of line `l` at `at(l, i)`) of the 1-D
+/// SSIM map with the 11-tap Gaussian window over the valid positions. `len` ≥ 11.
+fn ssim_lines(a: &[f32], b: &[f32], lines: usize, len: usize, at: impl Fn(usize, usize) -> usize) -> f64 {
+    let w = gaussian_window();
+    let win = w.len();
+    let valid = len + 1 - win;
+    let mut total = 0.0;
+    for l in 0..lines {
+        for p in 0..valid {
+            let (mut mx, mut my, mut xx, mut yy, mut xy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for (t, &wt) in w.iter().enumerate() {
+                let i = at(l, p + t);
+                let (x, y) = (f64::from(a[i]), f64::from(b[i]));
+                mx += wt * x;
+                my += wt * y;
+                xx += wt * x * x;
+                yy += wt * y * y;
+                xy += wt * x * y;
+            }
+            total += ssim_term(mx, my, xx - mx * mx, yy - my * my, xy - mx * my);
+        }
+    }
+    total / (lines * valid) as f64
+}
+
 /// Mean MSE, PSNR (each capped at [`PSNR_CAP_DB`]) and SSIM over pairs of pixel-space images,
 /// with the median and the 90th percentile over images of SSIM and PSNR.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -216,7 +343,8 @@ pub fn quantile(v: &[f64], q: f64) -> f64 {
 }
 
 /// Scores each pair of `recon` against `orig`, both `n` pixel-space images of `rows × cols`
-/// back to back.
+/// back to back. The SSIM column is [`ssim_any`]: the 2-D SSIM for images of at least 11 × 11,
+/// the variant [`Similarity::for_shape`] names for smaller or 1-D samples.
 pub fn score_per_image(orig: &[f32], recon: &[f32], rows: usize, cols: usize) -> Result<PerImage> {
     let d = rows * cols;
     if orig.len() != recon.len() {
@@ -237,7 +365,7 @@ pub fn score_per_image(orig: &[f32], recon: &[f32], rows: usize, cols: usize) ->
     for (a, b) in orig.chunks_exact(d).zip(recon.chunks_exact(d)) {
         out.mse.push(mse(a, b)?);
         out.psnr_db.push(psnr(a, b)?.min(PSNR_CAP_DB));
-        out.ssim.push(ssim(a, b, rows, cols)?);
+        out.ssim.push(ssim_any(a, b, rows, cols)?);
     }
     Ok(out)
 }

@@ -982,6 +982,7 @@ mod tests {
             device_macs: None,
             privacy_trained: false,
             speaker: None,
+            similarity: None,
             output_noise: None,
         };
         let json = serde_json::json!({

@@ -597,7 +597,7 @@ pub fn run_report(job: &ReportJob, progress: &mut dyn Progress) -> Result<Report
         server_model_sha256: obfnet_core::hex(&s.sha),
         server_raw_accuracy: raw,
         recogniser: RecogniserInfo {
-            model: "LeNet-5 trained separately (own seed) on the training split".into(),
+            model: recogniser.description(),
             epochs: recogniser.epochs,
             seed: recogniser.seed,
             raw_test_accuracy: recogniser.raw_accuracy,
@@ -726,8 +726,31 @@ pub fn markdown_table(results: &[SchemeResult]) -> String {
             let _ = writeln!(t, "- {what}: {note}");
         }
     }
+    for note in similarity_notes(results) {
+        let _ = writeln!(t, "\n{note}");
+    }
     t.push_str(&speaker_table(results));
     t
+}
+
+/// For samples too small or 1-D for the 2-D SSIM: which similarity the SSIM columns hold (one
+/// sentence per variant used; none when every result used the 2-D SSIM).
+fn similarity_notes(results: &[SchemeResult]) -> Vec<String> {
+    let mut variants: Vec<obfnet_privacy::metrics::Similarity> = Vec::new();
+    for v in results.iter().filter_map(|r| r.similarity) {
+        if v != obfnet_privacy::metrics::Similarity::Ssim2d && !variants.contains(&v) {
+            variants.push(v);
+        }
+    }
+    variants
+        .into_iter()
+        .map(|v| {
+            format!(
+                "The SSIM columns hold the {} (the samples are smaller than the 2-D SSIM's 11×11 window); not comparable with image SSIM.",
+                v.name()
+            )
+        })
+        .collect()
 }
 
 /// SSIM mean / median / p90 over the attacked images (median and p90 absent from results
@@ -996,7 +1019,7 @@ below ≈ 0.3 digits are generally unrecognisable (He, Zhang &amp; Lee 2019).</p
     );
     let _ = write!(
         h,
-        "<p>Server model: LeNet-5 (sha256 {}), raw test accuracy {}. Recognisability = accuracy of a separately trained \
+        "<p>Server model: sha256 {}, raw test accuracy {}. Recognisability = accuracy of a separately trained \
 classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructions. Wall time {:.0} s.</p>",
         f.server_model_sha256,
         pct(f.server_raw_accuracy),
@@ -1006,6 +1029,9 @@ classifier ({}, {} epoch(s), seed {}; {} on raw test images) on the reconstructi
         pct(f.recogniser.raw_test_accuracy),
         f.seconds
     );
+    for note in similarity_notes(&f.results) {
+        let _ = write!(h, "<p>{}</p>", html_escape(&note));
+    }
     h.push_str("<h2>Obfuscator bundles</h2><ul>");
     for b in &f.bundles {
         let _ = write!(
