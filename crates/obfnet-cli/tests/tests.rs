@@ -338,7 +338,10 @@ fn edge_verbs(tmp: &Path, data: &Path, model: &Path, bundle: &Path, engine_eval:
     }
     let loud = evaluate(&loud);
     let outside = accs(&loud["edge"]["outside_raw_range"]);
-    assert!(outside.iter().all(|&f| f > 0.9), "σ = 16 pixel units moves nearly every value out of range: {outside:?}");
+    assert!(
+        outside.iter().all(|&f| f > 0.9),
+        "σ = 16 pixel units moves nearly every value out of range: {outside:?}"
+    );
     let bad = obfnet()
         .arg("add-noise")
         .arg(bundle)

@@ -402,7 +402,10 @@ impl Adversary {
         let obf = if self.settings.output_noise > 0.0 {
             // the device's noise, in the model's input units; a constant for autodiff
             let sd = f64::from(self.settings.output_noise / crate::NORMALISATION.std);
-            let noise = obf.clone().inner().random_like(burn::tensor::Distribution::Normal(0.0, sd));
+            let noise = obf
+                .clone()
+                .inner()
+                .random_like(burn::tensor::Distribution::Normal(0.0, sd));
             obf + noise.autodiff()
         } else {
             obf
