@@ -436,11 +436,26 @@ async fn two_workers_share_requests_with_credentials() -> TestResult {
     .await;
 
     let got = dev.collect(n as usize + 2, Duration::from_secs(60)).await;
+    let stats = |w: &RunningWorker| {
+        let s = &w.stats;
+        format!(
+            "connections {}, subscribed {}, answered {}, dropped {}, throttled {}",
+            s.connections.load(Ordering::Relaxed),
+            s.subscribed.load(Ordering::Relaxed),
+            s.answered.load(Ordering::Relaxed),
+            s.dropped.load(Ordering::Relaxed),
+            s.throttled.load(Ordering::Relaxed)
+        )
+    };
     assert_eq!(
         got.len(),
         n as usize + 2,
-        "missing replies: have {:?}",
-        got.keys().collect::<Vec<_>>()
+        "missing replies: have {:?}; worker-1: {}; worker-2: {}; device saw {} replies, {} acks",
+        got.keys().collect::<Vec<_>>(),
+        stats(&w1),
+        stats(&w2),
+        dev.replies_seen.load(Ordering::Relaxed),
+        dev.acks.load(Ordering::Relaxed)
     );
     for i in 0..n {
         let (status, payload) = &got[&i];
