@@ -10,7 +10,9 @@
 #   adv3-col1   + class-collapse ν = 1  (--collapse: the within-class share of the output variance)
 #   adv3-col10  + class-collapse ν = 10
 #   adv3-col10-noise0.3  + output noise σ = 0.3 drawn on the device (format 3), trained with it
-# With GOAL_K=1 it also trains and attacks the K = 10 version of the best recipe (over an hour
+#   adv3-col10-add0.1    the adv3-col10 nets with σ = 0.1 device noise added after training
+#                        (`obfnet add-noise`; the best measured point, README "Strong attacks")
+# With GOAL_K=1 it also trains and attacks the K = 10 versions of the noise recipes (over an hour
 # of training on a 2-core machine; not run by default).
 #
 # Fresh checkout: bash scripts/strong-frontier.sh   (fetches MNIST, trains LeNet-5 first).
@@ -27,7 +29,13 @@ mkdir -p "$OUT"
 $B fetch
 test -f "$OUT/server/config.json" || $B train-model --out "$OUT/server"
 
-point() { # NAME K EPOCHS ARGS...
+attack() { # NAME K: the default (strong) report on one bundle
+  echo "[strong-frontier] attacking $1"
+  $B report --model "$OUT/server" --bundle "$OUT/obfnets-bneck32-$1.obfb" --archs bottleneck -k "$2" \
+    --no-baselines --skip shadow,distinguishers --strong-max-epochs "$MAX_EPOCHS" --out "$OUT/$1" --resume
+}
+
+point() { # NAME K EPOCHS ARGS...: train (unless present), then attack
   local name=$1 k=$2 epochs=$3
   shift 3
   local bundle="$OUT/obfnets-bneck32-$name.obfb"
@@ -36,9 +44,13 @@ point() { # NAME K EPOCHS ARGS...
     $B train-obf --model "$OUT/server" --arch bottleneck --bottleneck 32 -k "$k" --epochs "$epochs" \
       "$@" --out "$bundle" | tee "$OUT/train-$name.txt"
   fi
-  echo "[strong-frontier] attacking $name"
-  $B report --model "$OUT/server" --bundle "$bundle" --archs bottleneck -k "$k" --no-baselines \
-    --skip shadow,distinguishers --strong-max-epochs "$MAX_EPOCHS" --out "$OUT/$name" --resume
+  attack "$name" "$k"
+}
+
+noisy() { # NAME FROM SIGMA K: FROM's nets plus device noise σ added after training (no retraining)
+  local bundle="$OUT/obfnets-bneck32-$1.obfb"
+  test -f "$bundle" || $B add-noise "$OUT/obfnets-bneck32-$2.obfb" --sigma "$3" --out "$bundle"
+  attack "$1" "$4"
 }
 
 point adv3 2 3 --adversary-weight 3
@@ -46,8 +58,11 @@ point adv3-col1 2 3 --adversary-weight 3 --collapse 1
 point adv3-col10 2 3 --adversary-weight 3 --collapse 10
 # device-side output noise (bundle format 3), trained with it
 point adv3-col10-noise0.3 2 3 --adversary-weight 3 --collapse 10 --output-noise 0.3
+noisy adv3-col10-add0.1 adv3-col10 0.1 2
 if [ "${GOAL_K:-0}" = 1 ]; then
   point adv3-col10-noise0.3-k10 10 4 --adversary-weight 3 --collapse 10 --output-noise 0.3
+  point adv3-col10-k10 10 4 --adversary-weight 3 --collapse 10
+  noisy adv3-col10-add0.1-k10 adv3-col10-k10 0.1 10
 fi
 
 for d in "$OUT"/*/; do

@@ -289,11 +289,17 @@ async fn device_with(port: u16, id: &str, with_password: bool, ca: Option<&std::
         acks.clone(),
         replies_seen.clone(),
     );
+    // Set once the broker confirmed the reply subscription: replies published before that are
+    // not routed to this (new) session, so requests wait for it (as obfnet-device does).
+    let (subscribed_tx, mut subscribed) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         loop {
             match events.poll().await {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     let _ = sub_client.subscribe(topic.clone(), QoS::AtLeastOnce).await;
+                }
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    let _ = subscribed_tx.send(true);
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let props = p.properties.clone().unwrap_or_default();
@@ -317,6 +323,10 @@ async fn device_with(port: u16, id: &str, with_password: bool, ca: Option<&std::
             }
         }
     });
+    tokio::time::timeout(Duration::from_secs(30), subscribed.wait_for(|s| *s))
+        .await
+        .expect("the device's reply subscription was not confirmed within 30 s")
+        .expect("device event loop ended");
     Device {
         client,
         replies,
