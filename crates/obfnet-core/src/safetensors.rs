@@ -279,6 +279,13 @@ fn parse_header(header: &[u8]) -> Result<Vec<Entry>> {
                 seen_metadata = true;
                 p.string_map()?;
             } else {
+                if name.is_empty() {
+                    // `encode` refuses it too: a file this crate reads, it can write back.
+                    return Err(Error::InvalidTensorName {
+                        tensor: name,
+                        reason: "tensor names must be non-empty and not `__metadata__`",
+                    });
+                }
                 if names.contains(&name) {
                     return Err(Error::DuplicateTensor { tensor: name });
                 }
@@ -771,6 +778,12 @@ mod tests {
                     &[0; 2],
                 ),
                 |e| matches!(e, Error::DuplicateTensor { .. }),
+            ),
+            // Found by libFuzzer (fuzz target `safetensors`, 2026-12-07): an empty tensor name
+            // decoded, but `encode` refuses it, so the file did not round-trip.
+            (
+                raw(r#"{"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, &four),
+                |e| matches!(e, Error::InvalidTensorName { .. }),
             ),
             (raw("{\"__metadata__\":{\"a\":1}}", &[]), |e| {
                 matches!(e, Error::SafetensorsHeader { .. })
