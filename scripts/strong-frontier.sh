@@ -14,7 +14,7 @@
 #                        (`obfnet add-noise`; the best point without a bounded output)
 #   adv3-col10-clip-noise0.3  output clipped to the pixel range, trained with σ = 0.3 device
 #                        noise (the closest point to the goal, README "Strong attacks")
-# With GOAL_K=1 it also trains and attacks the K = 10 versions of the noise recipes (over an hour
+# With GOAL_K=1 it also trains and attacks the K = 10 versions of the noise recipes (several hours
 # of training on a 2-core machine; not run by default).
 #
 # Fresh checkout: bash scripts/strong-frontier.sh   (fetches MNIST, trains LeNet-5 first).
