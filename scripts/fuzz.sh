@@ -31,6 +31,10 @@ have_libfuzzer() {
 status=0
 if have_libfuzzer && [ "${OBFNET_FUZZ_PROPERTY:-0}" != 1 ]; then
   echo "[fuzz] libFuzzer via cargo-fuzz ($(rustup run nightly rustc --version)), ${SECS} s per target"
+  # The fuzz crate is outside the workspace and its lock is ignored: start it from the
+  # workspace's, so that the fuzzed code is built against the same crate versions as the
+  # shipped one (cargo adds only libfuzzer-sys and what it needs).
+  cp Cargo.lock fuzz/Cargo.lock
   for t in "${TARGETS[@]}"; do
     echo "[fuzz] === $t ==="
     if ! (cd fuzz && cargo +nightly fuzz run "$t" "corpus/$t" -- \
