@@ -134,6 +134,10 @@ struct TrainObfArgs {
     /// Code width of `--arch bottleneck` (the numbers per sample that carry the input).
     #[arg(long, default_value_t = obfnet_nn::DEFAULT_BOTTLENECK)]
     bottleneck: usize,
+    /// Width of `--arch bottleneck`'s first (hidden) layer; it sets most of the device cost
+    /// (input·hidden multiply-adds), e.g. 600 keeps a 20×64 FSDD map under 1 M per sample.
+    #[arg(long, default_value_t = obfnet_nn::DEFAULT_HIDDEN)]
+    hidden: usize,
     /// Privacy-aware training: weight λ of the reconstruction term. Each net is trained against
     /// an inverse network trained alongside it, pushed until that network reconstructs no better
     /// than the class mean of the label (see `obfnet_nn::PrivacyTraining`). Off: the published
@@ -166,6 +170,12 @@ struct TrainObfArgs {
     /// nets without it; `obfnet evaluate --bundle` measures them with it.
     #[arg(long, value_name = "SIGMA")]
     output_noise: Option<f32>,
+    /// Attribute weight β (with --adversary-weight; `--dataset fsdd` only): train a speaker
+    /// classifier on each net's outputs alongside it and push its predictions towards "any of
+    /// the speakers" (see `obfnet_nn::PrivacyTraining::attribute`), so that what is sent hides
+    /// who is speaking. 0: off.
+    #[arg(long, default_value_t = 0.0)]
+    attribute_weight: f32,
 }
 
 #[derive(Debug, Args)]
@@ -350,6 +360,7 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
         batch_size: a.batch_size,
         clip_output: a.clip_output,
         bottleneck: a.bottleneck,
+        hidden: a.hidden,
         privacy: a.adversary_weight.map(|weight| obfnet_nn::PrivacyTraining {
             weight,
             decoder_hidden: a.adversary_hidden,
@@ -357,6 +368,7 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
             diversity: a.diversity,
             collapse: a.collapse,
             output_noise: a.output_noise.unwrap_or(0.0),
+            attribute: a.attribute_weight,
             ..Default::default()
         }),
         engine: a.engine,
@@ -378,8 +390,43 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
         a.diversity == 0.0 || a.k >= 2,
         "--diversity needs at least two nets (-k 2 or more)"
     );
+    anyhow::ensure!(
+        a.adversary_weight.is_some() || a.attribute_weight == 0.0,
+        "--attribute-weight is part of privacy-aware training: give --adversary-weight too (0 for the attribute term alone)"
+    );
+    let attributes = if a.attribute_weight > 0.0 {
+        anyhow::ensure!(
+            ds.name == "fsdd",
+            "--attribute-weight needs a private attribute per sample: only --dataset fsdd (its speakers) has one"
+        );
+        let (tr, _) = obfnet_data::fsdd::split_speakers(&a.data.source().dir()?)?;
+        anyhow::ensure!(
+            tr.len() == train.len(),
+            "FSDD speakers: {} training clips listed, the dataset holds {}",
+            tr.len(),
+            train.len()
+        );
+        let mut names = tr.clone();
+        names.sort();
+        names.dedup();
+        anyhow::ensure!(names.len() <= 256, "more than 256 speakers");
+        let ids: Vec<u8> = tr
+            .iter()
+            .map(|n| names.binary_search(n).map_or(0, |i| i as u8))
+            .collect();
+        Some(ids)
+    } else {
+        None
+    };
     let mut bar = progress::Bars::new(interactive() && !json);
-    let (stack, report) = obfnet_nn::train_obfuscators(&cfg, &model, &train, &test, &mut |e| bar.on(e))?;
+    let (stack, report) = obfnet_nn::train_obfuscators_with_attributes(
+        &cfg,
+        &model,
+        &train,
+        attributes.as_deref(),
+        &test,
+        &mut |e| bar.on(e),
+    )?;
     bar.finish();
     write_bundle(&stack, &ds.name, sha, &a.out)?;
     if let Some(sigma) = a.output_noise {
@@ -395,6 +442,13 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
                     "  epoch {i}: training adversary's MSE {:.4} vs label-only (class mean) {:.4} (normalised space)",
                     e.decoder_mse, e.floor_mse
                 );
+                if let (Some(acc), Some(n)) = (e.attribute_accuracy, e.attribute_values) {
+                    println!(
+                        "           training attribute classifier's accuracy {:.1}% (chance {:.1}%)",
+                        acc * 100.0,
+                        100.0 / n as f64
+                    );
+                }
             }
             println!("bundle written to {}", a.out.display());
         },

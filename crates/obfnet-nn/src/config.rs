@@ -6,7 +6,7 @@ use burn::optim::lr_scheduler::cosine::CosineAnnealingLrSchedulerConfig;
 use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use serde::{Deserialize, Serialize};
 
-use crate::obf::{DEFAULT_BOTTLENECK, ObfArch};
+use crate::obf::{DEFAULT_BOTTLENECK, DEFAULT_HIDDEN, ObfArch};
 use crate::privacy_train::{PrivacyEpoch, PrivacyTraining};
 use crate::{Error, Result};
 
@@ -98,6 +98,9 @@ pub struct ObfTrainConfig {
     pub clip_output: bool,
     /// Code width of [`ObfArch::Bottleneck`] (ignored by the other architectures).
     pub bottleneck: usize,
+    /// Width of [`ObfArch::Bottleneck`]'s first (hidden) layer (ignored by the other
+    /// architectures); it sets most of the net's device cost.
+    pub hidden: usize,
     /// Privacy-aware (adversarial) training; `None` (the default) trains for accuracy only, the
     /// published recipe. See [`PrivacyTraining`].
     pub privacy: Option<PrivacyTraining>,
@@ -163,6 +166,7 @@ impl Default for ObfTrainConfig {
             limit: None,
             clip_output: false,
             bottleneck: DEFAULT_BOTTLENECK,
+            hidden: DEFAULT_HIDDEN,
             privacy: None,
             engine: Engine::Auto,
         }

@@ -8,7 +8,7 @@ use crate::{Error, Result};
 
 const EVAL_CHUNK: usize = 500;
 
-fn argmax_labels(logits: Tensor<2>) -> Result<Vec<i64>> {
+pub(crate) fn argmax_labels(logits: Tensor<2>) -> Result<Vec<i64>> {
     logits
         .argmax(1)
         .into_data()

@@ -55,7 +55,7 @@ pub use export::{
     save_server_model, save_server_model_for, server_model_sha256,
 };
 pub use lenet::{LeNet, LeNetConfig, LeNetWeights};
-pub use obf::{DEFAULT_BOTTLENECK, ObfArch, ObfStack};
+pub use obf::{DEFAULT_BOTTLENECK, DEFAULT_HIDDEN, ObfArch, ObfStack};
 /// The workspace's one atomic write (defined in `obfnet-data`, the lowest std crate).
 pub use obfnet_data::write_atomic;
 pub use privacy_train::{PrivacyEpoch, PrivacyTraining, class_means};
@@ -63,7 +63,9 @@ pub use rng::SplitMix64;
 pub use server_model::{
     OnnxExport, OnnxServer, ServerModel, export_server_onnx, is_onnx_path, lenet_onnx_sidecar, lenet_to_onnx,
 };
-pub use train::{Calibration, calibrate, train_obfuscators, train_server_model};
+pub use train::{
+    Calibration, calibrate, train_obfuscators, train_obfuscators_with_attributes, train_server_model,
+};
 
 /// The device training runs on: burn's pure-Rust `flex` CPU backend with autodiff.
 ///

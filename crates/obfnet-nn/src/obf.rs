@@ -23,17 +23,21 @@ pub enum ObfArch {
     /// 4×14×14 = 784) + ReLU → dense 784 → 784 + ReLU (0.63 M multiply-adds). The strided
     /// convolution halves the resolution before the dense layer mixes every position.
     Conv,
-    /// The privacy-oriented bottleneck net: dense 784 → 1000 + ReLU → dense 1000 → w (linear,
-    /// the bottleneck) → dense w → 784 + ReLU. Everything the device sends is an affine image of
+    /// The privacy-oriented bottleneck net: dense 784 → h + ReLU → dense h → w (linear,
+    /// the bottleneck) → dense w → 784 + ReLU, h = 1000 unless configured
+    /// (`ObfTrainConfig::hidden`, [`DEFAULT_HIDDEN`]). Everything the device sends is an affine image of
     /// a w-number code (then ReLU), so at most w numbers' worth of the input leaves the device;
     /// trained with the adversarial option of `ObfTrainConfig::privacy`, the code is pushed to
-    /// keep what the frozen model needs and little else. Multiply-adds: 784·1000 + 1000·w + w·784
-    /// (0.84 M for w = 32). The width is `ObfTrainConfig::bottleneck` ([`DEFAULT_BOTTLENECK`]).
+    /// keep what the frozen model needs and little else. Multiply-adds: d·h + h·w + w·d
+    /// (0.84 M for d = 784, h = 1000, w = 32; a 20×64 FSDD map needs h ≤ 700 to stay under 1 M). The width is `ObfTrainConfig::bottleneck` ([`DEFAULT_BOTTLENECK`]).
     Bottleneck,
 }
 
 /// Width of the [`ObfArch::Bottleneck`] code unless configured otherwise.
 pub const DEFAULT_BOTTLENECK: usize = 32;
+
+/// Width of the [`ObfArch::Bottleneck`] net's first (hidden) layer unless configured otherwise.
+pub const DEFAULT_HIDDEN: usize = 1000;
 
 const CONV_CHANNELS: usize = 4;
 const CONV_KERNEL: usize = 5;
@@ -71,23 +75,39 @@ impl ObfArch {
     /// image range ([`Activation::Clip`]) instead of applying ReLU: trained this way, a net's
     /// outputs survive the `u8` wire encoding (see `ObfTrainConfig::clip_output`).
     pub fn layers_clipped(self, rows: usize, cols: usize) -> Vec<LayerSpec> {
-        self.layers_for(rows, cols, DEFAULT_BOTTLENECK, true)
+        self.layers_for(rows, cols, DEFAULT_HIDDEN, DEFAULT_BOTTLENECK, true)
     }
 
     /// The layers of one net of this architecture for `rows × cols` single-channel images.
     pub fn layers(self, rows: usize, cols: usize) -> Vec<LayerSpec> {
-        self.layers_for(rows, cols, DEFAULT_BOTTLENECK, false)
+        self.layers_for(rows, cols, DEFAULT_HIDDEN, DEFAULT_BOTTLENECK, false)
     }
 
-    /// The layers of one net: `bottleneck` is the code width of [`ObfArch::Bottleneck`] (ignored
-    /// by the others); with `clip` the last layer clips to the raw image range instead of ReLU.
-    pub fn layers_for(self, rows: usize, cols: usize, bottleneck: usize, clip: bool) -> Vec<LayerSpec> {
-        let mut layers = self.relu_layers(rows, cols, bottleneck);
+    /// The layers of one net: `hidden` and `bottleneck` are the first layer's and the code's
+    /// widths of [`ObfArch::Bottleneck`] (ignored by the others); with `clip` the last layer
+    /// clips to the raw image range instead of ReLU.
+    pub fn layers_for(
+        self,
+        rows: usize,
+        cols: usize,
+        hidden: usize,
+        bottleneck: usize,
+        clip: bool,
+    ) -> Vec<LayerSpec> {
+        let mut layers = self.relu_layers(rows, cols, hidden, bottleneck);
         if clip && let Some(LayerSpec::Dense { act, .. } | LayerSpec::Conv2d { act, .. }) = layers.last_mut()
         {
             *act = Activation::Clip;
         }
         layers
+    }
+
+    /// The hidden (first layer) width of a bottleneck net with these layers, if it is one.
+    pub fn hidden_of(self, layers: &[LayerSpec]) -> Option<usize> {
+        match (self, layers.first()) {
+            (ObfArch::Bottleneck, Some(LayerSpec::Dense { outputs, .. })) => Some(*outputs),
+            _ => None,
+        }
     }
 
     /// The bottleneck width of a net of this architecture with these layers, if it is one.
@@ -98,7 +118,7 @@ impl ObfArch {
         }
     }
 
-    fn relu_layers(self, rows: usize, cols: usize, bottleneck: usize) -> Vec<LayerSpec> {
+    fn relu_layers(self, rows: usize, cols: usize, hidden: usize, bottleneck: usize) -> Vec<LayerSpec> {
         let d = rows * cols;
         let dense = |inputs, outputs| LayerSpec::Dense {
             inputs,
@@ -123,9 +143,9 @@ impl ObfArch {
                 vec![conv, dense(mid, d)]
             }
             ObfArch::Bottleneck => vec![
-                dense(d, 1000),
+                dense(d, hidden),
                 LayerSpec::Dense {
-                    inputs: 1000,
+                    inputs: hidden,
                     outputs: bottleneck,
                     act: Activation::None,
                 },
@@ -304,12 +324,24 @@ impl ObfStack {
         clip_output: bool,
         device: &Device,
     ) -> Result<ObfStack> {
-        ObfStack::new_design(arch, DEFAULT_BOTTLENECK, seeds, rows, cols, clip_output, device)
+        ObfStack::new_design(
+            arch,
+            DEFAULT_HIDDEN,
+            DEFAULT_BOTTLENECK,
+            seeds,
+            rows,
+            cols,
+            clip_output,
+            device,
+        )
     }
 
-    /// As [`ObfStack::new_with_clip`], with the bottleneck width of [`ObfArch::Bottleneck`].
+    /// As [`ObfStack::new_with_clip`], with the hidden and bottleneck widths of
+    /// [`ObfArch::Bottleneck`].
+    #[allow(clippy::too_many_arguments)]
     pub fn new_design(
         arch: ObfArch,
+        hidden: usize,
         bottleneck: usize,
         seeds: &[u64],
         rows: usize,
@@ -323,13 +355,19 @@ impl ObfStack {
                 reason: format!("{bottleneck} is not in 1..=4096"),
             });
         }
+        if arch == ObfArch::Bottleneck && !(1..=16384).contains(&hidden) {
+            return Err(Error::Config {
+                field: "hidden",
+                reason: format!("{hidden} is not in 1..=16384"),
+            });
+        }
         if seeds.is_empty() {
             return Err(Error::Config {
                 field: "k",
                 reason: "at least one obfuscator is needed".into(),
             });
         }
-        let specs = arch.layers_for(rows, cols, bottleneck, clip_output);
+        let specs = arch.layers_for(rows, cols, hidden, bottleneck, clip_output);
         let nets = seeds
             .iter()
             .map(|&seed| {
@@ -513,11 +551,9 @@ impl ObfStack {
             }
         };
         let width = arch.bottleneck_of(&first.layers).unwrap_or(DEFAULT_BOTTLENECK);
-        let specs = if first.layers == arch.layers_for(rows, cols, width, true) {
-            arch.layers_for(rows, cols, width, true)
-        } else {
-            arch.layers_for(rows, cols, width, false)
-        };
+        let hidden = arch.hidden_of(&first.layers).unwrap_or(DEFAULT_HIDDEN);
+        let clipped = first.layers == arch.layers_for(rows, cols, hidden, width, true);
+        let specs = arch.layers_for(rows, cols, hidden, width, clipped);
         if specs.last().is_some_and(|l| l.activation() == Activation::Clip)
             && m.normalisation != NORMALISATION
         {

@@ -16,6 +16,13 @@
 //!    (maximise the decoder's error) rewards outputs that merely confuse the current decoder, and
 //!    a fresh decoder undoes them.
 //!
+//! With an **attribute** term (β > 0, `PrivacyTraining::attribute`) each net also has a second
+//! adversary, a classifier of a private attribute the frozen model does not need (FSDD: who is
+//! speaking), trained on the nets' outputs; the obfuscator step adds
+//! `β · (mean_i CE(uniform, softmax(A_k(obf_k(x_i)))) − ln A)`, which is 0 exactly when the
+//! classifier can say nothing better than "any of the A values" and needs no fooling of the
+//! current classifier (its labels are not flipped, only made indistinguishable).
+//!
 //! All in the normalised input space. The decoder used here is only the training adversary: the
 //! privacy evaluation (`obfnet-privacy`) trains fresh attackers from scratch against the frozen
 //! nets, never this one.
@@ -68,6 +75,12 @@ pub struct PrivacyTraining {
     /// (`obfnet_core::OutputNoise`, same deviation).
     #[serde(default)]
     pub output_noise: f32,
+    /// β: weight of the attribute term (see the module docs; 0, the default, turns it off). It
+    /// needs per-sample attribute labels
+    /// ([`crate::train_obfuscators_with_attributes`]); the attribute classifiers have
+    /// [`PrivacyTraining::decoder_hidden`] hidden units and its learning rate.
+    #[serde(default)]
+    pub attribute: f32,
 }
 
 impl Default for PrivacyTraining {
@@ -80,6 +93,7 @@ impl Default for PrivacyTraining {
             diversity: 0.0,
             collapse: 0.0,
             output_noise: 0.0,
+            attribute: 0.0,
         }
     }
 }
@@ -102,6 +116,12 @@ impl PrivacyTraining {
             return Err(Error::Config {
                 field: "privacy.collapse",
                 reason: format!("{} is not in [0, 1e6]", self.collapse),
+            });
+        }
+        if !(self.attribute.is_finite() && (0.0..=1e6).contains(&self.attribute)) {
+            return Err(Error::Config {
+                field: "privacy.attribute",
+                reason: format!("{} is not in [0, 1e6]", self.attribute),
             });
         }
         if !(self.output_noise.is_finite() && (0.0..=16.0).contains(&self.output_noise)) {
@@ -186,6 +206,72 @@ impl Adversaries {
     }
 }
 
+/// One attribute classifier `d → hidden → A` (ReLU between, logits out).
+#[derive(Module, Debug)]
+struct Classifier {
+    hidden: Linear,
+    out: Linear,
+}
+
+/// The K attribute adversaries, classifier k attacking net k.
+#[derive(Module, Debug)]
+pub(crate) struct AttributeAdversaries {
+    nets: Vec<Classifier>,
+}
+
+impl AttributeAdversaries {
+    fn new(seeds: &[u64], d: usize, hidden: usize, values: usize, device: &Device) -> Self {
+        let nets = seeds
+            .iter()
+            .map(|&s| {
+                let mut rng = SplitMix64::new(s ^ 0x6f62_666e_6574_0005);
+                Classifier {
+                    hidden: dense(d, hidden, &mut rng, device),
+                    out: dense(hidden, values, &mut rng, device),
+                }
+            })
+            .collect();
+        AttributeAdversaries { nets }
+    }
+
+    /// # Shapes
+    /// `o`: `[K, B, d]` → `[K, B, A]` logits (classifier k on row k).
+    fn forward(&self, o: Tensor<3>) -> Tensor<3> {
+        let [_, b, d] = o.dims();
+        let outs = self
+            .nets
+            .iter()
+            .enumerate()
+            .map(|(k, net)| {
+                let h = relu(net.hidden.forward(o.clone().narrow(0, k, 1).reshape([b, d])));
+                net.out.forward(h)
+            })
+            .collect();
+        Tensor::stack(outs, 0)
+    }
+}
+
+/// The attribute term: mean over samples (and nets) of the cross-entropy between the uniform
+/// distribution over the A values and the classifier's prediction, minus its minimum ln A.
+///
+/// # Shapes
+/// `logits`: `[K, B, A]` → scalar.
+pub(crate) fn attribute_term(logits: Tensor<3>) -> Tensor<1> {
+    let a = logits.dims()[2];
+    let logp = burn::tensor::activation::log_softmax(logits, 2);
+    logp.mean_dim(2).mean().neg().sub_scalar((a as f32).ln())
+}
+
+/// The attribute half of the adversary: classifiers, their optimiser, every training sample's
+/// attribute, and the epoch's sums (classifier cross-entropy and accuracy).
+struct AttributeState {
+    nets: Option<AttributeAdversaries>,
+    optim: burn::optim::ModuleOptimizer,
+    labels: Vec<i64>,
+    values: usize,
+    sums: [f64; 2],
+}
+
 /// Per-class mean of the (normalised) inputs of `train`, `[classes, d]`, on the plain device:
 /// the best squared-error reconstruction from the label alone.
 ///
@@ -227,6 +313,13 @@ pub struct PrivacyEpoch {
     pub decoder_mse: f32,
     /// The class-mean (label-only) reconstruction's error on the same batches.
     pub floor_mse: f32,
+    /// With the attribute term: the training attribute classifiers' accuracy on the batches,
+    /// before each step (chance = 1 / the number of attribute values).
+    #[serde(default)]
+    pub attribute_accuracy: Option<f32>,
+    /// With the attribute term: the number of attribute values (its chance is 1 / this).
+    #[serde(default)]
+    pub attribute_values: Option<usize>,
 }
 
 /// What one adversarial step measured (means over the K nets).
@@ -343,18 +436,64 @@ pub(crate) struct Adversary {
     settings: PrivacyTraining,
     /// Sums over the epoch's steps: CE, decoder MSE, floor MSE.
     sums: [f64; 3],
+    /// The attribute adversaries (with β > 0).
+    attribute: Option<AttributeState>,
 }
 
 impl Adversary {
-    /// Validates `settings` and builds K decoders (seeded from `seeds`) for `train`'s inputs.
+    /// Validates `settings` and builds K decoders (seeded from `seeds`) for `train`'s inputs,
+    /// and K attribute classifiers when the attribute term is on (`attributes`: one value per
+    /// training sample).
     pub(crate) fn new(
         settings: &PrivacyTraining,
         seeds: &[u64],
         train: &Dataset,
+        attributes: Option<&[u8]>,
         device: &Device,
     ) -> Result<Adversary> {
         settings.validate()?;
+        let attribute = if settings.attribute > 0.0 {
+            let labels = attributes.ok_or_else(|| Error::Config {
+                field: "privacy.attribute",
+                reason: "the attribute term needs one attribute label per training sample \
+                         (e.g. FSDD's speakers)"
+                    .into(),
+            })?;
+            if labels.len() != train.len() {
+                return Err(Error::Config {
+                    field: "privacy.attribute",
+                    reason: format!(
+                        "{} attribute labels for {} training samples",
+                        labels.len(),
+                        train.len()
+                    ),
+                });
+            }
+            let values = labels.iter().copied().max().map_or(0, |m| usize::from(m) + 1);
+            if values < 2 {
+                return Err(Error::Config {
+                    field: "privacy.attribute",
+                    reason: "the attribute labels take fewer than 2 values".into(),
+                });
+            }
+            Some(AttributeState {
+                nets: Some(AttributeAdversaries::new(
+                    seeds,
+                    train.dim(),
+                    settings.decoder_hidden,
+                    values,
+                    device,
+                )),
+                optim: adam().init(),
+                labels: labels.iter().map(|&l| i64::from(l)).collect(),
+                values,
+                sums: [0.0; 2],
+            })
+        } else {
+            None
+        };
         Ok(Adversary {
+            attribute,
             decoders: Some(Adversaries::new(
                 seeds,
                 train.dim(),
@@ -374,7 +513,8 @@ impl Adversary {
     /// a frozen parameter received a gradient.
     ///
     /// # Shapes
-    /// `x`: `[K, B, d]`, `y`: `[K·B]`.
+    /// `x`: `[K, B, d]`, `y`: `[K·B]`; `idx`: the `K·B` training-sample indices of the batch
+    /// (row k's are `idx[k·B..]`), for the attribute labels.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn step(
         &mut self,
@@ -384,6 +524,7 @@ impl Adversary {
         ce: &Ce,
         x: Tensor<3>,
         y: Tensor<1, Int>,
+        idx: &[usize],
         lr: f64,
         step: usize,
     ) -> Result<(ObfStack, f32, bool)> {
@@ -432,6 +573,36 @@ impl Adversary {
             let other = Tensor::cat(vec![other.clone().narrow(0, 1, k - 1), other.narrow(0, 0, 1)], 0);
             loss = loss + diversity_term(obf.clone(), other).mul_scalar(diversity);
         }
+        if let Some(attr) = &mut self.attribute {
+            let nets = attr.nets.take().ok_or(Error::Config {
+                field: "privacy.attribute",
+                reason: "the attribute adversary was lost by an earlier failed step".into(),
+            })?;
+            let labels: Vec<i64> = idx.iter().map(|&i| attr.labels[i]).collect();
+            let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [k * b]), &x.device());
+            // classifier step on the (detached) outputs, as the decoders above
+            let logits = nets.forward(obf.clone().inner().autodiff());
+            let values = attr.values;
+            let pred = crate::eval::argmax_labels(logits.clone().inner().reshape([k * b, values]))?;
+            let hits = idx
+                .iter()
+                .zip(&pred)
+                .filter(|&(&i, &p)| attr.labels[i] == p)
+                .count();
+            let acc = hits as f64 / (k * b) as f64;
+            let attr_ce = ce.forward(logits.reshape([k * b, values]), labels.autodiff());
+            let attr_value = scalar(&attr_ce)?;
+            let mut g = attr_ce.mul_scalar(k as f32).backward();
+            let grads = GradientsParams::from_module(&mut g, &nets);
+            let nets = attr.optim.step(self.settings.decoder_learning_rate, nets, grads);
+            attr.sums[0] += f64::from(attr_value);
+            attr.sums[1] += acc;
+            if step >= self.settings.warmup_steps {
+                let fixed = nets.clone().no_grad();
+                loss = loss + attribute_term(fixed.forward(obf.clone())).mul_scalar(self.settings.attribute);
+            }
+            attr.nets = Some(nets);
+        }
         let collapse = self.settings.collapse;
         if collapse > 0.0 && step >= self.settings.warmup_steps {
             let classes = self.means.dims()[0];
@@ -459,10 +630,19 @@ impl Adversary {
     pub(crate) fn finish_epoch(&mut self, epoch: usize, steps: usize) -> PrivacyEpoch {
         let n = steps.max(1) as f64;
         let [ce, dec, floor] = std::mem::take(&mut self.sums);
+        let (attribute_accuracy, attribute_values) = match &mut self.attribute {
+            Some(a) => {
+                let [_, acc] = std::mem::take(&mut a.sums);
+                (Some((acc / n) as f32), Some(a.values))
+            }
+            None => (None, None),
+        };
         let e = PrivacyEpoch {
             ce: (ce / n) as f32,
             decoder_mse: (dec / n) as f32,
             floor_mse: (floor / n) as f32,
+            attribute_accuracy,
+            attribute_values,
         };
         tracing::info!(
             epoch,
@@ -488,6 +668,17 @@ mod tests {
         let y: Vec<i64> = labels.iter().chain(labels.iter()).copied().collect();
         let y = Tensor::<1, Int>::from_data(TensorData::new(y, [8]), &device);
         scalar(&collapse_term(obf, y, 3)).expect("scalar")
+    }
+
+    #[test]
+    fn attribute_term_is_zero_for_uniform_predictions_and_grows_with_confidence() {
+        let device = crate::default_device();
+        let logits = |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [1, 2, 3]), &device);
+        let uniform = scalar(&attribute_term(logits(vec![0.5; 6]))).expect("scalar");
+        assert!(uniform.abs() < 1e-6, "uniform: {uniform}");
+        let sure = scalar(&attribute_term(logits(vec![9.0, 0.0, 0.0, 0.0, 0.0, 9.0]))).expect("scalar");
+        let unsure = scalar(&attribute_term(logits(vec![1.0, 0.0, 0.0, 0.0, 0.0, 1.0]))).expect("scalar");
+        assert!(sure > unsure && unsure > 0.0, "{sure} vs {unsure}");
     }
 
     #[test]

@@ -164,7 +164,17 @@ impl EpochJob for ObfJob<'_> {
         let stack = self.stack.take().ok_or_else(|| lost("obfuscators"))?;
         let (stack, value, grad_found) = match &mut self.adversary {
             None => obf_step(stack, self.frozen, &mut self.optim, &self.ce, x, y, lr)?,
-            Some(adv) => adv.step(stack, self.frozen, &mut self.optim, &self.ce, x, y, lr, step)?,
+            Some(adv) => adv.step(
+                stack,
+                self.frozen,
+                &mut self.optim,
+                &self.ce,
+                x,
+                y,
+                &self.idx,
+                lr,
+                step,
+            )?,
         };
         self.stack = Some(stack);
         self.frozen_gradient_found |= grad_found;
@@ -191,6 +201,20 @@ pub fn train_obfuscators(
     cfg: &ObfTrainConfig,
     server: &ServerModel,
     train: &Dataset,
+    test: &Dataset,
+    progress: &mut dyn FnMut(TrainEvent),
+) -> Result<(ObfStack, ObfReport)> {
+    train_obfuscators_with_attributes(cfg, server, train, None, test, progress)
+}
+
+/// As [`train_obfuscators`], with one private-attribute value per training sample (e.g. FSDD's
+/// speaker) for the attribute term of privacy-aware training
+/// ([`crate::PrivacyTraining::attribute`]; an error when that term is on and they are missing).
+pub fn train_obfuscators_with_attributes(
+    cfg: &ObfTrainConfig,
+    server: &ServerModel,
+    train: &Dataset,
+    attributes: Option<&[u8]>,
     test: &Dataset,
     progress: &mut dyn FnMut(TrainEvent),
 ) -> Result<(ObfStack, ObfReport)> {
@@ -240,6 +264,7 @@ pub fn train_obfuscators(
     let k = cfg.k;
     let stack = ObfStack::new_design(
         cfg.arch,
+        cfg.hidden,
         cfg.bottleneck,
         &seeds,
         train.rows,
@@ -248,7 +273,7 @@ pub fn train_obfuscators(
         &device,
     )?;
     let adversary = match &cfg.privacy {
-        Some(p) => Some(Adversary::new(p, &seeds, train, &device)?),
+        Some(p) => Some(Adversary::new(p, &seeds, train, attributes, &device)?),
         None => None,
     };
     let n = cfg.limit.unwrap_or(usize::MAX).min(train.len());

@@ -113,8 +113,17 @@ fn dense_stack_gradients_match_burn_autodiff() {
         (ObfArch::ObfNet1, false),
     ] {
         let seeds = [5u64, 6];
-        let stack =
-            ObfStack::new_design(arch, 16, &seeds, 28, 28, clip, &device.clone().inner()).expect("stack");
+        let stack = ObfStack::new_design(
+            arch,
+            obfnet_nn::DEFAULT_HIDDEN,
+            16,
+            &seeds,
+            28,
+            28,
+            clip,
+            &device.clone().inner(),
+        )
+        .expect("stack");
         let specs = stack.layer_specs();
         let x = images(k * b, d, 9);
         let y = labels(k * b, 10);
@@ -326,6 +335,7 @@ fn fast_training_gives_the_burn_paths_nets() {
         };
         let init = ObfStack::new_design(
             cfg.arch,
+            cfg.hidden,
             cfg.bottleneck,
             &cfg.seeds(),
             28,

@@ -648,14 +648,22 @@ mod privacy_training {
     /// horizontal stripe at a random row, on a faint background — so a decoder can do better
     /// than the class mean.
     fn styled(n: usize, seed: u64) -> Dataset {
+        styled_with_stripes(n, seed).0
+    }
+
+    /// `styled`, and per sample whether its stripe lies in the lower half (a private attribute
+    /// the label does not determine).
+    fn styled_with_stripes(n: usize, seed: u64) -> (Dataset, Vec<u8>) {
         let mut rng = SplitMix64::new(seed);
         let mut pixels = Vec::with_capacity(n * 784);
         let mut labels = Vec::with_capacity(n);
+        let mut lower = Vec::with_capacity(n);
         for i in 0..n {
             let c = (i % 10) as u8;
             let (r0, c0) = (3 + 12 * usize::from(c / 5), 1 + 5 * usize::from(c % 5));
             let bright = 100.0 + rng.next_f32() * 155.0;
             let stripe = (rng.next_f32() * 28.0) as usize;
+            lower.push(u8::from(stripe >= 14));
             for r in 0..28 {
                 for col in 0..28 {
                     let on = (r0..r0 + 6).contains(&r) && (c0..c0 + 6).contains(&col);
@@ -677,7 +685,10 @@ mod privacy_training {
             pixels,
             labels,
         };
-        Dataset::from_images(&images, &default_device()).expect("styled")
+        (
+            Dataset::from_images(&images, &default_device()).expect("styled"),
+            lower,
+        )
     }
 
     fn adversarial(
@@ -710,6 +721,73 @@ mod privacy_training {
         .expect("train");
         assert_eq!(stack.k(), 2);
         report
+    }
+
+    #[test]
+    fn the_attribute_term_hides_an_attribute_the_label_does_not_determine() {
+        let ((train, stripes), test) = (styled_with_stripes(600, 21), styled(200, 22));
+        let model = obfnet_nn::ServerModel::LeNet(tiny_server(&train, &test));
+        let run = |beta: f32| {
+            let cfg = ObfTrainConfig {
+                arch: ObfArch::ObfNet2,
+                k: 1,
+                epochs: 4,
+                batch_size: 32,
+                privacy: Some(PrivacyTraining {
+                    weight: 0.0,
+                    attribute: beta,
+                    warmup_steps: 10,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            let (_, r) = obfnet_nn::train_obfuscators_with_attributes(
+                &cfg,
+                &model,
+                &train,
+                Some(&stripes),
+                &test,
+                &mut |_| {},
+            )
+            .expect("train");
+            let last = *r.privacy_epochs.last().expect("epochs");
+            assert_eq!(last.attribute_values, Some(2));
+            (
+                last.attribute_accuracy.expect("attribute accuracy"),
+                r.accuracies[0],
+            )
+        };
+        let (weak, weak_acc) = run(1e-3);
+        let (strong, strong_acc) = run(20.0);
+        eprintln!(
+            "β = 0.001: attribute {weak:.3} (task {weak_acc:.3}); β = 20: {strong:.3} ({strong_acc:.3})"
+        );
+        // The stripe is plainly visible to a classifier of the outputs unless the term hides it.
+        assert!(weak > 0.65, "weak term: {weak}");
+        assert!(strong < weak - 0.15, "β = 20: {strong} vs β = 0.001: {weak}");
+        // The term needs the labels, one per training sample.
+        let cfg = ObfTrainConfig {
+            k: 1,
+            epochs: 1,
+            privacy: Some(PrivacyTraining {
+                attribute: 1.0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(train_obfuscators(&cfg, &model, &train, &test, &mut |_| {}).is_err());
+        let short = &stripes[..10];
+        assert!(
+            obfnet_nn::train_obfuscators_with_attributes(
+                &cfg,
+                &model,
+                &train,
+                Some(short),
+                &test,
+                &mut |_| {}
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -751,14 +829,29 @@ mod privacy_training {
     #[test]
     fn bottleneck_nets_have_the_configured_code_width_and_cost() {
         let device = default_device();
-        let stack =
-            ObfStack::new_design(ObfArch::Bottleneck, 16, &[1, 2], 28, 28, true, &device).expect("stack");
+        let stack = ObfStack::new_design(ObfArch::Bottleneck, 1000, 16, &[1, 2], 28, 28, true, &device)
+            .expect("stack");
         let specs = stack.layer_specs();
         assert_eq!(ObfArch::Bottleneck.bottleneck_of(&specs), Some(16));
+        assert_eq!(ObfArch::Bottleneck.hidden_of(&specs), Some(1000));
         assert_eq!(stack.macs(), 784 * 1000 + 1000 * 16 + 16 * 784);
         assert_eq!(specs[1].activation(), obfnet_core::Activation::None);
         assert_eq!(specs[2].activation(), obfnet_core::Activation::Clip);
-        assert!(ObfStack::new_design(ObfArch::Bottleneck, 0, &[1], 28, 28, false, &device).is_err());
+        assert!(ObfStack::new_design(ObfArch::Bottleneck, 1000, 0, &[1], 28, 28, false, &device).is_err());
+        assert!(ObfStack::new_design(ObfArch::Bottleneck, 0, 16, &[1], 28, 28, false, &device).is_err());
+        // A narrower first layer (what keeps a 20×64 FSDD map under 1 M multiply-adds) survives
+        // the bundle round trip with its widths and its clip.
+        let narrow = ObfStack::new_design(ObfArch::Bottleneck, 600, 24, &[3], 20, 64, true, &device)
+            .expect("narrow stack");
+        assert_eq!(narrow.macs(), 1280 * 600 + 600 * 24 + 24 * 1280);
+        assert!(narrow.macs() < 1_000_000);
+        let bundle = obfnet_nn::bundle_from_stack(&narrow, "fsdd", [7; 32]).expect("bundle");
+        let bytes = bundle.to_bytes().expect("bytes");
+        let loaded = obfnet_core::Bundle::from_bytes(&bytes).expect("valid bundle");
+        let back = ObfStack::from_bundle(&loaded, &device).expect("decode");
+        assert_eq!(back.layer_specs(), narrow.layer_specs());
+        assert_eq!(ObfArch::Bottleneck.hidden_of(&back.layer_specs()), Some(600));
+        assert!(back.clips_output());
         let (train, test) = datasets(20, 20);
         let model = LeNet::new(&obfnet_nn::LeNetConfig::default(), &device);
         for bad in [

@@ -477,6 +477,7 @@ impl Attack for ShadowAttack {
             limit: Some(self.cfg.train_samples),
             clip_output: scheme.clips_output(),
             bottleneck: scheme.bottleneck().unwrap_or(obfnet_nn::DEFAULT_BOTTLENECK),
+            hidden: scheme.hidden().unwrap_or(obfnet_nn::DEFAULT_HIDDEN),
             ..ObfTrainConfig::default()
         };
         let (stack, report) = obfnet_nn::train_obfuscators(&cfg, ctx.server, ctx.train, ctx.test, progress)?;

@@ -61,6 +61,10 @@ pub trait Scheme {
     fn bottleneck(&self) -> Option<usize> {
         None
     }
+    /// The hidden (first layer) width of a bottleneck obfuscator.
+    fn hidden(&self) -> Option<usize> {
+        None
+    }
     /// Multiply-adds per sample on the device, for schemes that run a net there.
     fn device_macs(&self) -> Option<u64> {
         None
@@ -240,6 +244,9 @@ impl Scheme for ObfScheme {
     }
     fn bottleneck(&self) -> Option<usize> {
         self.plain.arch().bottleneck_of(&self.plain.layer_specs())
+    }
+    fn hidden(&self) -> Option<usize> {
+        self.plain.arch().hidden_of(&self.plain.layer_specs())
     }
     fn clips_output(&self) -> bool {
         self.plain.clips_output()

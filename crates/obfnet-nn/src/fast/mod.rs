@@ -53,6 +53,7 @@ pub fn time_step(cfg: &ObfTrainConfig, server: &LeNet, train: &Dataset) -> Resul
     let device = crate::default_device().inner();
     let template = ObfStack::new_design(
         cfg.arch,
+        cfg.hidden,
         cfg.bottleneck,
         &cfg.seeds(),
         train.rows,
@@ -363,6 +364,7 @@ pub fn train_obfuscators_fast(
     let device = crate::default_device().inner();
     let template = ObfStack::new_design(
         cfg.arch,
+        cfg.hidden,
         cfg.bottleneck,
         &seeds,
         train.rows,
