@@ -24,7 +24,7 @@ bneck() { # NAME ARGS...
   shift
   test -f "$O/$n.obfb" ||
     $B train-obf --dataset fsdd --model "$O/server" --arch bottleneck --bottleneck 32 --adversary-weight 3 \
-      --collapse 10 --clip-output -k 2 --epochs 60 "$@" --out "$O/$n.obfb"
+      --collapse 10 --clip-output -k 2 --epochs "${EP:-60}" "$@" --out "$O/$n.obfb"
   $B evaluate --dataset fsdd --model "$O/server" --bundle "$O/$n.obfb" | tail -2
   test -f "$O/report-$n/report.md" ||
     $B report --dataset fsdd --model "$O/server" --bundle "$O/$n.obfb" --archs bottleneck -k 2 --no-baselines \
@@ -36,3 +36,6 @@ bneck bneck-clip-noise0.3 --output-noise 0.3
 bneck bneck-clip-noise0.5 --output-noise 0.5
 bneck bneck-h600-attr1-noise0.3 --hidden 600 --output-noise 0.3 --attribute-weight 1
 bneck bneck-h600-attr1-noise0.1 --hidden 600 --output-noise 0.1 --attribute-weight 1
+bneck bneck-h600-attr1-noise0.2 --hidden 600 --output-noise 0.2 --attribute-weight 1
+bneck bneck-h600-attr1-nonoise --hidden 600 --attribute-weight 1
+EP=120 bneck bneck-h600-attr1-noise0.3-e120 --hidden 600 --output-noise 0.3 --attribute-weight 1
