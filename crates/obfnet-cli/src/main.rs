@@ -406,14 +406,10 @@ fn cmd_train_obf(a: &TrainObfArgs, json: bool) -> Result<()> {
             tr.len(),
             train.len()
         );
-        let mut names = tr.clone();
-        names.sort();
-        names.dedup();
-        anyhow::ensure!(names.len() <= 256, "more than 256 speakers");
-        let ids: Vec<u8> = tr
-            .iter()
-            .map(|n| names.binary_search(n).map_or(0, |i| i as u8))
-            .collect();
+        let names: Vec<&str> = tr.iter().map(String::as_str).collect();
+        let (ids, _, speakers) = obfnet_privacy::speaker_indices(&names, &[]);
+        anyhow::ensure!(speakers.len() <= 256, "more than 256 speakers");
+        let ids: Vec<u8> = ids.into_iter().map(|i| i as u8).collect();
         Some(ids)
     } else {
         None

@@ -161,36 +161,44 @@ fn dense(inputs: usize, outputs: usize, rng: &mut SplitMix64, device: &Device) -
     }
 }
 
-/// One decoder `d → hidden → d` (ReLU between, linear output).
+/// One two-layer MLP `d → hidden → out` (ReLU between, linear output): a training decoder
+/// (`out = d`) or an attribute classifier (`out` = the number of attribute values, logits).
 #[derive(Module, Debug)]
-struct Decoder {
+struct TwoLayer {
     hidden: Linear,
     out: Linear,
 }
 
-/// The K training adversaries, decoder k attacking net k.
+/// K two-layer MLPs, MLP k attacking net k: the training adversaries (decoders) and the
+/// attribute adversaries (classifiers).
 #[derive(Module, Debug)]
-pub(crate) struct Adversaries {
-    nets: Vec<Decoder>,
+pub(crate) struct PerNet {
+    nets: Vec<TwoLayer>,
 }
 
-impl Adversaries {
-    pub(crate) fn new(seeds: &[u64], d: usize, hidden: usize, device: &Device) -> Adversaries {
+/// Salt of the decoders' initialisation streams.
+const DECODER_SALT: u64 = 0x6f62_666e_6574_0003;
+/// Salt of the attribute classifiers' initialisation streams.
+const ATTRIBUTE_SALT: u64 = 0x6f62_666e_6574_0005;
+
+impl PerNet {
+    /// One MLP per seed, initialised from `seed ^ salt`.
+    fn new(seeds: &[u64], salt: u64, d: usize, hidden: usize, out: usize, device: &Device) -> PerNet {
         let nets = seeds
             .iter()
             .map(|&s| {
-                let mut rng = SplitMix64::new(s ^ 0x6f62_666e_6574_0003);
-                Decoder {
+                let mut rng = SplitMix64::new(s ^ salt);
+                TwoLayer {
                     hidden: dense(d, hidden, &mut rng, device),
-                    out: dense(hidden, d, &mut rng, device),
+                    out: dense(hidden, out, &mut rng, device),
                 }
             })
             .collect();
-        Adversaries { nets }
+        PerNet { nets }
     }
 
     /// # Shapes
-    /// `o`: `[K, B, d]` → `[K, B, d]` (decoder k on row k).
+    /// `o`: `[K, B, d]` → `[K, B, out]` (MLP k on row k).
     fn forward(&self, o: Tensor<3>) -> Tensor<3> {
         let [_, b, d] = o.dims();
         let outs = self
@@ -206,50 +214,8 @@ impl Adversaries {
     }
 }
 
-/// One attribute classifier `d → hidden → A` (ReLU between, logits out).
-#[derive(Module, Debug)]
-struct Classifier {
-    hidden: Linear,
-    out: Linear,
-}
-
-/// The K attribute adversaries, classifier k attacking net k.
-#[derive(Module, Debug)]
-pub(crate) struct AttributeAdversaries {
-    nets: Vec<Classifier>,
-}
-
-impl AttributeAdversaries {
-    fn new(seeds: &[u64], d: usize, hidden: usize, values: usize, device: &Device) -> Self {
-        let nets = seeds
-            .iter()
-            .map(|&s| {
-                let mut rng = SplitMix64::new(s ^ 0x6f62_666e_6574_0005);
-                Classifier {
-                    hidden: dense(d, hidden, &mut rng, device),
-                    out: dense(hidden, values, &mut rng, device),
-                }
-            })
-            .collect();
-        AttributeAdversaries { nets }
-    }
-
-    /// # Shapes
-    /// `o`: `[K, B, d]` → `[K, B, A]` logits (classifier k on row k).
-    fn forward(&self, o: Tensor<3>) -> Tensor<3> {
-        let [_, b, d] = o.dims();
-        let outs = self
-            .nets
-            .iter()
-            .enumerate()
-            .map(|(k, net)| {
-                let h = relu(net.hidden.forward(o.clone().narrow(0, k, 1).reshape([b, d])));
-                net.out.forward(h)
-            })
-            .collect();
-        Tensor::stack(outs, 0)
-    }
-}
+/// The K training decoders `d → hidden → d`, decoder k attacking net k.
+pub(crate) type Adversaries = PerNet;
 
 /// The attribute term: mean over samples (and nets) of the cross-entropy between the uniform
 /// distribution over the A values and the classifier's prediction, minus its minimum ln A.
@@ -265,7 +231,7 @@ pub(crate) fn attribute_term(logits: Tensor<3>) -> Tensor<1> {
 /// The attribute half of the adversary: classifiers, their optimiser, every training sample's
 /// attribute, and the epoch's sums (classifier cross-entropy and accuracy).
 struct AttributeState {
-    nets: Option<AttributeAdversaries>,
+    nets: Option<PerNet>,
     optim: burn::optim::ModuleOptimizer,
     labels: Vec<i64>,
     values: usize,
@@ -477,8 +443,9 @@ impl Adversary {
                 });
             }
             Some(AttributeState {
-                nets: Some(AttributeAdversaries::new(
+                nets: Some(PerNet::new(
                     seeds,
+                    ATTRIBUTE_SALT,
                     train.dim(),
                     settings.decoder_hidden,
                     values,
@@ -494,10 +461,12 @@ impl Adversary {
         };
         Ok(Adversary {
             attribute,
-            decoders: Some(Adversaries::new(
+            decoders: Some(PerNet::new(
                 seeds,
+                DECODER_SALT,
                 train.dim(),
                 settings.decoder_hidden,
+                train.dim(),
                 device,
             )),
             optim: adam().init(),
